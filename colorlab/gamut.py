@@ -1,0 +1,235 @@
+"""The quantized ab gamut: Zhang et al.'s 313 bins and exact k-nearest-bin search.
+
+Derived in ``book/03_ab_gamut.ipynb``. The ab plane is cut into squares of side ``grid = 10``
+(Lab units); a bin is represented by its centre. Zhang et al. keep the 313 bins of their table
+``pts_in_hull.npy`` (shipped with colorlab under its BSD-2 notice); 8-bit sRGB colours actually
+reach 261 of them (:func:`srgb_reachable_bins`) and the other 52 form a one-bin ring around those.
+
+Because the bins sit on a regular lattice, the k nearest bins of a point are found among the 25
+lattice sites around its nearest site, which is ~12x less work than measuring the distance to all
+313 bins. The search is exact: points whose k-th candidate is not provably closer than every site
+outside that 5x5 block (far outside the gamut) fall back to a full search.
+"""
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import numpy as np
+import torch
+
+from ._validation import (check_bins, check_finite, check_float, check_nonempty, check_shape,
+                          check_tensor)
+
+__all__ = ["ab_bins", "srgb_reachable_bins", "nearest_bin", "nearest_bins", "GRID", "NUM_BINS"]
+
+GRID = 10.0  #: side of an ab bin, in Lab units
+NUM_BINS = 313  #: number of bins of Zhang et al.'s gamut
+_BLOCK = 2  # the candidate block is (2 * _BLOCK + 1)^2 lattice sites
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_table() -> np.ndarray:
+    with resources.files("colorlab.resources").joinpath("pts_in_hull.npy").open("rb") as fh:
+        return np.load(fh).astype(np.float64)
+
+
+def ab_bins(dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+            ) -> torch.Tensor:
+    """Return the 313 ab bin centres of Zhang et al. (2016), shape ``(313, 2)``, columns (a, b).
+
+    The order is that of the reference table ``pts_in_hull.npy`` (sorted by a, then b), which is
+    the order of the 313 output channels of every published model.
+
+    >>> q = ab_bins()
+    >>> q.shape, q[0].tolist(), q[-1].tolist()
+    (torch.Size([313, 2]), [-90.0, 50.0], [100.0, 0.0])
+    """
+    return torch.as_tensor(_reference_table(), dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=4)
+def _srgb_reachable(grid: float) -> np.ndarray:
+    from .color import rgb_to_lab
+
+    levels = torch.arange(256, dtype=torch.float64) / 255.0
+    g, b = torch.meshgrid(levels, levels, indexing="ij")
+    seen: set[tuple[int, int]] = set()
+    for r in levels:  # one plane of 65,536 colours at a time
+        rgb = torch.stack((torch.full_like(g, float(r)), g, b)).unsqueeze(0)
+        ab = rgb_to_lab(rgb)[0, 1:].reshape(2, -1)
+        cells = torch.unique(torch.round(ab / grid).to(torch.int64), dim=1)
+        seen.update(map(tuple, cells.T.tolist()))
+    return np.array(sorted(seen), dtype=np.float64) * grid
+
+
+def srgb_reachable_bins(grid: float = 10.0) -> torch.Tensor:
+    """Derive which ab grid bins the 256^3 8-bit sRGB colours reach.
+
+    Every colour is converted with :func:`colorlab.color.rgb_to_lab` in float64, a and b are
+    rounded to the nearest multiple of ``grid`` and the distinct centres are kept. With
+    ``grid=10`` this gives 261 bins, all among the 313 of :func:`ab_bins`. Takes a few seconds
+    (cached afterwards).
+
+    Returns:
+        ``(n, 2)`` float32 tensor of bin centres, sorted by a, then b.
+
+    >>> reach = srgb_reachable_bins()
+    >>> len(reach)
+    261
+    """
+    if isinstance(grid, bool) or not isinstance(grid, (int, float)) or not grid > 0:
+        raise ValueError(f"grid must be a number > 0, got {grid!r}")
+    return torch.as_tensor(_srgb_reachable(float(grid)), dtype=torch.float32)
+
+
+class _Lattice:
+    """Lookup table from lattice site to bin index for bins on a regular square grid."""
+
+    def __init__(self, bins: np.ndarray) -> None:
+        coords = np.unique(bins.ravel())
+        steps = np.diff(coords)
+        self.spacing = float(steps.min()) if steps.size else 1.0
+        self.origin = bins.min(axis=0) - _BLOCK * self.spacing
+        cells = (bins - self.origin) / self.spacing
+        self.valid = bool(np.allclose(cells, np.round(cells), atol=1e-6)) and \
+            len(np.unique(np.round(cells), axis=0)) == len(bins)
+        cells = np.round(cells).astype(np.int64)
+        self.shape = tuple(int(v) for v in cells.max(axis=0) + _BLOCK + 1)
+        table = np.full(self.shape, -1, dtype=np.int64)
+        table[cells[:, 0], cells[:, 1]] = np.arange(len(bins))
+        self.table = torch.from_numpy(table.ravel())
+        # candidate offsets in lexicographic (a, b) order: ties resolve to the smaller (a, b)
+        d = torch.arange(-_BLOCK, _BLOCK + 1)
+        da, db = torch.meshgrid(d, d, indexing="ij")
+        self.offsets = torch.stack((da.ravel(), db.ravel()))  # (2, 25)
+        self.lex_order = torch.from_numpy(np.lexsort((bins[:, 1], bins[:, 0])))
+
+
+@functools.lru_cache(maxsize=8)
+def _lattice(key: bytes, n: int) -> _Lattice:
+    return _Lattice(np.frombuffer(key, dtype=np.float64).reshape(n, 2))
+
+
+def _lattice_for(bins: torch.Tensor) -> _Lattice:
+    array = bins.detach().to("cpu", torch.float64).contiguous().numpy()
+    return _lattice(array.tobytes(), len(array))
+
+
+def _full_search(points: torch.Tensor, bins: torch.Tensor, lattice: _Lattice, k: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact k nearest bins of ``points`` ``(N, 2)`` by distance to every bin."""
+    order = lattice.lex_order.to(points.device)
+    ordered = bins[order].to(points.dtype)
+    idx_out, d_out = [], []
+    for chunk in points.split(8192):
+        d2 = torch.cdist(chunk, ordered).square()
+        d2, pos = torch.sort(d2, dim=1, stable=True)
+        idx_out.append(order[pos[:, :k]])
+        d_out.append(d2[:, :k])
+    return torch.cat(idx_out), torch.cat(d_out)
+
+
+def _lattice_search(points: torch.Tensor, lattice: _Lattice, k: int
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """k nearest bins among 16 lattice sites around each point (exact where ``exact`` is true).
+
+    With ``c`` the nearest site and ``f = p - c`` (``|f| <= s/2`` per coordinate), the candidates
+    are the 4x4 sites ``c + s * (sign(f_a) i, sign(f_b) j)``, ``i, j in {-1, 0, 1, 2}``. Any other
+    site is at least ``min(2s + |f|, 3s - |f|)`` away in one coordinate; where the k-th candidate is
+    not nearer than that (far outside the gamut), ``exact`` is false and the caller falls back to
+    :func:`_full_search`. Candidates are ranked by an integer key, the squared distance quantized
+    to ``2**-scale_bits`` then the site's lexicographic position, so the order (ties included) is
+    fully determined; distances that agree to that quantum count as ties.
+    """
+    device, s, width = points.device, lattice.spacing, lattice.shape[1]
+    origin = torch.as_tensor(lattice.origin, dtype=points.dtype, device=device)
+    base = torch.arange(-1, 3, device=device)
+    base_a, base_b = (t.reshape(-1) for t in torch.meshgrid(base, base, indexing="ij"))  # (16,)
+    base_ab = torch.stack((base_a, base_b), dim=1).to(points.dtype) * s  # (16, 2)
+    table = lattice.table.to(device)
+    lo = torch.full((2,), float(_BLOCK), dtype=points.dtype, device=device)
+    hi = torch.tensor(lattice.shape, dtype=points.dtype, device=device) - 1 - _BLOCK
+    scale = float(2 ** (20 if points.dtype == torch.float64 else 12))
+    rel_bits = (4 * width + 5).bit_length()
+    idx = torch.empty(points.shape[0], k, dtype=torch.long, device=device)
+    dist = torch.empty(points.shape[0], k, dtype=points.dtype, device=device)
+    exact = torch.empty(points.shape[0], dtype=torch.bool, device=device)
+    step = 16384 if device.type == "cpu" else 1 << 22  # cache-sized blocks on the CPU
+    for start in range(0, points.shape[0], step):
+        rel = (points[start:start + step] - origin) / s
+        site = torch.maximum(torch.minimum(torch.round(rel), hi), lo)
+        frac = points[start:start + step] - (origin + site * s)  # (n, 2): offset, Lab units
+        mag = frac.abs()
+        d2 = (mag[:, None, :] - base_ab).square_().sum(dim=2)  # (n, 16)
+        sign = torch.where(frac < 0, -1, 1)  # (n, 2) int64
+        step_a, step_b = sign[:, :1] * width, sign[:, 1:]
+        rel_site = step_a * base_a + step_b * base_b  # (n, 16): flat offset from the site
+        flat_site = site[:, 0].long() * width + site[:, 1].long()
+        cand = table[(flat_site[:, None] + rel_site).view(-1)].view(d2.shape)
+        key = (d2 * scale).long().bitwise_left_shift_(rel_bits).add_(rel_site + 2 * width + 2)
+        key.masked_fill_(cand < 0, torch.iinfo(torch.int64).max)
+        _, pos = torch.topk(key, k, dim=1, largest=False, sorted=True)
+        idx[start:start + step] = cand.gather(1, pos)
+        kth = dist[start:start + step]
+        kth.copy_(d2.gather(1, pos))
+        kth.masked_fill_(idx[start:start + step] < 0, float("inf"))
+        bound = torch.minimum(2 * s + mag, 3 * s - mag).amin(dim=1).clamp_min(0)
+        exact[start:start + step] = kth[:, -1] < bound * bound
+    return idx, dist, exact
+
+
+def nearest_bins(ab: torch.Tensor, k: int = 1, bins: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact k nearest bin centres of every ab value, nearest first.
+
+    Args:
+        ab: float tensor ``(*, 2, H, W)`` of (a, b) values in Lab units.
+        k: number of neighbours, ``1 <= k <= Q``.
+        bins: ``(Q, 2)`` bin centres; default :func:`ab_bins`.
+
+    Returns:
+        ``(idx, d2)``, both ``(*, k, H, W)``: bin indices (int64) and squared distances (dtype of
+        ``ab``), sorted by distance. Equal distances are ordered by the smaller a, then smaller b
+        (for the reference table: the smaller bin index).
+
+    >>> ab = torch.tensor([[[[3.0]], [[-2.0]]]])  # one pixel, a=3, b=-2
+    >>> idx, d2 = nearest_bins(ab, k=2)
+    >>> ab_bins()[idx.flatten()].tolist(), d2.flatten().tolist()
+    ([[0.0, 0.0], [10.0, 0.0]], [13.0, 53.0])
+    """
+    check_tensor(ab, "ab")
+    check_float(ab, "ab")
+    check_shape(ab, "ab", min_ndim=3, channels=2, layout="(*, 2, H, W)")
+    check_nonempty(ab, "ab")
+    check_finite(ab, "ab")
+    bins = ab_bins(ab.dtype, ab.device) if bins is None else bins
+    check_bins(bins)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= bins.shape[0]:
+        raise ValueError(f"k must be an integer between 1 and the number of bins "
+                         f"({bins.shape[0]}), got {k!r}")
+    lead, (h, w) = ab.shape[:-3], ab.shape[-2:]
+    points = ab.detach().reshape(-1, 2, h * w).transpose(1, 2).reshape(-1, 2)
+    bins = bins.to(device=ab.device)
+    lattice = _lattice_for(bins)
+    if lattice.valid:
+        idx, d2, exact = _lattice_search(points, lattice, k)
+        if not bool(exact.all()):
+            miss = (~exact).nonzero().squeeze(1)
+            idx[miss], d2[miss] = _full_search(points[miss], bins, lattice, k)
+    else:
+        idx, d2 = _full_search(points, bins, lattice, k)
+    shape = (*lead, h, w, k)
+    return (idx.reshape(shape).movedim(-1, -3), d2.reshape(shape).movedim(-1, -3))
+
+
+def nearest_bin(ab: torch.Tensor, bins: torch.Tensor | None = None) -> torch.Tensor:
+    """Index of the nearest bin of every ab value: ``(*, 2, H, W)`` -> ``(*, H, W)`` int64.
+
+    >>> ab = torch.zeros(1, 2, 2, 2)
+    >>> bins = ab_bins()
+    >>> bins[nearest_bin(ab)].shape
+    torch.Size([1, 2, 2, 2])
+    """
+    idx, _ = nearest_bins(ab, 1, bins)
+    return idx.squeeze(-3)

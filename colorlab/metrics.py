@@ -1,0 +1,156 @@
+"""Colorization metrics of the report (derived in ``book/08_evaluation.ipynb``).
+
+*AuC* (Zhang et al.'s "raw accuracy"): for thresholds ``t = 0, 1, ..., 150`` (Lab units) take the
+fraction of pixels whose ab error ``||ŷ - y||_2`` is at most ``t``, and average over the
+thresholds: the normalised area under the cumulative error curve, in [0, 1].
+*Rebalanced AuC*: the same with every pixel weighted by the inverse prior of its true bin, so
+that rare saturated colours count as much as common grey ones.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ._validation import check_finite, check_float, check_nonempty, check_shape, check_tensor
+from .gamut import nearest_bin
+from .prior import rebalance_weights
+
+__all__ = ["auc", "rebalanced_auc", "ab_error", "cumulative_error_per_pixel",
+           "cumulative_error_per_image", "gray_ab", "random_ab", "DEFAULT_THRESHOLDS"]
+
+DEFAULT_THRESHOLDS = range(0, 151)
+
+
+def _thresholds(thresholds: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    t = torch.as_tensor(list(thresholds), dtype=like.dtype, device=like.device)
+    if t.ndim != 1 or t.numel() == 0 or not bool(torch.isfinite(t).all()):
+        raise ValueError("thresholds must be a non-empty sequence of finite numbers")
+    return t
+
+
+def ab_error(pred_ab: torch.Tensor, true_ab: torch.Tensor) -> torch.Tensor:
+    """Per-pixel Euclidean ab error ``(B, 2, H, W) x2 -> (B, H, W)`` in Lab units.
+
+    >>> ab_error(torch.zeros(1, 2, 1, 1), torch.tensor([3.0, 4.0]).view(1, 2, 1, 1)).item()
+    5.0
+    """
+    for name, x in (("pred_ab", pred_ab), ("true_ab", true_ab)):
+        check_tensor(x, name)
+        check_float(x, name)
+        check_shape(x, name, ndim=4, channels=2, channel_dim=1, layout="(B, 2, H, W)")
+        check_nonempty(x, name)
+        check_finite(x, name)
+    if pred_ab.shape != true_ab.shape:
+        raise ValueError(f"pred_ab {tuple(pred_ab.shape)} and true_ab {tuple(true_ab.shape)} "
+                         f"must have the same shape")
+    return torch.linalg.vector_norm(pred_ab.double() - true_ab.double(), dim=1)
+
+
+def _weighted_auc(err: torch.Tensor, weight: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    b = err.shape[0]
+    err, weight = err.reshape(b, -1), weight.reshape(b, -1)
+    total = weight.sum(dim=1)
+    if bool((total <= 0).any()):
+        raise ValueError("every image needs at least one pixel with positive weight")
+    # sum over thresholds of [err <= t] == number of thresholds >= err (t sorted)
+    count = len(t) - torch.searchsorted(t.sort().values, err.contiguous(), right=False)
+    return (weight * count).sum(dim=1) / (total * len(t))
+
+
+def auc(pred_ab: torch.Tensor, true_ab: torch.Tensor,
+        thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> torch.Tensor:
+    """Per-image AuC of the cumulative ab-error curve, ``(B,)`` float64 in [0, 1].
+
+    ``AuC = 1/|T| sum_{t in T} (1/HW) sum_{h,w} [||ŷ_hw - y_hw|| <= t]``.
+
+    >>> y = torch.zeros(2, 2, 4, 4)
+    >>> auc(y, y).tolist(), round(auc(y + 30.0, y)[0].item(), 4)  # error 42.43 everywhere
+    ([1.0, 1.0], 0.7152)
+    """
+    err = ab_error(pred_ab, true_ab)
+    return _weighted_auc(err, torch.ones_like(err), _thresholds(thresholds, err))
+
+
+def rebalanced_auc(pred_ab: torch.Tensor, true_ab: torch.Tensor, prior: torch.Tensor,
+                   thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                   bins: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-image AuC with each pixel weighted by ``1 / prior[q*]``, ``q*`` its true nearest bin.
+
+    Args:
+        prior: ``(Q,)`` colour distribution (best a smoothed one, :func:`colorlab.prior.smooth_prior`);
+            bins of zero mass get the largest finite weight (see
+            :func:`colorlab.prior.rebalance_weights` with ``lam = 0``, which computes the weights).
+
+    >>> y = torch.zeros(1, 2, 4, 4)
+    >>> rebalanced_auc(y, y, torch.full((313,), 1 / 313)).tolist()
+    [1.0]
+    """
+    err = ab_error(pred_ab, true_ab)
+    w = rebalance_weights(prior.double(), lam=0.0).to(err.device)
+    return _weighted_auc(err, w[nearest_bin(true_ab, bins)], _thresholds(thresholds, err))
+
+
+def cumulative_error_per_pixel(pred_ab: torch.Tensor, true_ab: torch.Tensor,
+                               thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> torch.Tensor:
+    """Fraction of all pixels (pooled over the batch) with ab error <= t, for each t: ``(T,)``.
+
+    >>> y = torch.zeros(1, 2, 2, 2)
+    >>> cumulative_error_per_pixel(y + 3.0, y, thresholds=[0, 4, 5]).tolist()
+    [0.0, 0.0, 1.0]
+    """
+    err = ab_error(pred_ab, true_ab).reshape(-1)
+    t = _thresholds(thresholds, err)
+    return (err[None, :] <= t[:, None]).double().mean(dim=1)
+
+
+def cumulative_error_per_image(pred_ab: torch.Tensor, true_ab: torch.Tensor,
+                               thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> torch.Tensor:
+    """Fraction of images whose mean per-pixel ab error is <= t, for each t: ``(T,)``.
+
+    >>> y = torch.zeros(2, 2, 2, 2); pred = y.clone(); pred[1] = 10.0  # errors 0 and 14.1
+    >>> cumulative_error_per_image(pred, y, thresholds=[0, 10, 20]).tolist()
+    [0.5, 0.5, 1.0]
+    """
+    err = ab_error(pred_ab, true_ab).flatten(1).mean(dim=1)
+    t = _thresholds(thresholds, err)
+    return (err[None, :] <= t[:, None]).double().mean(dim=1)
+
+
+def gray_ab(true_ab: torch.Tensor) -> torch.Tensor:
+    """The Gray baseline: a = b = 0 everywhere, shaped like ``true_ab`` ``(B, 2, H, W)``.
+
+    >>> gray_ab(torch.ones(1, 2, 3, 3)).abs().sum().item()
+    0.0
+    """
+    check_tensor(true_ab, "true_ab")
+    return torch.zeros_like(true_ab)
+
+
+def random_ab(true_ab: torch.Tensor, pool_ab: torch.Tensor,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """The Random baseline: for each image, the ab of a random image of ``pool_ab`` (the training
+    set), resized (bilinear) to the target size.
+
+    Args:
+        true_ab: ``(B, 2, H, W)`` targets (only the shape, dtype and device are used).
+        pool_ab: ``(N, 2, h, w)`` ab images to draw from.
+        generator: a seeded ``torch.Generator`` for a reproducible draw.
+
+    >>> pool = torch.randn(5, 2, 8, 8)
+    >>> random_ab(torch.zeros(3, 2, 16, 16), pool, torch.Generator().manual_seed(0)).shape
+    torch.Size([3, 2, 16, 16])
+    """
+    check_tensor(true_ab, "true_ab")
+    check_shape(true_ab, "true_ab", ndim=4, channels=2, channel_dim=1, layout="(B, 2, H, W)")
+    check_tensor(pool_ab, "pool_ab")
+    check_shape(pool_ab, "pool_ab", ndim=4, channels=2, channel_dim=1, layout="(N, 2, h, w)")
+    if pool_ab.shape[0] == 0:
+        raise ValueError("pool_ab is empty: pass at least one training image")
+    pick = torch.randint(pool_ab.shape[0], (true_ab.shape[0],), generator=generator)
+    chosen = pool_ab[pick.to(pool_ab.device)].to(device=true_ab.device, dtype=true_ab.dtype)
+    if chosen.shape[-2:] != true_ab.shape[-2:]:
+        chosen = F.interpolate(chosen, size=true_ab.shape[-2:], mode="bilinear",
+                               align_corners=False)
+    return chosen

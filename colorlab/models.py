@@ -1,0 +1,117 @@
+"""The report's colorization network (Fig. 1), derived in ``book/06_network.ipynb``.
+
+Eight convolutional blocks (3x3 convolutions with bias and ReLU, then BatchNorm and Dropout 0.1),
+dilated blocks 5-6, a nearest-neighbour x2 upsampling in block 8 and a 1x1 head: 313 logits for
+the classification head, 2 ab values for the regression head. The input is ``L / 100``; the output
+lives at 1/4 of the input resolution (44x44 for 176x176), where the loss is computed.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._validation import check_float, check_positive, check_shape, check_tensor
+from .decode import annealed_mean
+from .gamut import NUM_BINS
+
+__all__ = ["ColorizationNet", "AB_SCALE"]
+
+AB_SCALE = 110.0  #: the regression head predicts ab / AB_SCALE; forward() returns Lab units
+
+# (in, out, stride, dilation) for the convolutions of each block, at width 1
+_BLOCKS: tuple[tuple[tuple[int, int, int, int], ...], ...] = (
+    ((1, 64, 1, 1), (64, 64, 2, 1)),
+    ((64, 128, 1, 1), (128, 128, 2, 1)),
+    ((128, 256, 1, 1), (256, 256, 1, 1), (256, 256, 2, 1)),
+    ((256, 512, 1, 1), (512, 512, 1, 1), (512, 512, 1, 1)),
+    ((512, 512, 1, 2), (512, 512, 1, 2), (512, 512, 1, 2)),
+    ((512, 512, 1, 2), (512, 512, 1, 2), (512, 512, 1, 2)),
+    ((512, 256, 1, 1), (256, 256, 1, 1), (256, 256, 1, 1)),
+    ((256, 128, 1, 1), (128, 128, 1, 1), (128, 128, 1, 1)),
+)
+_HEADS = ("classification", "regression")
+
+
+def _block(convs: tuple[tuple[int, int, int, int], ...], width: float, upsample: bool,
+           first_in: int) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest")] if upsample else []
+    out = first_in
+    for i, (c_in, c_out, stride, dilation) in enumerate(convs):
+        c_in = first_in if i == 0 else out
+        out = max(1, round(c_out * width))
+        layers += [nn.Conv2d(c_in, out, 3, stride=stride, padding=dilation, dilation=dilation),
+                   nn.ReLU(inplace=True)]
+    layers += [nn.BatchNorm2d(out), nn.Dropout(0.1)]
+    return nn.Sequential(*layers)
+
+
+class ColorizationNet(nn.Module):
+    """The report's network: ``L (B, 1, H, W)`` -> logits ``(B, 313, H/4, W/4)`` or ab.
+
+    Args:
+        head: ``"classification"`` (313 logits per pixel, Eq. 2) or ``"regression"`` (ab in Lab
+            units, Eq. 1; internally the head predicts ``ab / 110``).
+        width: channel multiplier; 1.0 is the report's network (24,788,032 parameters with the
+            classification head), small values give tiny models for CPU tests.
+
+    ``forward`` takes L in [0, 100] and divides it by 100. H and W must be multiples of 8.
+
+    >>> net = ColorizationNet(width=0.125)
+    >>> net(torch.rand(2, 1, 32, 32) * 100).shape
+    torch.Size([2, 313, 8, 8])
+    >>> sum(p.numel() for p in ColorizationNet().parameters())
+    24788032
+    """
+
+    def __init__(self, head: str = "classification", width: float = 1.0) -> None:
+        super().__init__()
+        if head not in _HEADS:
+            raise ValueError(f"head must be one of {_HEADS}, got {head!r}")
+        self.head_type, self.width = head, check_positive(width, "width")
+        blocks, c_in = [], 1
+        for i, convs in enumerate(_BLOCKS):
+            block = _block(convs, self.width, upsample=(i == 7), first_in=c_in)
+            c_in = block[-2].num_features
+            blocks.append(block)
+        self.blocks = nn.Sequential(*blocks)
+        self.out_channels = NUM_BINS if head == "classification" else 2
+        self.head = nn.Conv2d(c_in, self.out_channels, 1, bias=False)
+
+    def forward(self, L: torch.Tensor) -> torch.Tensor:
+        """``L`` ``(B, 1, H, W)`` in [0, 100] -> ``(B, 313 or 2, H/4, W/4)``."""
+        check_tensor(L, "L")
+        check_float(L, "L")
+        check_shape(L, "L", ndim=4, channels=1, channel_dim=1, layout="(B, 1, H, W)")
+        if L.shape[-2] % 8 or L.shape[-1] % 8:
+            raise ValueError(f"L height and width must be multiples of 8, got {tuple(L.shape[-2:])}; "
+                             f"resize or crop the image (colorize() does this for you)")
+        out = self.head(self.blocks(L / 100.0))
+        return out * AB_SCALE if self.head_type == "regression" else out
+
+    @torch.no_grad()
+    def colorize(self, L: torch.Tensor, T: float = 0.38) -> torch.Tensor:
+        """Predict ab at the input resolution: ``(B, 1, H, W)`` L -> ``(B, 2, H, W)`` ab.
+
+        The classification head is decoded with the annealed mean at temperature ``T``
+        (:func:`colorlab.decode.annealed_mean`) at 1/4 resolution; only the 2-channel ab is
+        upsampled (bilinear). Any H, W: the input is resized to the nearest multiple of 8 first.
+        The module's train/eval mode is restored afterwards.
+
+        >>> ColorizationNet(width=0.125).colorize(torch.rand(1, 1, 30, 45) * 100).shape
+        torch.Size([1, 2, 30, 45])
+        """
+        check_tensor(L, "L")
+        check_shape(L, "L", ndim=4, channels=1, channel_dim=1, layout="(B, 1, H, W)")
+        was_training = self.training
+        self.eval()
+        try:
+            h, w = L.shape[-2:]
+            size = (max(8, round(h / 8) * 8), max(8, round(w / 8) * 8))
+            x = L if (h, w) == size else F.interpolate(L, size=size, mode="bilinear",
+                                                       align_corners=False)
+            out = self(x.float())
+            ab = annealed_mean(out.float(), T=T) if self.head_type == "classification" else out
+            return F.interpolate(ab.float(), size=(h, w), mode="bilinear", align_corners=False)
+        finally:
+            self.train(was_training)

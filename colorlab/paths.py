@@ -1,0 +1,46 @@
+"""Where colorlab looks for data and writes results.
+
+* ``COLORLAB_DATA``: folder holding the real datasets (``celeba-7k/``, ``fruits-10/<class>/``,
+  or CelebA's ``img_align_celeba/``); default ``./data``. Nothing is downloaded unless asked.
+* ``COLORLAB_RESULTS``: folder of recorded results (``results/`` of the repository by default).
+* ``COLORLAB_PROFILE``: ``ci`` (seconds on CPU), ``default`` or ``full`` (GPU training).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["data_root", "results_root", "profile", "PROFILES"]
+
+PROFILES = ("ci", "default", "full")
+
+
+def data_root() -> Path:
+    """The data folder: ``$COLORLAB_DATA`` or ``./data``.
+
+    >>> isinstance(data_root(), Path)
+    True
+    """
+    return Path(os.environ.get("COLORLAB_DATA", "data")).expanduser()
+
+
+def results_root() -> Path:
+    """The recorded-results folder: ``$COLORLAB_RESULTS``, else ``results/`` beside the package's
+    repository (when run from a checkout), else ``./results``."""
+    env = os.environ.get("COLORLAB_RESULTS")
+    if env:
+        return Path(env).expanduser()
+    repo = Path(__file__).resolve().parent.parent
+    return repo / "results" if (repo / "pyproject.toml").exists() else Path("results")
+
+
+def profile() -> str:
+    """The run profile from ``$COLORLAB_PROFILE`` (default ``"default"``); errors on a typo.
+
+    >>> profile() in PROFILES
+    True
+    """
+    value = os.environ.get("COLORLAB_PROFILE", "default").strip().lower() or "default"
+    if value not in PROFILES:
+        raise ValueError(f"COLORLAB_PROFILE must be one of {PROFILES}, got {value!r}")
+    return value

@@ -1,0 +1,149 @@
+"""Figures of the report drawn from library objects (used by the book's chapters).
+
+* :func:`plot_ab_bins`: the quantized ab gamut, each bin in its colour (report Fig. 2a).
+* :func:`plot_prior`: a distribution over the bins on the ab grid, log scale (Fig. 2b).
+* :func:`show_lab_channels`, :func:`show_colorizations`: image grids.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .color import lab_to_rgb
+from .gamut import GRID, ab_bins
+
+__all__ = ["plot_ab_bins", "plot_prior", "bin_grid", "show_lab_channels", "show_colorizations"]
+
+
+def _axes(ax):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    return ax
+
+
+def bin_grid(values: torch.Tensor, bins: torch.Tensor | None = None, fill: float = np.nan
+             ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """Place per-bin values ``(Q, ...)`` on the 2-D ab grid.
+
+    Returns ``(grid, extent)``: ``grid`` has shape ``(n_b, n_a, ...)`` (rows = b ascending,
+    columns = a ascending; cells without a bin hold ``fill``) and ``extent`` is the
+    ``(a_min, a_max, b_min, b_max)`` of the cell borders, for ``imshow(origin="lower")``.
+
+    >>> grid, extent = bin_grid(torch.arange(313.0))
+    >>> grid.shape, extent
+    ((22, 20), (-95.0, 105.0, -115.0, 105.0))
+    """
+    q = (ab_bins(torch.float64) if bins is None else bins.double()).cpu().numpy()
+    v = values.detach().cpu().double().numpy() if isinstance(values, torch.Tensor) else \
+        np.asarray(values, dtype=np.float64)
+    ia = np.round((q[:, 0] - q[:, 0].min()) / GRID).astype(int)
+    ib = np.round((q[:, 1] - q[:, 1].min()) / GRID).astype(int)
+    grid = np.full((ib.max() + 1, ia.max() + 1, *v.shape[1:]), fill, dtype=np.float64)
+    grid[ib, ia] = v
+    half = GRID / 2
+    extent = (q[:, 0].min() - half, q[:, 0].max() + half, q[:, 1].min() - half,
+              q[:, 1].max() + half)
+    return grid, tuple(float(e) for e in extent)
+
+
+def plot_ab_bins(bins: torch.Tensor | None = None, L: float = 50.0, highlight=None, ax=None,
+                 title: str | None = None):
+    """Draw the bins, each filled with the sRGB colour of ``(L, a, b)`` (report Fig. 2a).
+
+    ``highlight``: optional ``(n, 2)`` subset of bin centres (e.g. the sRGB-reachable bins); the
+    other bins are hatched, which shows the 52-bin ring of Zhang et al.'s table.
+    Returns the matplotlib axes.
+    """
+    import matplotlib.patches as mpatches
+
+    ax = _axes(ax)
+    q = ab_bins(torch.float64) if bins is None else bins.double().cpu()
+    lab = torch.cat([torch.full((len(q), 1), float(L), dtype=torch.float64), q], dim=1)
+    rgb = lab_to_rgb(lab.T.reshape(1, 3, 1, -1))[0, :, 0].T  # (Q, 3)
+    grid, extent = bin_grid(rgb, q, fill=1.0)
+    ax.imshow(grid, origin="lower", extent=extent, interpolation="nearest")
+    if highlight is not None:
+        keep = {tuple(v) for v in np.round(np.asarray(highlight, dtype=float)).astype(int).tolist()}
+        for a, b in np.round(q.numpy()).astype(int).tolist():
+            if (a, b) not in keep:
+                ax.add_patch(mpatches.Rectangle((a - GRID / 2, b - GRID / 2), GRID, GRID,
+                                                fill=False, hatch="////", linewidth=0.3,
+                                                edgecolor="0.25"))
+    ax.set_xlabel("a")
+    ax.set_ylabel("b")
+    ax.set_title(title or f"{len(q)} ab bins at L = {L:g}")
+    ax.set_aspect("equal")
+    return ax
+
+
+def plot_prior(p: torch.Tensor, bins: torch.Tensor | None = None, ax=None, title: str = "",
+               log: bool = True, cmap: str = "viridis"):
+    """Draw a distribution over the bins on the ab grid, ``log10`` scale by default (Fig. 2b).
+
+    Bins with zero mass are left blank. Returns the matplotlib image (for a colorbar).
+    """
+    ax = _axes(ax)
+    values = p.detach().cpu().double()
+    if log:
+        values = torch.where(values > 0, values.clamp_min(1e-300).log10(),
+                             torch.tensor(float("nan"), dtype=torch.float64))
+    grid, extent = bin_grid(values, bins)
+    image = ax.imshow(grid, origin="lower", extent=extent, interpolation="nearest", cmap=cmap)
+    ax.set_xlabel("a")
+    ax.set_ylabel("b")
+    ax.set_title(title)
+    ax.set_aspect("equal")
+    return image
+
+
+def _to_numpy_image(rgb: torch.Tensor) -> np.ndarray:
+    return rgb.detach().cpu().float().clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def show_lab_channels(lab: torch.Tensor, axes=None):
+    """Show ``lab`` ``(3, H, W)`` as four panels: colour, L, L with a only, L with b only."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+    zero = torch.zeros_like(lab[:1])
+    mid = torch.full_like(zero, 60.0)
+    panels = [("sRGB", lab), ("L (a = b = 0)", torch.cat([lab[:1], zero, zero])),
+              ("a (at L = 60, b = 0)", torch.cat([mid, lab[1:2], zero])),
+              ("b (at L = 60, a = 0)", torch.cat([mid, zero, lab[2:3]]))]
+    for ax, (name, x) in zip(axes, panels):
+        ax.imshow(_to_numpy_image(lab_to_rgb(x[None])[0]))
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    return axes
+
+
+def show_colorizations(L: torch.Tensor, columns: dict[str, torch.Tensor], titles=None,
+                       size: float = 1.8):
+    """Grid of images: one row per image, one column per method.
+
+    Args:
+        L: ``(N, 1, H, W)`` lightness shared by all methods.
+        columns: name -> ab ``(N, 2, H, W)`` (use the true ab for "Ground truth").
+        titles: optional row labels.
+    Returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    n, names = L.shape[0], list(columns)
+    fig, axes = plt.subplots(n, len(names), figsize=(size * len(names), size * n), squeeze=False)
+    for j, name in enumerate(names):
+        rgb = lab_to_rgb(torch.cat([L.float(), columns[name].float()], dim=1))
+        for i in range(n):
+            ax = axes[i, j]
+            ax.imshow(_to_numpy_image(rgb[i]))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=9)
+            if j == 0 and titles is not None:
+                ax.set_ylabel(titles[i], fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up .venv and run every test: unit tests, doctests of colorlab/ and the book's chapters
+# under nbval in the ci profile. Extra arguments go to pytest (e.g. -k color).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+if [ -z "${COLORLAB_DATA:-}" ] && [ -d ../shared/data ]; then export COLORLAB_DATA=../shared/data; fi
+export MPLBACKEND=Agg
+.venv/bin/python -m pytest "$@"
