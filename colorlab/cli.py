@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return bench_main(args.rest)
         return args.run(args)
-    except (CliError, ValueError, TypeError, FileNotFoundError, RuntimeError, ImportError) as err:
+    except (CliError, ValueError, TypeError, OSError, RuntimeError, ImportError) as err:
         print(f"colorlab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,10 +1,151 @@
-"""Sub-commands of the ``colorlab`` CLI beyond ``info`` and ``bench``."""
+"""Sub-commands of the ``colorlab`` CLI: train, evaluate, reproduce, colorize."""
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 __all__ = ["add_commands"]
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _dataset_splits(name: str, size: int):
+    from .data import load_images
+
+    data = load_images(name, size, fallback=False)
+    print(data.summary())
+    return data.splits(seed=0)
+
+
+def _train(args) -> int:
+    from .batches import to_lab
+    from .prior import empirical_prior, rebalance_weights, smooth_prior
+    from .train import TrainConfig, Trainer
+
+    splits = _dataset_splits(args.dataset, args.size)
+    lr = args.lr if args.lr is not None else TrainConfig.scaled_lr(args.batch_size)
+    config = TrainConfig(loss=args.loss, width=args.width, epochs=args.epochs,
+                         batch_size=args.batch_size, lr=lr, size=args.size, seed=args.seed,
+                         compile=args.compile, checkpoint_every=args.checkpoint_every)
+    weights = None
+    if args.loss == "rebal":
+        _, ab = to_lab(splits["train"].images)
+        weights = rebalance_weights(smooth_prior(empirical_prior(ab.split(256))))
+    history = Trainer(config, splits["train"], splits["val"], args.run_dir, weights=weights,
+                      device=args.device).fit(resume=True)
+    last = history[-1]
+    print(f"trained {len(history)} epochs: train loss {last['train_loss']:.4f}, val loss "
+          f"{last['val_loss']:.4f}; model in {Path(args.run_dir) / 'model.pt'}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .batches import to_lab
+    from .evaluate import baseline_predictions, evaluate_predictions, predict_ab
+    from .prior import empirical_prior, smooth_prior
+    from .train import load_model
+
+    splits = _dataset_splits(args.dataset, args.size)
+    predictions = baseline_predictions(splits["test"], splits["train"])
+    for ck in args.checkpoint:
+        model, config = load_model(ck, args.device or "cpu")
+        if config.size != args.size:
+            raise ValueError(f"{ck} was trained at {config.size}x{config.size}; pass --size "
+                             f"{config.size}")
+        predictions[str(ck)] = predict_ab(model, splits["test"].images)
+    _, ab = to_lab(splits["train"].images)
+    prior = smooth_prior(empirical_prior(ab.split(256)))
+    clf = None
+    if args.classifier != "none":
+        from .classifier import load_classifier
+
+        clf = load_classifier(args.classifier, args.device or "cpu")
+    metrics = evaluate_predictions(splits["test"], predictions, prior, clf)
+    for name, m in metrics.items():
+        parts = [f"{k} {m[k]:.1f}" for k in ("auc", "rebalanced_auc", "classifier_accuracy",
+                                               "agreement") if k in m]
+        print(f"{name}: " + ", ".join(parts))
+    if args.out:
+        from .checkpoint import atomic_write_text
+
+        atomic_write_text(json.dumps(metrics), args.out)
+    return 0
+
+
+def _reproduce(args) -> int:
+    from .reproduce import reproduce
+
+    reproduce(args.out, profile=args.profile, datasets=tuple(args.datasets),
+              work_dir=args.work_dir, device=args.device,
+              classifier=None if args.classifier == "none" else args.classifier,
+              epochs=args.epochs, progress=not args.quiet)
+    return 0
+
+
+def _colorize(args) -> int:
+    from .colorize import colorize_files
+
+    for path in colorize_files(args.images, args.checkpoint, args.out, T=args.temperature,
+                               head=args.head, overwrite=args.overwrite,
+                               device=args.device or "cpu"):
+        print(path)
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the training, evaluation and colorization commands (see :mod:`colorlab.cli`)."""
+    datasets = ("sample", "celeba", "fruits")
+    p = sub.add_parser("train", help="train one model on a dataset's training split")
+    p.add_argument("--dataset", choices=datasets, default="sample")
+    p.add_argument("--loss", choices=("l2", "ce", "rebal"), default="rebal")
+    p.add_argument("--run-dir", required=True, help="folder for checkpoints and the final model")
+    p.add_argument("--epochs", type=_positive_int, default=100)
+    p.add_argument("--batch-size", type=_positive_int, default=8)
+    p.add_argument("--lr", type=float, default=None, help="default: 3e-5 * sqrt(batch / 8)")
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--size", type=_positive_int, default=88)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=_positive_int, default=1)
+    p.add_argument("--compile", action="store_true", help="torch.compile the network")
+    p.add_argument("--device", default=None)
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("evaluate", help="AuC, rebalanced AuC and classifier accuracy on a test split")
+    p.add_argument("--dataset", choices=datasets, default="sample")
+    p.add_argument("--checkpoint", action="append", default=[], help="model.pt (repeatable)")
+    p.add_argument("--size", type=_positive_int, default=88)
+    p.add_argument("--classifier", choices=("efficientnet_lite0", "vgg16", "none"),
+                   default="efficientnet_lite0")
+    p.add_argument("--out", default=None, help="write all metrics as JSON here")
+    p.add_argument("--device", default=None)
+    p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("reproduce", help="the six runs of the report and results/")
+    p.add_argument("--profile", choices=("ci", "full"), default="full")
+    p.add_argument("--out", default="results")
+    p.add_argument("--work-dir", default=None, help="checkpoints (default runs/<profile>)")
+    p.add_argument("--datasets", nargs="+", choices=("celeba", "fruits"),
+                   default=["celeba", "fruits"])
+    p.add_argument("--epochs", type=_positive_int, default=None, help="override the profile")
+    p.add_argument("--classifier", choices=("efficientnet_lite0", "vgg16", "none"),
+                   default="efficientnet_lite0")
+    p.add_argument("--device", default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_reproduce)
+
+    p = sub.add_parser("colorize", help="colorize image files with a trained model")
+    p.add_argument("images", nargs="+", help="image files (any size)")
+    p.add_argument("--checkpoint", required=True, help="a run's model.pt or checkpoint.pt")
+    p.add_argument("--out", default="colorized", help="output folder (default: colorized/)")
+    p.add_argument("--temperature", type=float, default=None, help="annealed-mean T (0.38)")
+    p.add_argument("--head", choices=("classification", "regression"), default=None,
+                   help="fail unless the checkpoint has this head")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--device", default=None)
+    p.set_defaults(run=_colorize)

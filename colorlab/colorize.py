@@ -1,0 +1,91 @@
+"""Colorize image files of any size with a trained checkpoint (``colorlab colorize``).
+
+The model sees the lightness resized to its training size; the predicted ab is upsampled back to
+the original size and joined to the original, full-resolution L. Every input is read and checked
+before anything is written, outputs never overwrite existing files (unless asked), and each file
+is written atomically; if writing fails midway, the files of this call are removed again.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .batches import to_lab
+from .color import lab_to_rgb
+from .images import read_rgb
+from .train import load_model
+
+__all__ = ["colorize_image", "colorize_files"]
+
+
+@torch.no_grad()
+def colorize_image(model, rgb: torch.Tensor, size: int, T: float = 0.38) -> torch.Tensor:
+    """``rgb`` uint8 ``(3, H, W)`` -> colorized uint8 ``(3, H, W)`` (only its L is used)."""
+    device = next(model.parameters()).device
+    L, _ = to_lab(rgb[None].to(device))
+    small = F.interpolate(L, size=(size, size), mode="bilinear", align_corners=False,
+                          antialias=True)
+    ab_small = model.colorize(small, T=T)
+    ab = F.interpolate(ab_small, size=L.shape[-2:], mode="bilinear", align_corners=False)
+    out = lab_to_rgb(torch.cat([L, ab], dim=1))[0]
+    return (out * 255).round().clamp(0, 255).to(torch.uint8).cpu()
+
+
+def _png_bytes(img: torch.Tensor) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img.permute(1, 2, 0).numpy()).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def colorize_files(images: list[str | Path], checkpoint: str | Path, out_dir: str | Path,
+                   T: float | None = None, head: str | None = None, overwrite: bool = False,
+                   device: str | torch.device = "cpu") -> list[Path]:
+    """Colorize ``images`` into ``out_dir/<stem>_colorized.png``; returns the written paths."""
+    from .images import UnreadableImage
+
+    model, config = load_model(checkpoint, device, expect_head=head)
+    if T is not None and config.head != "classification":
+        raise ValueError(f"--temperature applies to classification models; {checkpoint} is a "
+                         f"{config.head} model")
+    if T is not None and not T > 0:
+        raise ValueError(f"temperature must be > 0, got {T}")
+    out_dir = Path(out_dir)
+    inputs = [Path(p) for p in images]
+    if not inputs:
+        raise ValueError("no images given")
+    targets = [out_dir / f"{p.stem}_colorized.png" for p in inputs]
+    if len(set(targets)) != len(targets):
+        raise ValueError("two inputs share a file name stem; colorize them into different folders")
+    for p, t in zip(inputs, targets):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p} does not exist")
+        if t.exists() and not overwrite:
+            raise FileExistsError(f"{t} exists; pass --overwrite or choose another --out")
+        if t.resolve() == p.resolve():
+            raise ValueError(f"output {t} would overwrite its input")
+    decoded = []
+    for p in inputs:
+        try:
+            decoded.append(read_rgb(p))
+        except UnreadableImage as err:
+            raise ValueError(str(err)) from err
+    results = [_png_bytes(colorize_image(model, img, config.size, T if T is not None else 0.38))
+               for img in decoded]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    try:
+        for target, data in zip(targets, results):
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+            written.append(target)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written

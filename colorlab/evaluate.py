@@ -1,0 +1,104 @@
+"""Evaluate colorizations of a test split: Table 1 and Fig. 5 of the report
+(defined in ``book/08_evaluation.ipynb``).
+
+Methods are compared on the dataset's full resolution: Gray (a = b = 0), Random (the ab of a random
+training image), and trained models (ab predicted at 1/4 resolution and upsampled).
+"""
+from __future__ import annotations
+
+import torch
+
+from .batches import to_lab
+from .classifier import FRUIT_IMAGENET_CLASSES, ImageNetClassifier, predict_top1
+from .color import lab_to_rgb
+from .data import ColorizationDataset
+from .metrics import (auc, cumulative_error_per_image, cumulative_error_per_pixel, gray_ab,
+                      random_ab, rebalanced_auc)
+from .models import ColorizationNet
+
+__all__ = ["predict_ab", "baseline_predictions", "evaluate_predictions", "imagenet_labels",
+           "SAMPLE_IMAGENET_CLASSES"]
+
+#: sample-image sources with an ImageNet class (chelsea: "Egyptian cat", coffee: "espresso")
+SAMPLE_IMAGENET_CLASSES = {"chelsea": 285, "coffee": 967}
+
+
+@torch.no_grad()
+def predict_ab(model: ColorizationNet, images: torch.Tensor, T: float = 0.38,
+               batch_size: int = 64, device: torch.device | str | None = None) -> torch.Tensor:
+    """ab predicted by ``model`` for uint8 images ``(N, 3, S, S)``: ``(N, 2, S, S)`` float32, CPU."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    out = []
+    for chunk in images.split(batch_size):
+        L, _ = to_lab(chunk.to(device))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            ab = model.colorize(L, T=T)
+        out.append(ab.float().cpu())
+    return torch.cat(out)
+
+
+def baseline_predictions(test_set: ColorizationDataset, train_set: ColorizationDataset,
+                         seed: int = 0) -> dict[str, torch.Tensor]:
+    """The Gray and Random baselines for ``test_set`` (Random draws from ``train_set``)."""
+    _, true_ab = to_lab(test_set.images)
+    _, pool = to_lab(train_set.images)
+    return {"Gray": gray_ab(true_ab),
+            "Random": random_ab(true_ab, pool, torch.Generator().manual_seed(seed))}
+
+
+def imagenet_labels(dataset: ColorizationDataset) -> torch.Tensor | None:
+    """ImageNet class of each image where its class has one (-1 elsewhere); None if no class does."""
+    table = {**SAMPLE_IMAGENET_CLASSES, **FRUIT_IMAGENET_CLASSES}
+    ids = [table.get(c, -1) for c in dataset.classes]
+    if not dataset.classes or all(i < 0 for i in ids):
+        return None
+    lookup = torch.tensor(ids + [-1])
+    return lookup[dataset.labels.clamp(min=-1)]  # label -1 (no class) maps to the trailing -1
+
+
+def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, torch.Tensor],
+                         prior: torch.Tensor, classifier: ImageNetClassifier | None = None
+                         ) -> dict[str, dict]:
+    """Metrics of every method on ``test_set``.
+
+    Returns ``{method: {...}}`` with ``auc`` and ``rebalanced_auc`` (mean over images, in %),
+    ``per_image_auc`` (list), ``cumulative_per_pixel`` / ``cumulative_per_image`` (thresholds
+    0..150), and, with a classifier, ``classifier_accuracy`` (top-1 %, on images whose class has
+    an ImageNet counterpart) or ``agreement`` (% of images whose top-1 class matches the one of the
+    true colour image, for unlabeled sets). A ``"Ground truth"`` entry carries the classifier
+    figures of the real colour images.
+    """
+    L, true_ab = to_lab(test_set.images)
+    results: dict[str, dict] = {}
+    labels = imagenet_labels(test_set)
+    keep = (labels >= 0) if labels is not None else None
+    truth_top1 = None
+    if classifier is not None:
+        truth_rgb = test_set.images.float() / 255.0
+        if keep is not None and bool(keep.any()):
+            truth_top1 = predict_top1(truth_rgb[keep], classifier)
+            results["Ground truth"] = {"classifier_accuracy": 100 * float(
+                (truth_top1 == labels[keep]).double().mean()), "classified_images": int(keep.sum())}
+        elif keep is None:
+            truth_top1 = predict_top1(truth_rgb, classifier)
+            results["Ground truth"] = {"agreement": 100.0, "classified_images": len(truth_rgb)}
+    for name, ab in predictions.items():
+        if ab.shape != true_ab.shape:
+            raise ValueError(f"predictions[{name!r}] has shape {tuple(ab.shape)}, expected "
+                             f"{tuple(true_ab.shape)}")
+        per_image = auc(ab, true_ab)
+        entry = {"auc": 100 * float(per_image.mean()),
+                 "rebalanced_auc": 100 * float(rebalanced_auc(ab, true_ab, prior).mean()),
+                 "per_image_auc": per_image.tolist(),
+                 "cumulative_per_pixel": cumulative_error_per_pixel(ab, true_ab).tolist(),
+                 "cumulative_per_image": cumulative_error_per_image(ab, true_ab).tolist()}
+        if classifier is not None and truth_top1 is not None:
+            rgb = lab_to_rgb(torch.cat([L, ab.to(L.dtype)], dim=1))
+            if keep is not None:
+                top1 = predict_top1(rgb[keep], classifier)
+                entry["classifier_accuracy"] = 100 * float((top1 == labels[keep]).double().mean())
+            else:
+                top1 = predict_top1(rgb, classifier)
+                entry["agreement"] = 100 * float((top1 == truth_top1).double().mean())
+        results[name] = entry
+    return results

@@ -1,0 +1,323 @@
+"""One trainer for the report's three models (derived in ``book/07_training.ipynb``).
+
+The whole dataset lives on the training device as uint8; each step augments, converts to Lab and
+soft-encodes on that device, in batch, so data loading never starves a GPU. On CUDA the forward
+pass runs in bf16 autocast with channels_last memory, Adam is fused and ``torch.compile`` is
+optional. Checkpoints are atomic and hold everything needed to continue bit-for-bit: model,
+optimizer, scheduler, epoch, RNG states, config and history. A run killed at any moment loses only
+the work since its last checkpoint; resumed, it ends with the same weights as an uninterrupted run
+(on CPU, where kernels are deterministic).
+
+Run folder: ``checkpoint.pt`` (latest state), ``history.json`` (per-epoch losses, Fig. 4),
+``model.pt`` (final weights + config, what ``colorlab colorize`` loads) and ``done.json``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from .batches import augment, downsample_ab, to_lab
+from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, atomic_write_text,
+                         load_checkpoint)
+from .data import ColorizationDataset
+from .losses import L2Loss, RebalancedCrossEntropy
+from .models import ColorizationNet
+
+__all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device"]
+
+LOSSES = ("l2", "ce", "rebal")
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a training run (recorded in every checkpoint).
+
+    ``loss``: ``"l2"`` (regression head, Eq. 1), ``"ce"`` (classification, Eq. 2 without
+    rebalancing) or ``"rebal"`` (Eq. 2 with class-rebalancing weights). The report trained with
+    Adam, lr 3e-5, weight decay 1e-3, batch 8 for 100 epochs; on a GPU a batch of 8 wastes the
+    device, so larger batches use ``lr = 3e-5 * sqrt(batch / 8)`` (square-root scaling for Adam),
+    which :meth:`scaled_lr` computes and the reproduction records.
+    """
+
+    loss: str = "ce"
+    width: float = 1.0
+    epochs: int = 100
+    batch_size: int = 8
+    lr: float = 3e-5
+    weight_decay: float = 1e-3
+    seed: int = 0
+    k: int = 5
+    sigma: float = 5.0
+    lam: float = 0.5
+    checkpoint_every: int = 1
+    compile: bool = False
+    amp: bool = True
+    size: int = 88
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        for name in ("epochs", "batch_size", "checkpoint_every", "size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.size % 8:
+            raise ValueError(f"size must be a multiple of 8 (the network's stride), got {self.size}")
+        for name in ("lr", "width", "sigma"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.lam <= 1 or self.weight_decay < 0:
+            raise ValueError("lam must be in [0, 1] and weight_decay >= 0")
+
+    @property
+    def head(self) -> str:
+        return "regression" if self.loss == "l2" else "classification"
+
+    @staticmethod
+    def scaled_lr(batch_size: int, base_lr: float = 3e-5, base_batch: int = 8) -> float:
+        """``base_lr * sqrt(batch_size / base_batch)``.
+
+        >>> round(TrainConfig.scaled_lr(128), 8)
+        0.00012
+        """
+        return base_lr * math.sqrt(batch_size / base_batch)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def build_model(config: TrainConfig) -> ColorizationNet:
+    """The network for ``config`` (head from the loss)."""
+    return ColorizationNet(config.head, width=config.width)
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu",
+               expect_head: str | None = None) -> tuple[ColorizationNet, TrainConfig]:
+    """Load ``model.pt`` or ``checkpoint.pt`` of a run: returns the network (eval mode) and config.
+
+    ``expect_head`` (``"classification"``/``"regression"``) turns a head mismatch into a clear error.
+    """
+    ck = load_checkpoint(path, map_location)
+    try:
+        config = TrainConfig(**ck["config"])
+    except TypeError as err:
+        raise CheckpointError(f"{path}: its config does not match this colorlab ({err})") from err
+    if expect_head is not None and config.head != expect_head:
+        raise CheckpointError(f"{path} holds a {config.head} model (loss {config.loss!r}), "
+                              f"not a {expect_head} one")
+    model = build_model(config)
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit a {config.head} network of width "
+                              f"{config.width} ({str(err).splitlines()[0]})") from err
+    return model.to(map_location).eval(), config
+
+
+class Trainer:
+    """Train one model on a :class:`~colorlab.data.ColorizationDataset`.
+
+    Args:
+        config: the run's :class:`TrainConfig`.
+        train_set, val_set: datasets at ``config.size``.
+        run_dir: folder for checkpoints, history and the final model.
+        weights: ``(313,)`` rebalancing weights, required for ``loss="rebal"``.
+        device: default: CUDA if available.
+        progress: show a tqdm bar with images/s.
+        callback: ``callback(event, epoch, step)`` called after every step (``"step"``) and
+            after every epoch's checkpoint (``"epoch"``); for monitoring and tests.
+    """
+
+    def __init__(self, config: TrainConfig, train_set: ColorizationDataset,
+                 val_set: ColorizationDataset | None, run_dir: str | Path,
+                 weights: torch.Tensor | None = None, device: str | torch.device | None = None,
+                 progress: bool = True, callback: Callable[[str, int, int], None] | None = None):
+        if config.loss == "rebal" and weights is None:
+            raise ValueError("loss='rebal' needs the rebalancing weights "
+                             "(colorlab.prior.rebalance_weights of the training prior)")
+        for name, ds in (("train_set", train_set), ("val_set", val_set)):
+            if ds is not None and ds.size != config.size:
+                raise ValueError(f"{name} has images of size {ds.size}, config.size is {config.size}")
+        if len(train_set) == 0:
+            raise ValueError("train_set is empty")
+        self.config, self.run_dir = config, Path(run_dir)
+        self.device = torch.device(device) if device is not None else default_device()
+        self.train_images = train_set.images.to(self.device)
+        self.val_images = val_set.images.to(self.device) if val_set is not None and len(val_set) \
+            else None
+        self.weights = weights
+        self.progress, self.callback = progress, callback
+        self.cuda = self.device.type == "cuda"
+
+    # ------------------------------------------------------------------ pieces
+    def _loss_fn(self) -> torch.nn.Module:
+        c = self.config
+        if c.loss == "l2":
+            return L2Loss()
+        weights = self.weights.float() if c.loss == "rebal" else None
+        return RebalancedCrossEntropy(weights, k=c.k, sigma=c.sigma).to(self.device)
+
+    def _fresh_state(self):
+        c = self.config
+        torch.manual_seed(c.seed)
+        model = build_model(c).to(self.device)
+        if self.cuda:
+            model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay,
+                               fused=self.cuda)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+        gen = torch.Generator().manual_seed(c.seed + 1)
+        return model, opt, sched, gen
+
+    def _checkpoint(self, model, opt, sched, gen, epoch: int, history: list) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(), "epoch": epoch,
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.cuda else [],
+                "history": history}
+
+    def _restore(self, ck: dict, model, opt, sched, gen) -> tuple[int, list]:
+        if ck["config"] != self.config.to_dict():
+            changed = sorted(k for k in self.config.to_dict()
+                             if ck["config"].get(k) != self.config.to_dict()[k])
+            raise CheckpointError(f"{self.run_dir / 'checkpoint.pt'} belongs to a run with another "
+                                  f"config (differs in {', '.join(changed)}); use another run "
+                                  f"folder or delete it")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        gen.set_state(ck["generator"])
+        torch.set_rng_state(ck["torch_rng"])
+        if self.cuda and ck["cuda_rng"]:
+            torch.cuda.set_rng_state_all(ck["cuda_rng"])
+        return int(ck["epoch"]), list(ck["history"])
+
+    def _forward_loss(self, forward, loss_fn, images: torch.Tensor, gen: torch.Generator | None):
+        rgb = augment(images, gen) if gen is not None else images.float() / 255.0
+        L, ab = to_lab(rgb)
+        if self.cuda:
+            L = L.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                            enabled=self.cuda and self.config.amp):
+            out = forward(L)
+        return loss_fn(out.float(), downsample_ab(ab))
+
+    def _step(self, forward, loss_fn, opt, sched, idx: torch.Tensor, gen: torch.Generator
+              ) -> torch.Tensor:
+        """One optimisation step on the training images ``idx``; returns the (device) loss."""
+        loss = self._forward_loss(forward, loss_fn, self.train_images[idx], gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss
+
+    def benchmark(self, steps: int = 20, warmup: int = 5) -> float:
+        """Training images/s of the real training step (after ``warmup`` steps); no files written."""
+        model, opt, sched, gen = self._fresh_state()
+        forward = torch.compile(model) if self.config.compile else model
+        loss_fn = self._loss_fn()
+        n, b = len(self.train_images), self.config.batch_size
+        model.train()
+
+        def run(count: int) -> None:
+            for i in range(count):
+                idx = torch.arange(i * b, (i + 1) * b, device=self.device) % n
+                self._step(forward, loss_fn, opt, sched, idx, gen)
+            if self.cuda:
+                torch.cuda.synchronize()
+
+        run(warmup)
+        start = time.perf_counter()
+        run(steps)
+        return steps * b / (time.perf_counter() - start)
+
+    @torch.no_grad()
+    def _validate(self, model, loss_fn) -> float | None:
+        if self.val_images is None:
+            return None
+        model.eval()
+        total, count = torch.zeros((), device=self.device, dtype=torch.float64), 0
+        for chunk in self.val_images.split(max(self.config.batch_size, 64)):
+            total += self._forward_loss(model, loss_fn, chunk, None).double() * len(chunk)
+            count += len(chunk)
+        model.train()
+        return float(total) / count
+
+    # ------------------------------------------------------------------ main loop
+    def fit(self, resume: bool = True) -> list[dict]:
+        """Train to ``config.epochs``; returns the history (one dict per epoch).
+
+        With ``resume=True`` an existing ``checkpoint.pt`` in ``run_dir`` is continued (a corrupt
+        or incompatible one is an error, never a silent restart); ``resume=False`` refuses to
+        overwrite an existing run.
+        """
+        c, ck_path = self.config, self.run_dir / "checkpoint.pt"
+        model, opt, sched, gen = self._fresh_state()
+        start, history = 0, []
+        if ck_path.exists():
+            if not resume:
+                raise CheckpointError(f"{ck_path} exists: resume it or choose an empty run folder")
+            start, history = self._restore(load_checkpoint(ck_path, self.device), model, opt,
+                                           sched, gen)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.run_dir.glob(".*.tmp"):  # left by a write that was killed midway
+            stale.unlink(missing_ok=True)
+        atomic_write_text(json.dumps(c.to_dict(), indent=2), self.run_dir / "config.json")
+        forward = torch.compile(model) if c.compile else model
+        loss_fn = self._loss_fn()
+        n = len(self.train_images)
+        steps = math.ceil(n / c.batch_size)
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=(c.epochs - start) * steps, desc=f"{self.run_dir.name}", unit="step",
+                       leave=False)
+        model.train()
+        for epoch in range(start, c.epochs):
+            t0 = time.perf_counter()
+            perm = torch.randperm(n, generator=gen).to(self.device)
+            total = torch.zeros((), device=self.device, dtype=torch.float64)
+            for step, idx in enumerate(perm.split(c.batch_size)):
+                loss = self._step(forward, loss_fn, opt, sched, idx, gen)
+                total += loss.detach().double() * len(idx)
+                if bar is not None:
+                    bar.update(1)
+                if self.callback is not None:
+                    self.callback("step", epoch, step)
+            train_loss = float(total) / n
+            if self.cuda:
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - t0
+            val_loss = self._validate(model, loss_fn)
+            history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                            "seconds": seconds, "images_per_s": n / seconds})
+            if bar is not None:
+                bar.set_postfix(loss=f"{train_loss:.3f}", img_s=f"{n / seconds:.0f}")
+            if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:
+                atomic_save(self._checkpoint(model, opt, sched, gen, epoch + 1, history), ck_path)
+                atomic_write_text(json.dumps(history, indent=1), self.run_dir / "history.json")
+            if self.callback is not None:
+                self.callback("epoch", epoch, steps)
+        if bar is not None:
+            bar.close()
+        self.model = model.eval()
+        atomic_save({"format": CHECKPOINT_FORMAT, "config": c.to_dict(),
+                     "model": model.state_dict(), "history": history}, self.run_dir / "model.pt")
+        atomic_write_text(json.dumps({"epochs": c.epochs, "final_train_loss":
+                                      history[-1]["train_loss"] if history else None}),
+                          self.run_dir / "done.json")
+        return history

@@ -1,0 +1,102 @@
+"""``colorlab bench train``: training throughput of the real trainer against the device's ceiling.
+
+The ceiling is the device's measured dense matmul rate (bf16 on CUDA, float32 on CPU) divided by
+the FLOPs of one trained image: 3x the forward FLOPs (forward + two backward matmuls), counted
+from the network's convolutions (30.45 GFLOP forward at 176x176, width 1, so 91.4 GFLOP trained).
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+
+import torch
+
+from .data import ColorizationDataset
+from .models import ColorizationNet
+from .train import TrainConfig, Trainer, default_device
+
+__all__ = ["forward_flops", "matmul_ceiling", "bench_train", "format_train_bench"]
+
+
+def forward_flops(model: torch.nn.Module, size: int) -> float:
+    """FLOPs (2 x multiply-adds) of the convolutions of one forward pass at ``size x size``.
+
+    >>> round(forward_flops(ColorizationNet(), 176) / 1e9, 2)
+    30.45
+    """
+    total = 0.0
+
+    def hook(module, _inputs, output):
+        nonlocal total
+        k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+        total += 2.0 * k * output.numel() / output.shape[0] * 1.0
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, torch.nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            was = model.training
+            model.eval()
+            model(torch.zeros(1, 1, size, size, device=next(model.parameters()).device))
+            model.train(was)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def matmul_ceiling(device: torch.device, n: int | None = None, repeats: int = 10) -> float:
+    """Measured dense matmul FLOP/s: bf16 on CUDA, float32 on CPU."""
+    cuda = device.type == "cuda"
+    n = n or (8192 if cuda else 1024)
+    dtype = torch.bfloat16 if cuda else torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if cuda:
+        torch.cuda.synchronize()
+    return 2.0 * n ** 3 * repeats / (time.perf_counter() - start)
+
+
+def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, width: float = 1.0,
+                device: str | torch.device | None = None, compile: bool = True, warmup: int = 5,
+                loss: str = "ce") -> dict:
+    """Measure training images/s on random images (the data values do not change the cost)."""
+    dev = torch.device(device) if device is not None else default_device()
+    cuda = dev.type == "cuda"
+    batch = batch or (128 if cuda else 8)
+    config = TrainConfig(loss=loss, width=width, batch_size=batch, size=size,
+                         compile=compile and cuda, lr=TrainConfig.scaled_lr(batch))
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (batch * 2, 3, size, size), generator=gen, dtype=torch.uint8)
+    data = ColorizationDataset(images, torch.full((len(images),), -1), [f"{i}" for i in
+                                                                        range(len(images))],
+                               [], "synthetic", size, source="synthetic")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(config, data, None, tmp, device=dev, progress=False)
+        images_per_s = trainer.benchmark(steps=steps, warmup=warmup if not config.compile else
+                                         max(warmup, 3))
+    flops = 3 * forward_flops(ColorizationNet(config.head, width).to(dev), size)
+    ceiling = matmul_ceiling(dev)
+    name = torch.cuda.get_device_name(dev) if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    return {"device": name, "images_per_s": images_per_s, "batch": batch, "size": size,
+            "width": width, "compile": config.compile, "bf16": cuda, "steps": steps,
+            "gflop_per_image": flops / 1e9, "matmul_tflops": ceiling / 1e12,
+            "ceiling_images_per_s": ceiling / flops, "fraction_of_ceiling": images_per_s * flops
+            / ceiling}
+
+
+def format_train_bench(r: dict) -> str:
+    """Human-readable lines of :func:`bench_train`'s result."""
+    return (f"train benchmark on {r['device']}: width {r['width']:g}, {r['size']}x{r['size']}, "
+            f"batch {r['batch']}, bf16 {r['bf16']}, torch.compile {r['compile']}\n"
+            f"  {r['images_per_s']:.1f} images/s ({r['steps']} timed steps)\n"
+            f"  ceiling {r['ceiling_images_per_s']:.1f} images/s = measured matmul "
+            f"{r['matmul_tflops']:.2f} TFLOP/s / {r['gflop_per_image']:.1f} GFLOP per trained image"
+            f"\n  -> {100 * r['fraction_of_ceiling']:.1f}% of the ceiling")

@@ -1,0 +1,71 @@
+"""``colorlab reproduce --profile ci``: a complete, well-formed results folder, resumable."""
+import json
+
+import pytest
+
+from colorlab.reproduce import METHODS, PROFILES, RUNS, reproduce, table1_markdown
+
+
+@pytest.fixture(scope="module")
+def ci_results(tmp_path_factory):
+    base = tmp_path_factory.mktemp("repro")
+    provenance = reproduce(base / "results", profile="ci", work_dir=base / "runs", progress=False,
+                           log=lambda *a: None)
+    return base, provenance
+
+
+def test_results_folder_is_complete(ci_results):
+    base, provenance = ci_results
+    out = base / "results"
+    assert {p.name for p in out.iterdir()} == {"celeba", "fruits", "provenance.json",
+                                               "table1.json", "table1.md"}
+    for ds in ("celeba", "fruits"):
+        files = {p.name for p in (out / ds).iterdir()}
+        assert {"manifest.json", "prior.json", "metrics.json", "fig3_successes.png",
+                "fig6_colour_bias.png", "fig6_colour_deficiency.png",
+                "fig6_inconsistent_colouring.png", "fig6_edge_pollution.png",
+                "fig6_colour_bleeding.png"} <= files
+        for run in RUNS:
+            history = json.loads((out / ds / run / "history.json").read_text())
+            assert len(history) == PROFILES["ci"].epochs
+            assert all(h["train_loss"] > 0 and h["val_loss"] > 0 for h in history)
+        metrics = json.loads((out / ds / "metrics.json").read_text())
+        for method in METHODS:
+            assert 0 <= metrics[method]["auc"] <= 100
+            assert len(metrics[method]["cumulative_per_pixel"]) == 151
+        assert metrics["figures"]["chosen"]["successes"]
+        prior = json.loads((out / ds / "prior.json").read_text())
+        assert abs(sum(prior["empirical"]) - 1) < 1e-9 and len(prior["weights"]) == 313
+    table = json.loads((out / "table1.json").read_text())
+    assert set(table) == {"celeba (sample stand-in)", "fruits (sample stand-in)"}
+    assert "agreement" in table["celeba (sample stand-in)"]
+    assert "classifier_accuracy" in table["fruits (sample stand-in)"]
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["profile"]["name"] == "ci" and prov["device"] and prov["torch"]
+    assert set(prov["runs"]) == {f"{d}/{r}" for d in ("celeba", "fruits") for r in RUNS}
+    assert all(r["images_per_s"] > 0 for r in prov["runs"].values())
+    assert all(len(d["manifest_hash"]) == 64 for d in prov["datasets"].values())
+    assert not [p for p in base.iterdir() if p.name.startswith(".results")]
+
+
+def test_finished_runs_are_skipped_on_a_second_call(ci_results):
+    base, first = ci_results
+    before = json.loads((base / "results" / "table1.json").read_text())
+    again = reproduce(base / "results", profile="ci", work_dir=base / "runs", progress=False,
+                      classifier=None, log=lambda *a: None)
+    assert all(r["resumed_complete"] for r in again["runs"].values())
+    after = json.loads((base / "results" / "table1.json").read_text())
+    for ds in before:
+        assert after[ds]["auc"] == before[ds]["auc"]  # the same trained models, re-evaluated
+
+
+def test_full_profile_refuses_the_cpu(tmp_path):
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+        reproduce(tmp_path / "r", profile="full", device="cpu")
+
+
+def test_table_shows_report_numbers_only_for_real_data():
+    table = {"celeba": {"auc": {m: 90.0 for m in METHODS}},
+             "fruits (sample stand-in)": {"auc": {m: 80.0 for m in METHODS}}}
+    text = table1_markdown(table)
+    assert "90.0 (88.8)" in text and "80.0 (" not in text
