@@ -84,7 +84,7 @@ def _reproduce(args) -> int:
     reproduce(args.out, profile=args.profile, datasets=tuple(args.datasets),
               work_dir=args.work_dir, device=args.device,
               classifier=None if args.classifier == "none" else args.classifier,
-              epochs=args.epochs, progress=not args.quiet)
+              epochs=args.epochs, progress=not args.quiet, bench=args.bench)
     return 0
 
 
@@ -137,6 +137,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    default="efficientnet_lite0")
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--bench", action="store_true", help="record `colorlab bench train` first")
     p.set_defaults(run=_reproduce)
 
     p = sub.add_parser("colorize", help="colorize image files with a trained model")

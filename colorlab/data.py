@@ -28,7 +28,7 @@ from .images import IMAGE_SUFFIXES, UnreadableImage, fit_square, read_rgb
 from .paths import data_root
 
 __all__ = ["ColorizationDataset", "ImageFolder", "CelebA", "Fruits10", "SampleImages",
-           "load_images", "split_names", "DATASETS", "CELEBA_SUBSET"]
+           "load_images", "images_for_profile", "split_names", "DATASETS", "CELEBA_SUBSET"]
 
 DATASETS = ("sample", "celeba", "fruits")
 CELEBA_SUBSET = 7200  #: the report's CelebA subset: 000001.jpg ... 007200.jpg
@@ -350,3 +350,18 @@ def load_images(name: str, size: int = 88, root: str | Path | None = None, fallb
         sample = SampleImages(size=size, n=sample_count)
         sample.name = f"{name} (sample stand-in)"
         return sample
+
+
+def images_for_profile(name: str, size: int = 88, profile: str | None = None,
+                       ci_count: int = 48, ci_size: int = 32) -> ColorizationDataset:
+    """The images a chapter computes on: in the ``ci`` profile a few sample images
+    (``ci_count`` at ``ci_size``); otherwise the real dataset when ``$COLORLAB_DATA`` has it, else
+    the sample images with a warning. Print ``.summary()`` to show readers which it was.
+    """
+    from .paths import profile as current_profile
+
+    if (profile or current_profile()) == "ci":
+        ds = SampleImages(size=ci_size, n=ci_count, seed=0 if name == "celeba" else 1)
+        ds.name = f"{name} (sample stand-in)"
+        return ds
+    return load_images(name, size, fallback=True)

@@ -41,7 +41,8 @@ from .failures import FAILURE_MODES, image_scores, select
 from .prior import empirical_prior, rebalance_weights, smooth_prior
 from .train import TrainConfig, Trainer, default_device
 
-__all__ = ["ReproduceProfile", "PROFILES", "RUNS", "REPORT_TABLE1", "reproduce", "table1_markdown"]
+__all__ = ["ReproduceProfile", "PROFILES", "RUNS", "REPORT_TABLE1", "reproduce", "table1_markdown",
+           "profile_dataset"]
 
 RUNS = {"l2": "L2", "ce": "Class", "rebal": "Class+rebal"}
 METHODS = ("Gray", "Random", "L2", "Class", "Class+rebal")
@@ -95,7 +96,8 @@ def _device_name(device: torch.device) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
-def _load(dataset: str, profile: ReproduceProfile) -> ColorizationDataset:
+def profile_dataset(dataset: str, profile: ReproduceProfile) -> ColorizationDataset:
+    """The images a reproduction profile trains on (sample stand-ins in the ``ci`` profile)."""
     if profile.sample_count:
         # two different draws of the sample images; the CelebA stand-in drops the classes (CelebA
         # has none: scored by agreement), the Fruits stand-in keeps them (scored by accuracy)
@@ -168,8 +170,12 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
               datasets: tuple[str, ...] = ("celeba", "fruits"),
               work_dir: str | Path | None = None, device: str | torch.device | None = None,
               classifier: str | None = "efficientnet_lite0", progress: bool = True,
-              epochs: int | None = None, log=print) -> dict:
-    """Train and evaluate everything, then write ``out_dir`` atomically; returns the provenance."""
+              epochs: int | None = None, bench: bool = False, log=print) -> dict:
+    """Train and evaluate everything, then write ``out_dir`` atomically; returns the provenance.
+
+    ``bench=True`` first runs :func:`colorlab.train_bench.bench_train` (width 1, 176x176) and
+    records it in the provenance.
+    """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {tuple(PROFILES)}, got {profile!r}")
     prof = PROFILES[profile]
@@ -199,9 +205,14 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
                   "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   "classifier": classifier, "datasets": {}, "runs": {}}
     table: dict[str, dict] = {}
+    if bench:
+        from .train_bench import bench_train, format_train_bench
+
+        provenance["bench_train"] = bench_train(device=dev)
+        log(format_train_bench(provenance["bench_train"]))
     try:
         for ds_name in datasets:
-            data = _load(ds_name, prof)
+            data = profile_dataset(ds_name, prof)
             log(data.summary())
             splits = data.splits(seed=0)
             manifest = data.manifest(seed=0)

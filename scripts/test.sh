@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
-if [ -z "${COLORLAB_DATA:-}" ] && [ -d ../shared/data ]; then export COLORLAB_DATA=../shared/data; fi
-export MPLBACKEND=Agg
+if [ -z "${COLORLAB_DATA:-}" ] && [ -d ../shared/data ]; then
+  COLORLAB_DATA="$(cd ../shared/data && pwd)"; export COLORLAB_DATA
+fi
 .venv/bin/python -m pytest "$@"

@@ -1,0 +1,72 @@
+# %% [markdown]
+# # Introduction
+#
+# A grey photograph keeps only the **lightness** of every pixel. *Automatic colorization*
+# predicts the missing colour from the lightness alone. It is an old problem with a modern
+# answer: a convolutional network trained on millions of colour photographs, which it can turn into
+# training pairs for free by throwing their colour away.
+#
+# The task is **multimodal**: a grey shirt could have been red, blue or green, and all three
+# are plausible. A model that predicts one colour per pixel and is trained to minimise the
+# squared error learns the *average* of the plausible colours, which for most objects is a dull
+# brown-grey. Zhang, Isola and Efros {cite}`zhang2016colorful` fixed this by predicting a
+# *distribution* over 313 quantized colours per pixel, by re-weighting rare colours during
+# training, and by turning the predicted distribution back into one colour with an *annealed
+# mean*. Concurrent work reached related conclusions {cite}`iizuka2016let,larsson2016learning`.
+#
+# This book follows a student reproduction of that paper {cite}`contisterpa` which trained three
+# models (an L2 regression, a classifier, and a classifier with class rebalancing) on 7,200 CelebA
+# faces {cite}`liu2015celeba` and on photographs of ten kinds of fruit. We derive every equation,
+# implement each one once in the library `colorlab`, test it against an independent reference,
+# and regenerate the report's figures and its Table 1.
+#
+# ## What this book adds to the report
+#
+# * Every equation derived, with the code that implements it and a check against an independent
+#   implementation (scikit-image, SciPy, dense float64 formulas).
+# * The quantized gamut explained from first principles: which 261 colour bins sRGB can reach and
+#   why Zhang et al.'s table has 313.
+# * A training pipeline about two hundred times faster than the report's: the data stays on the
+#   GPU, colour conversion and target encoding run there in batch, targets are sparse, and the
+#   loss is computed at the network's output resolution.
+# * Evaluation with a stated, measured criterion for every example image shown.
+#
+# ## How to run it
+#
+# Every chapter is a notebook. Three *profiles*, chosen with the environment variable
+# `COLORLAB_PROFILE`, decide how much work a chapter does:
+#
+# | profile | what it does | where |
+# | --- | --- | --- |
+# | `ci` | seconds per chapter: sample images, tiny models | the test suite |
+# | `default` | real data when `COLORLAB_DATA` points at it (sample images otherwise, with a note); training chapters show the recorded GPU run | this website |
+# | `full` | trains the six models for real and regenerates `results/`; refuses to run on a CPU | a GPU, e.g. Colab |
+#
+# In Colab, the first (hidden) cell of each chapter installs `colorlab` when it is missing; for
+# the training chapters choose *Runtime > Change runtime type > GPU*.
+
+# %%
+import colorlab
+import torch
+from colorlab.paths import data_root, profile
+
+print(f"colorlab {colorlab.__version__}, torch {torch.__version__}, profile {profile()!r}")
+print(f"data folder: {data_root().resolve()} (set COLORLAB_DATA to change it)")
+
+# %% [markdown]
+# ## The task in one picture
+#
+# Here is a photograph, its lightness channel (what the network sees) and its colour channels
+# (what it must predict). The next chapter explains the colour space in which this split is
+# made.
+
+# %%
+import matplotlib.pyplot as plt
+from skimage import data
+
+from colorlab.plots import show_lab_channels
+
+rgb = torch.from_numpy(data.chelsea()).permute(2, 0, 1).float() / 255  # (3, H, W) in [0, 1]
+lab = colorlab.rgb_to_lab(rgb)
+show_lab_channels(lab)
+plt.show()

@@ -1,0 +1,114 @@
+# %% [markdown]
+# # The Lab colour space
+#
+# Colorization needs a colour space in which *lightness* and *colour* are separate channels:
+# the network gets the lightness and predicts the rest. CIE Lab does this: $L$ is lightness,
+# $a$ runs from green to red and $b$ from blue to yellow. It is also roughly *perceptually
+# uniform* — equal distances look like equal differences — which makes the Euclidean distance in
+# the $ab$ plane a sensible error measure.
+#
+# ## From sRGB to linear RGB
+#
+# Image files store sRGB values $c \in [0, 1]$ (8-bit values divided by 255). They are
+# gamma-encoded. The standard {cite}`iec61966` undoes the encoding with a piecewise function, linear
+# near black and a power law elsewhere:
+#
+# $$
+# c_\text{lin} = \begin{cases} c / 12.92 & c \le 0.04045 \\
+# \left(\dfrac{c + 0.055}{1.055}\right)^{2.4} & c > 0.04045 \end{cases}
+# $$ (eq-companding)
+#
+# ## From linear RGB to XYZ
+#
+# Linear RGB is a linear map of the CIE XYZ tristimulus values. For sRGB primaries and the D65
+# white point,
+#
+# $$
+# \begin{pmatrix} X \\ Y \\ Z \end{pmatrix} =
+# \begin{pmatrix} 0.412453 & 0.357580 & 0.180423 \\ 0.212671 & 0.715160 & 0.072169 \\
+# 0.019334 & 0.119193 & 0.950227 \end{pmatrix}
+# \begin{pmatrix} R_\text{lin} \\ G_\text{lin} \\ B_\text{lin} \end{pmatrix}.
+# $$ (eq-xyz)
+#
+# The rows sum to the white point $(X_n, Y_n, Z_n) = (0.95047, 1, 1.08883)$: white has
+# $R = G = B = 1$.
+#
+# ## From XYZ to Lab
+#
+# Lab applies a cube root, which mimics the eye's compressive response, to each tristimulus value
+# relative to white, with a linear segment near zero where the cube root is too steep:
+#
+# $$
+# f(t) = \begin{cases} t^{1/3} & t > 0.008856 \\ 7.787\, t + 16/116 & t \le 0.008856 \end{cases}
+# $$ (eq-lab-f)
+#
+# $$
+# L = 116 f(Y/Y_n) - 16, \qquad a = 500\,\big(f(X/X_n) - f(Y/Y_n)\big), \qquad
+# b = 200\,\big(f(Y/Y_n) - f(Z/Z_n)\big).
+# $$ (eq-lab)
+#
+# $L$ lies in $[0, 100]$; $a$ and $b$ are differences of the responses, zero for every grey. These
+# are the constants of scikit-image's `rgb2lab`, which Zhang et al. used to build their colour
+# bins; `colorlab.rgb_to_lab` implements {eq}`eq-companding`–{eq}`eq-lab` in PyTorch, batched over
+# `(*, 3, H, W)` tensors, on CPU or GPU, and differentiable.
+#
+# ## Checking colorlab against scikit-image
+#
+# We convert every 8-bit colour (all $256^3$ of them; a subsample in the `ci` profile) with both
+# libraries and compare.
+
+# %%
+import numpy as np
+import torch
+from skimage.color import rgb2lab
+
+import colorlab
+from colorlab.paths import profile
+
+step = 4 if profile() == "ci" else 1
+levels = np.arange(0, 256, step) / 255
+r, g, b = np.meshgrid(levels, levels, levels, indexing="ij")
+colours = np.stack([r, g, b], axis=-1).reshape(-1, 1, 3)  # (N, 1, 3), channels last
+reference = rgb2lab(colours)
+ours = colorlab.rgb_to_lab(torch.from_numpy(colours).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+ours32 = colorlab.rgb_to_lab(torch.from_numpy(colours).permute(2, 0, 1).float()).permute(1, 2, 0)
+err64 = np.abs(ours - reference).max()
+err32 = np.abs(ours32.double().numpy() - reference).max()
+back = colorlab.lab_to_rgb(torch.from_numpy(ours).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+roundtrip = np.abs(back - colours).max()
+print(f"{len(colours):,} colours: max |difference| float64 {err64:.1e}, float32 {err32:.1e}; "
+      f"round trip rgb -> lab -> rgb {roundtrip:.1e}")
+assert err64 <= 1e-4 and err32 <= 2e-3 and roundtrip <= 1e-5
+print(f"L in [{ours[..., 0].min():.1f}, {ours[..., 0].max():.1f}], "
+      f"a in [{ours[..., 1].min():.1f}, {ours[..., 1].max():.1f}], "
+      f"b in [{ours[..., 2].min():.1f}, {ours[..., 2].max():.1f}]")
+
+# %% [markdown]
+# The largest differences are float rounding. The ranges matter for what follows: sRGB colours
+# reach $a \in [-86, 98]$ and $b \in [-108, 95]$, an irregular region of the $ab$ plane that the
+# next chapter quantizes.
+#
+# Not every Lab triple is a colour a screen can show: `lab_to_rgb` clips such values to
+# $[0, 1]$ per channel (pass `clip=False` to see the raw values).
+#
+# ## L, a and b of real images
+#
+# The panels below show a colour image, its lightness alone, and each colour channel alone at a
+# fixed mid lightness ({numref}`fig-lab-channels`; the data set is the real one when
+# `COLORLAB_DATA` points at it).
+
+# %% [figure fig-lab-channels] A face and a fruit photograph split into L, a and b. The network sees only the second column.
+import matplotlib.pyplot as plt
+
+from colorlab.data import images_for_profile
+from colorlab.plots import show_lab_channels
+
+faces = images_for_profile("celeba", size=88)
+fruits = images_for_profile("fruits", size=88)
+for ds in (faces, fruits):
+    print(ds.summary())
+fig, axes = plt.subplots(2, 4, figsize=(11, 5.8))
+for row, ds in zip(axes, (faces, fruits)):
+    show_lab_channels(colorlab.rgb_to_lab(ds.images[3].float() / 255), axes=row)
+plt.tight_layout()
+plt.show()

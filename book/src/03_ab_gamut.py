@@ -1,0 +1,137 @@
+# %% [markdown]
+# # Quantizing the ab gamut
+#
+# Zhang et al. turn colour prediction into classification by cutting the $ab$ plane into
+# squares of side 10 and predicting, for every pixel, a probability for each square ("bin") that
+# real colours fall into. Their table has $Q = 313$ bins. This chapter derives where the bins come
+# from and measures how real colours spread over them.
+#
+# ## The grid and the bins sRGB can reach
+#
+# A bin is represented by its centre $(a, b) \in 10\,\mathbb{Z}^2$; a colour belongs to the bin
+# whose centre is nearest, i.e. $a$ and $b$ rounded to the nearest multiple of 10. To find the bins
+# that real images can produce we convert **all** $256^3$ 8-bit sRGB colours to Lab (previous
+# chapter) and round.
+
+# %%
+import torch
+
+import colorlab
+from colorlab.gamut import ab_bins, srgb_reachable_bins
+
+bins = ab_bins()
+reachable = srgb_reachable_bins(grid=10)
+table = {tuple(v) for v in bins.int().tolist()}
+reached = {tuple(v) for v in reachable.int().tolist()}
+ring = table - reached
+print(f"Zhang et al.'s table: {len(table)} bins; reached by 8-bit sRGB: {len(reached)}; "
+      f"reached and in the table: {len(reached & table)}; only in the table: {len(ring)}")
+assert len(table) == 313 and len(reached) == 261 and reached <= table and len(ring) == 52
+
+# %% [markdown]
+# Every one of the 261 reachable bins is in the table. The other 52 bins of the table are never
+# the nearest bin of an 8-bit colour; each of them touches a reachable bin, forming a one-bin ring
+# around the reachable region:
+
+# %%
+touching = sum(any((a + da, b + db) in reached for da in (-10, 0, 10) for db in (-10, 0, 10))
+               for a, b in ring)
+print(f"{touching} of the {len(ring)} ring bins touch a reachable bin (8-neighbourhood)")
+assert touching == len(ring)
+
+# %% [markdown]
+# Zhang et al. built their table from the colours of ImageNet photographs in a way their paper
+# does not specify; no simple rule we tried (dilating the reachable set by 4- or 8-neighbours,
+# or keeping bins whose square touches the gamut) gives exactly these 313. `colorlab` therefore
+# ships the published table, because the 313 output channels of every published model follow its
+# order, and uses the derivation above to explain it. The ring costs little: a classifier simply
+# learns that those bins are never the answer. {numref}`fig-gamut` shows the bins in their colours
+# at $L = 50$; hatched bins form the ring.
+
+# %% [figure fig-gamut] The 313 ab bins of Zhang et al., each filled with its colour at L = 50 (report Fig. 2a). Hatched: the 52 bins that no 8-bit sRGB colour reaches.
+import matplotlib.pyplot as plt
+
+from colorlab.plots import plot_ab_bins
+
+fig, axes = plt.subplots(1, 2, figsize=(9, 4.5))
+plot_ab_bins(highlight=reachable, ax=axes[0], L=50, title="313 bins at L = 50")
+plot_ab_bins(highlight=reachable, ax=axes[1], L=75, title="the same bins at L = 75")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Nearest bins, fast and exact
+#
+# Every training pixel needs its nearest bins, so this search must be fast. Because the bins sit
+# on a lattice, the $k \le 5$ nearest bins of a point $p$ lie among the 16 lattice sites of the
+# $4 \times 4$ block next to its nearest site $c$, on the side of $p$: any other site is at least
+# $\min(2s + |f|, 3s - |f|)$ away in one coordinate, where $f = p - c$ and $s = 10$. `colorlab`
+# measures these 16 distances instead of 313 and checks the bound for every point; points for which
+# it fails (far outside the gamut) get a full search. We check against SciPy's k-d tree:
+
+# %%
+import numpy as np
+from scipy.spatial import cKDTree
+
+from colorlab.gamut import nearest_bins
+
+gen = torch.Generator().manual_seed(0)
+ab = colorlab.rgb_to_lab(torch.rand(4, 3, 32, 32, generator=gen, dtype=torch.float64))[:, 1:]
+idx, d2 = nearest_bins(ab, k=5)
+points = ab.permute(0, 2, 3, 1).reshape(-1, 2).numpy()
+ref_d, ref_i = cKDTree(ab_bins(torch.float64).numpy()).query(points, k=5)
+same = (idx.permute(0, 2, 3, 1).reshape(-1, 5).numpy() == ref_i).mean()
+gap = np.abs(d2.permute(0, 2, 3, 1).reshape(-1, 5).numpy() - ref_d ** 2).max()
+print(f"{len(points)} points: same 5 nearest bins in the same order for {100 * same:.3f}% "
+      f"(only exact ties may differ), largest squared-distance difference {gap:.1e}")
+assert gap < 1e-6
+
+# %% [markdown]
+# `python -m colorlab.bench core` times this search against the k-d tree on a training-size
+# batch.
+#
+# ## How real colours spread over the bins
+#
+# The empirical distribution $p_q$ is the fraction of pixels whose nearest bin is $q$. We measure
+# it on the faces and the fruits, and compare with the distribution Zhang et al. measured on
+# ImageNet {cite}`deng2009imagenet`, which the report's code used instead of its own data's (it
+# ships with the reference tables beside the data).
+
+# %%
+from colorlab.batches import to_lab
+from colorlab.data import images_for_profile
+from colorlab.paths import data_root
+from colorlab.prior import empirical_prior
+
+priors = {}
+for name in ("celeba", "fruits"):
+    ds = images_for_profile(name, size=88)
+    print(ds.summary())
+    _, ab = to_lab(ds.images)
+    priors[ds.name] = empirical_prior(ab.split(256))
+imagenet_file = data_root() / "reference" / "imagenet_prior_prob.npy"
+if imagenet_file.is_file():
+    priors["ImageNet (Zhang et al.)"] = torch.from_numpy(np.load(imagenet_file))
+else:
+    print(f"note: {imagenet_file} not found, so the ImageNet prior is not shown")
+for name, p in priors.items():
+    used = int((p > 0).sum())
+    top = p.sort(descending=True).values
+    print(f"{name:28s} bins used {used:3d}/313; the 10 most common hold {100 * top[:10].sum():.1f}% "
+          f"of the pixels; mass within 10 of grey {100 * p[bins.norm(dim=1) <= 10].sum():.1f}%")
+
+# %% [markdown]
+# {numref}`fig-prior` shows the distributions in log scale on the $ab$ grid. Most mass sits in a
+# few desaturated bins around $a = b = 0$; saturated colours are orders of magnitude rarer. Faces
+# occupy a narrow band of skin tones, fruit a wider one, ImageNet the widest. That imbalance is
+# why a classifier trained with plain cross-entropy favours greys, and why Chapter
+# {doc}`04_regression_vs_classification` rebalances.
+
+# %% [figure fig-prior] Empirical distribution of ab bins, log10 scale (report Fig. 2b). Blank bins never occur.
+from colorlab.plots import plot_prior
+
+fig, axes = plt.subplots(1, len(priors), figsize=(4.2 * len(priors), 4))
+for ax, (name, p) in zip(np.atleast_1d(axes), priors.items()):
+    image = plot_prior(p, ax=ax, title=name)
+fig.colorbar(image, ax=axes, label="log10 p", shrink=0.8)
+plt.show()

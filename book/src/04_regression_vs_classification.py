@@ -1,0 +1,177 @@
+# %% [markdown]
+# # Regression versus classification
+#
+# The network sees the lightness $X \in \mathbb{R}^{H \times W \times 1}$ and must output colour.
+# The obvious formulation regresses the $ab$ channels $Y \in \mathbb{R}^{H \times W \times 2}$
+# directly with the squared error
+#
+# $$
+# L_2(\hat Y, Y) = \frac12 \sum_{h,w} \left\lVert Y_{h,w} - \hat Y_{h,w} \right\rVert_2^2 .
+# $$ (eq-l2)
+#
+# ## Why L2 regresses to the mean
+#
+# Suppose the same lightness pattern (a shirt, say) is red in half the training images and blue in
+# the other half. For that input the best constant prediction $\hat y$ minimises the expected loss
+# $\mathbb{E}\,\tfrac12\lVert y - \hat y\rVert^2$, whose gradient $\hat y - \mathbb{E}[y]$ vanishes
+# at the **mean**: half-way between red and blue, a dull grey-purple that appears in *no* training
+# image. We let gradient descent find it, using the library's `L2Loss`:
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+import colorlab
+from colorlab.decode import annealed_mean, mode
+from colorlab.losses import L2Loss, RebalancedCrossEntropy
+
+red, blue = torch.tensor([60.0, 45.0]), torch.tensor([20.0, -60.0])
+targets = torch.stack([red, blue]).view(2, 2, 1, 1)  # two training pixels, same input
+
+guess = torch.zeros(1, 2, 1, 1, requires_grad=True)  # one ab prediction for both
+opt = torch.optim.SGD([guess], lr=0.5)
+for _ in range(200):
+    opt.zero_grad()
+    L2Loss()(guess.expand(2, 2, 1, 1), targets).backward()
+    opt.step()
+print(f"L2 optimum ab = {[round(v, 2) for v in guess.detach().flatten().tolist()]}, "
+      f"mean of the targets = {targets.mean(0).flatten().tolist()}")
+assert torch.allclose(guess.detach().flatten(), targets.mean(0).flatten(), atol=1e-3)
+
+# %% [markdown]
+# The classification view keeps both answers. Replace the single $ab$ value by a probability
+# distribution $\hat Z_{h,w} \in \Delta^{Q}$ over the $Q = 313$ bins and train it with
+# cross-entropy: the optimum puts half the mass on the red bin and half on the blue one, and
+# picking a mode gives a *real* colour.
+
+# %%
+logits = torch.zeros(1, 313, 1, 1, requires_grad=True)
+opt = torch.optim.Adam([logits], lr=0.1)
+for _ in range(300):
+    opt.zero_grad()
+    RebalancedCrossEntropy(k=1)(logits.expand(2, 313, 1, 1), targets).backward()
+    opt.step()
+p = torch.softmax(logits.detach(), dim=1).flatten()
+top = p.topk(2)
+bins = colorlab.ab_bins()
+print("two most probable bins:", [(bins[i].tolist(), round(float(v), 3)) for v, i in zip(*top)])
+swatches = {"red": red, "blue": blue, "L2 optimum": guess.detach().flatten(),
+            "classifier mode": mode(logits.detach()).flatten()}
+fig, axes = plt.subplots(1, 4, figsize=(8, 2))
+for ax, (name, ab) in zip(axes, swatches.items()):
+    lab = torch.cat([torch.tensor([55.0]), ab]).view(1, 3, 1, 1)
+    ax.imshow(colorlab.lab_to_rgb(lab)[0].permute(1, 2, 0).numpy())
+    ax.set_title(f"{name}\nab = ({ab[0]:.0f}, {ab[1]:.0f})", fontsize=9)
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## Soft-encoding the target
+#
+# A one-hot target over 313 bins throws away how close the true colour is to neighbouring bins.
+# Zhang et al. soft-encode: with $q_1, \dots, q_k$ the $k = 5$ bins nearest to the true $y_{h,w}$
+# and $d_j$ their distances,
+#
+# $$
+# Z_{h,w,q} = \frac{\exp\!\left(-d_q^2 / 2\sigma^2\right)}{\sum_{j=1}^{k} \exp\!\left(-d_j^2 / 2\sigma^2\right)}
+# \quad \text{for } q \in \{q_1, \dots, q_k\}, \qquad Z_{h,w,q} = 0 \text{ otherwise},
+# $$ (eq-soft)
+#
+# with $\sigma = 5$. (The paper says five neighbours; the authors' training code used ten.)
+# `colorlab.soft_encode` keeps $Z$ sparse, as pairs `(idx, w)` of shape `(B, k, H, W)`: a dense
+# `(B, 313, H, W)` float target would be 63 times larger for $k = 5$ and is never built in
+# training.
+
+# %%
+from colorlab.encode import soft_encode
+
+point = torch.tensor([23.0, -14.0]).view(1, 2, 1, 1)
+idx, w = soft_encode(point, k=5, sigma=5.0)
+for i, weight in zip(idx.flatten().tolist(), w.flatten().tolist()):
+    print(f"bin {i:3d} at ab = {bins[i].tolist()}: weight {weight:.3f}")
+assert abs(float(w.sum()) - 1) < 1e-6
+
+# %% [markdown]
+# ## The classification loss
+#
+# The network outputs logits, $\hat Z = \operatorname{softmax}(\text{logits})$ over the bins, and
+# is trained with the (rebalanced) multinomial cross-entropy
+#
+# $$
+# L_\text{cl}(\hat Z, Z) = -\sum_{h,w} v(Z_{h,w}) \sum_q Z_{h,w,q} \log \hat Z_{h,w,q} ,
+# $$ (eq-ce)
+#
+# where $v$ weights each pixel by the rarity of its colour (next section; $v \equiv 1$ without
+# rebalancing). `RebalancedCrossEntropy` computes $\log \hat Z$ with `log_softmax`, which is exact
+# and stable, and gathers only the $k$ entries where $Z \neq 0$. With `reduction="sum"` it is
+# exactly {eq}`eq-ce` summed over a batch; the default `"mean"` divides by the number of pixels so
+# that the loss scale does not depend on the image size.
+#
+# ## Class rebalancing
+#
+# Chapter {doc}`03_ab_gamut` showed that a few desaturated bins hold most pixels. A classifier
+# that minimises {eq}`eq-ce` with $v \equiv 1$ learns to bet on them. Zhang et al. weight each
+# pixel by its nearest bin $q^* = \arg\max_q Z_{h,w,q}$:
+#
+# $$
+# v(Z_{h,w}) = w_{q^*}, \qquad w \propto \Big((1 - \lambda)\,\tilde p + \frac{\lambda}{Q}\Big)^{-1},
+# \qquad \sum_q \tilde p_q w_q = 1 ,
+# $$ (eq-rebal)
+#
+# where $\tilde p$ is the empirical distribution smoothed by a Gaussian of width $\sigma = 5$ over
+# the $ab$ plane. $\lambda = 1$ gives uniform weights, $\lambda = 0$ pure inverse frequency, and
+# Zhang et al. use $\lambda = 1/2$; the normalisation makes the expected weight one, so the loss
+# keeps its scale. The smoothing is over the *distance between bin centres*; smoothing along the
+# array of 313 bins, as one public implementation does, mixes bins that are far apart in colour.
+
+# %%
+import numpy as np
+
+from colorlab.batches import to_lab
+from colorlab.data import images_for_profile
+from colorlab.prior import empirical_prior, rebalance_weights, smooth_prior
+
+faces = images_for_profile("celeba", size=88)
+print(faces.summary())
+_, ab = to_lab(faces.images)
+p = empirical_prior(ab.split(256))
+p_smooth = smooth_prior(p, sigma=5.0)
+weights = {lam: rebalance_weights(p_smooth, lam) for lam in (0.0, 0.25, 0.5, 1.0)}
+for lam, wl in weights.items():
+    norm = float((p_smooth * wl).sum())
+    print(f"lambda {lam:4.2f}: weights from {wl.min():.3g} to {wl.max():.3g}, "
+          f"sum_q p~_q w_q = {norm:.6f}")
+    assert abs(norm - 1) < 1e-9
+
+# %% [figure fig-weights] Left: rebalancing weights against the smoothed prior for several lambda (log-log). Right: the weights of lambda = 1/2 on the ab grid.
+from colorlab.plots import plot_prior
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+order = p_smooth.argsort()
+for lam, wl in weights.items():
+    axes[0].loglog(p_smooth[order], wl[order], label=f"λ = {lam}")
+axes[0].set_xlabel("smoothed prior p~ of the bin")
+axes[0].set_ylabel("weight w")
+axes[0].legend()
+image = plot_prior(weights[0.5], ax=axes[1], title="w for λ = 1/2 (log10)")
+fig.colorbar(image, ax=axes[1])
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Rare, saturated bins get the largest weights. From {eq}`eq-rebal`, the ratio of the largest to
+# the smallest weight is
+# $\big((1 - \lambda) \max_q \tilde p_q + \lambda/Q\big) / \big((1 - \lambda) \min_q \tilde p_q + \lambda/Q\big)
+# \le 1 + (1 - \lambda)\, Q \max_q \tilde p_q / \lambda$: finite for every $\lambda > 0$, even
+# for bins without any mass, which keeps the gradient of a single rare pixel bounded
+# ({numref}`fig-weights`):
+
+# %%
+for lam in (0.25, 0.5):
+    ratio = float(weights[lam].max() / weights[lam].min())
+    mix = lambda v: (1 - lam) * float(v) + lam / 313
+    exact = mix(p_smooth.max()) / mix(p_smooth.min())
+    bound = 1 + (1 - lam) * 313 * float(p_smooth.max()) / lam
+    print(f"lambda {lam}: largest / smallest weight = {ratio:.2f} (formula {exact:.2f}, "
+          f"bound {bound:.2f})")
+    assert abs(ratio - exact) / exact < 1e-9 and ratio <= bound

@@ -1,0 +1,75 @@
+"""Figures of the report's experiments drawn from a results folder or the network
+(Fig. 1, Fig. 4, Fig. 5), used by ``book/06_network.ipynb`` to ``book/08_evaluation.ipynb``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .results import load_json
+
+__all__ = ["plot_network", "plot_loss_curves", "plot_cumulative"]
+
+RUN_NAMES = {"l2": "L2", "ce": "Class", "rebal": "Class+rebal"}
+
+
+def plot_network(blocks: list[dict], ax=None):
+    """Fig. 1: one box per block, height ~ resolution, width ~ channels, annotated.
+
+    ``blocks``: rows of :func:`colorlab.summary.block_table`.
+    """
+    import matplotlib.patches as mpatches
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 3.4))
+    x = 0.0
+    top = max(b["shape"][1] for b in blocks)
+    for b in blocks:
+        c, h, _ = b["shape"]
+        width = 0.4 + c / 160
+        height = h / top * 2.6
+        colour = "#f0b27a" if b["block"] == "head" else "#85c1e9"
+        ax.add_patch(mpatches.FancyBboxPatch((x, -height / 2), width, height,
+                                             boxstyle="round,pad=0.02", fc=colour, ec="0.3"))
+        ax.text(x + width / 2, height / 2 + 0.12, b["block"], ha="center", fontsize=8)
+        ax.text(x + width / 2, -height / 2 - 0.3, f"{c}x{h}x{h}\n{b['params'] / 1e6:.2f}M",
+                ha="center", va="top", fontsize=7)
+        x += width + 0.35
+    ax.set_xlim(-0.2, x)
+    ax.set_ylim(-2.4, 1.9)
+    ax.axis("off")
+    return ax
+
+
+def plot_loss_curves(results: str | Path, dataset: str, axes=None):
+    """Fig. 4: train and validation loss per epoch of the three runs on ``dataset``."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(11, 3))
+    for ax, (run, name) in zip(axes, RUN_NAMES.items()):
+        history = load_json(Path(results) / dataset / run / "history.json")
+        epochs = [h["epoch"] for h in history]
+        ax.plot(epochs, [h["train_loss"] for h in history], label="train")
+        ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
+        ax.set_title(f"{name} ({dataset})", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("L2 loss" if run == "l2" else "cross-entropy")
+        ax.legend(fontsize=8)
+    return axes
+
+
+def plot_cumulative(metrics: dict, kind: str = "cumulative_per_pixel", ax=None, title: str = ""):
+    """Fig. 5: cumulative ab-error curves of every method (thresholds 0..150)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    for name in ("Gray", "Random", "L2", "Class", "Class+rebal"):
+        curve = metrics[name][kind]
+        ax.plot(range(len(curve)), curve, label=f"{name} (AuC {metrics[name]['auc']:.1f})")
+    ax.set_xlabel("threshold t on the ab error (Lab units)")
+    ax.set_ylabel("fraction of pixels" if kind.endswith("pixel") else "fraction of images")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return ax

@@ -1,0 +1,117 @@
+"""Recorded results for the book: the GPU run in ``results/`` or, failing that, a labelled
+CI-sized run made on the spot (``book/07_training.ipynb`` to ``book/09_successes_failures.ipynb``).
+
+The book never shows numbers that were not measured: :func:`book_results` returns the folder and a
+label that says where its numbers come from (card, date, commit and wall time of the recorded run,
+or "CI-sized run on this machine").
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .paths import results_root
+
+__all__ = ["BookResults", "book_results", "ci_results", "book_model", "load_json",
+           "recorded_results"]
+
+
+@dataclass
+class BookResults:
+    """Where the chapters read their numbers from, and how to describe them."""
+
+    path: Path
+    recorded: bool
+    label: str
+    provenance: dict
+
+    def json(self, *parts: str):
+        return load_json(self.path.joinpath(*parts))
+
+
+def load_json(path: str | Path):
+    """Read a JSON file."""
+    return json.loads(Path(path).read_text())
+
+
+def recorded_results(path: str | Path | None = None) -> BookResults | None:
+    """The recorded full-profile run at ``path`` (default :func:`colorlab.paths.results_root`)."""
+    path = Path(path) if path is not None else results_root()
+    prov_file = path / "provenance.json"
+    if not prov_file.is_file():
+        return None
+    prov = load_json(prov_file)
+    if prov.get("profile", {}).get("name") != "full":
+        return None
+    runs = len(prov.get("runs", {}))
+    label = (f"Recorded GPU run: {prov['device']}, {prov['date']}, commit "
+             f"{prov['git_commit'][:10]}, {runs} runs in {prov['wall_seconds'] / 60:.1f} min "
+             f"(torch {prov['torch']}).")
+    return BookResults(path, True, label, prov)
+
+
+def _source_hash() -> str:
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _cache_dir() -> Path:
+    cache = os.environ.get("COLORLAB_CACHE", str(Path.home() / ".cache" / "colorlab"))
+    if cache.lower() in ("", "0", "off", "none"):
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / "colorlab"
+    return Path(cache).expanduser()
+
+
+def ci_results(log=None) -> BookResults:
+    """A CI-sized reproduction (sample images, tiny models, CPU), made once per version of the
+    colorlab sources and cached in ``$COLORLAB_CACHE``; its checkpoints are in ``<path>-runs``."""
+    from .reproduce import reproduce
+
+    out = _cache_dir() / f"book-ci-results-{_source_hash()}"
+    if not (out / "provenance.json").is_file():
+        reproduce(out, profile="ci", work_dir=out.with_name(out.name + "-runs"), progress=False,
+                  log=log or (lambda *a: None))
+    prov = load_json(out / "provenance.json")
+    label = (f"No recorded GPU run in {results_root()}: these are the numbers of a CI-sized run "
+             f"made while building this page ({prov['device']}, sample images instead of the real "
+             f"data, width {prov['profile']['width']}, {prov['profile']['epochs']} epochs). They "
+             f"show the pipeline, not the report's results.")
+    return BookResults(out, False, label, prov)
+
+
+def book_results(log=None) -> BookResults:
+    """The recorded results if present, else :func:`ci_results`, clearly labelled as such."""
+    return recorded_results() or ci_results(log)
+
+
+def book_model(dataset: str = "celeba", run: str = "rebal"):
+    """A trained model to demonstrate with: ``runs/full/<dataset>/<run>/model.pt`` of a local full
+    reproduction if present, else the small model of :func:`ci_results`.
+
+    Returns ``(model, config, test_images, label)``: the test split of the data it was trained on
+    (uint8 ``(N, 3, S, S)``) and a sentence saying which model it is.
+    """
+    from .reproduce import PROFILES, profile_dataset
+    from .train import load_model
+
+    full = Path(__file__).resolve().parent.parent / "runs" / "full" / dataset / run / "model.pt"
+    if full.is_file():
+        model, config = load_model(full)
+        data = profile_dataset(dataset, PROFILES["full"])
+        label = f"the full-size {run} model trained on {dataset} ({full})"
+    else:
+        ci = ci_results()
+        model, config = load_model(ci.path.with_name(ci.path.name + "-runs") / dataset / run /
+                                   "model.pt")
+        data = profile_dataset(dataset, PROFILES["ci"])
+        label = (f"the tiny {run} model of the CI-sized run (width {config.width}, "
+                 f"{config.epochs} epochs on {config.size}x{config.size} sample images): it shows "
+                 f"the mechanics, not the quality of a trained colorizer")
+    return model, config, data.splits()["test"].images, label

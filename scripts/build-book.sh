@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up .venv and build the book to _build/html/index.html (offline, CPU, a few minutes).
+# Chapters execute during the build; a failing cell or any Sphinx warning fails it (-W).
+# COLORLAB_PROFILE (default: default) and COLORLAB_DATA (default: ../shared/data if present)
+# choose what the chapters compute on.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+if [ -z "${COLORLAB_DATA:-}" ] && [ -d ../shared/data ]; then
+  COLORLAB_DATA="$(cd ../shared/data && pwd)"; export COLORLAB_DATA
+fi
+.venv/bin/python scripts/notebooks.py --check
+rm -rf _build/html _build/.doctrees
+.venv/bin/jupyter-book build . -W --keep-going
+echo "book: $(pwd)/_build/html/index.html"
