@@ -20,7 +20,7 @@ def plot_network(blocks: list[dict], ax=None):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(11, 3.4))
+        _, ax = plt.subplots(figsize=(10, 3.8))
     x = 0.0
     top = max(b["shape"][1] for b in blocks)
     for b in blocks:
@@ -30,12 +30,13 @@ def plot_network(blocks: list[dict], ax=None):
         colour = "#f0b27a" if b["block"] == "head" else "#85c1e9"
         ax.add_patch(mpatches.FancyBboxPatch((x, -height / 2), width, height,
                                              boxstyle="round,pad=0.02", fc=colour, ec="0.3"))
-        ax.text(x + width / 2, height / 2 + 0.12, b["block"], ha="center", fontsize=8)
-        ax.text(x + width / 2, -height / 2 - 0.3, f"{c}x{h}x{h}\n{b['params'] / 1e6:.2f}M",
-                ha="center", va="top", fontsize=7)
+        ax.text(x + width / 2, height / 2 + 0.12, b["block"].replace("block ", "b"),
+                ha="center", fontsize=11)
+        ax.text(x + width / 2, -height / 2 - 0.3, f"{c}\n{h}x{h}\n{b['params'] / 1e6:.1f}M",
+                ha="center", va="top", fontsize=9)
         x += width + 0.35
     ax.set_xlim(-0.2, x)
-    ax.set_ylim(-2.4, 1.9)
+    ax.set_ylim(-2.9, 1.9)
     ax.axis("off")
     return ax
 
@@ -70,6 +71,6 @@ def plot_cumulative(metrics: dict, kind: str = "cumulative_per_pixel", ax=None, 
     ax.set_xlabel("threshold t on the ab error (Lab units)")
     ax.set_ylabel("fraction of pixels" if kind.endswith("pixel") else "fraction of images")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     ax.grid(alpha=0.3)
     return ax

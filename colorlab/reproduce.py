@@ -146,6 +146,18 @@ def _figures(out: Path, test_set: ColorizationDataset, predictions: dict, n: int
             "scores": {k: v.tolist() for k, v in scores.items()}}
 
 
+def _save_examples(model, test_set: ColorizationDataset, path: Path, device, n: int = 6) -> None:
+    """Logits of the first ``n`` test images (float16, ~3 MB at 88x88) for the annealed-mean
+    chapter, which must decode real predictions without shipping a 100 MB checkpoint."""
+    from .checkpoint import atomic_save
+
+    L, ab = to_lab(test_set.images[:n])
+    with torch.no_grad():
+        logits = model.eval()(L.to(device)).float().cpu()
+    atomic_save({"L": L.half(), "ab": ab.half(), "logits": logits.half(),
+                 "files": test_set.files[:n]}, path)
+
+
 def table1_markdown(table: dict) -> str:
     """Table 1 as Markdown: measured beside the report's numbers."""
     lines = ["| dataset | metric | " + " | ".join(("Ground truth",) + METHODS) + " |",
@@ -256,6 +268,8 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
                     "images_per_s": len(splits["train"]) * len(history) / max(train_seconds, 1e-9),
                     "wall_seconds_this_call": wall, "resumed_complete": already}
                 predictions[method] = predict_ab(trainer.model, splits["test"].images, device=dev)
+                if loss == "rebal":
+                    _save_examples(trainer.model, splits["test"], ds_out / "examples.pt", dev)
             metrics = evaluate_predictions(splits["test"], predictions, p_smooth, clf)
             metrics["figures"] = _figures(ds_out, splits["test"], predictions, prof.figure_images)
             atomic_write_text(json.dumps(metrics), ds_out / "metrics.json")

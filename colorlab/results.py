@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .paths import results_root
 
-__all__ = ["BookResults", "book_results", "ci_results", "book_model", "load_json",
+__all__ = ["BookResults", "book_results", "ci_results", "book_examples", "load_json",
            "recorded_results"]
 
 
@@ -30,6 +30,11 @@ class BookResults:
 
     def json(self, *parts: str):
         return load_json(self.path.joinpath(*parts))
+
+    def markdown(self) -> str:
+        """The label as a Markdown note for a chapter (``IPython.display.Markdown``)."""
+        kind = "Recorded run" if self.recorded else "No recorded run"
+        return f"> **Where these numbers come from ({kind}).** {self.label}"
 
 
 def load_json(path: str | Path):
@@ -79,7 +84,7 @@ def ci_results(log=None) -> BookResults:
         reproduce(out, profile="ci", work_dir=out.with_name(out.name + "-runs"), progress=False,
                   log=log or (lambda *a: None))
     prov = load_json(out / "provenance.json")
-    label = (f"No recorded GPU run in {results_root()}: these are the numbers of a CI-sized run "
+    label = (f"No recorded GPU run in results/: these are the numbers of a CI-sized run "
              f"made while building this page ({prov['device']}, sample images instead of the real "
              f"data, width {prov['profile']['width']}, {prov['profile']['epochs']} epochs). They "
              f"show the pipeline, not the report's results.")
@@ -91,27 +96,20 @@ def book_results(log=None) -> BookResults:
     return recorded_results() or ci_results(log)
 
 
-def book_model(dataset: str = "celeba", run: str = "rebal"):
-    """A trained model to demonstrate with: ``runs/full/<dataset>/<run>/model.pt`` of a local full
-    reproduction if present, else the small model of :func:`ci_results`.
+def book_examples(dataset: str = "celeba") -> tuple[dict, str]:
+    """Predictions of the Class+rebal model on a few test images of ``dataset`` (``L``, ``ab``,
+    ``logits`` as float tensors and ``files``), from :func:`book_results`, with a sentence that
+    says which run they come from."""
+    import torch
 
-    Returns ``(model, config, test_images, label)``: the test split of the data it was trained on
-    (uint8 ``(N, 3, S, S)``) and a sentence saying which model it is.
-    """
-    from .reproduce import PROFILES, profile_dataset
-    from .train import load_model
-
-    full = Path(__file__).resolve().parent.parent / "runs" / "full" / dataset / run / "model.pt"
-    if full.is_file():
-        model, config = load_model(full)
-        data = profile_dataset(dataset, PROFILES["full"])
-        label = f"the full-size {run} model trained on {dataset} ({full})"
+    results = book_results()
+    saved = torch.load(results.path / dataset / "examples.pt", weights_only=True)
+    examples = {k: v.float() if isinstance(v, torch.Tensor) else v for k, v in saved.items()}
+    if results.recorded:
+        label = f"the Class+rebal model of the recorded run ({results.provenance['device']})"
     else:
-        ci = ci_results()
-        model, config = load_model(ci.path.with_name(ci.path.name + "-runs") / dataset / run /
-                                   "model.pt")
-        data = profile_dataset(dataset, PROFILES["ci"])
-        label = (f"the tiny {run} model of the CI-sized run (width {config.width}, "
-                 f"{config.epochs} epochs on {config.size}x{config.size} sample images): it shows "
-                 f"the mechanics, not the quality of a trained colorizer")
-    return model, config, data.splits()["test"].images, label
+        prof = results.provenance["profile"]
+        label = (f"the tiny Class+rebal model of a CI-sized run (width {prof['width']}, "
+                 f"{prof['epochs']} epochs on {prof['size']}x{prof['size']} sample images): it "
+                 f"shows the mechanics, not the quality of a trained colorizer")
+    return examples, label

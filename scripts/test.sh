@@ -7,4 +7,4 @@ bash scripts/setup.sh
 if [ -z "${COLORLAB_DATA:-}" ] && [ -d ../shared/data ]; then
   COLORLAB_DATA="$(cd ../shared/data && pwd)"; export COLORLAB_DATA
 fi
-.venv/bin/python -m pytest "$@"
+COLORLAB_PROFILE=ci .venv/bin/python -m pytest "$@"

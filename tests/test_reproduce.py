@@ -21,7 +21,7 @@ def test_results_folder_is_complete(ci_results):
                                                "table1.json", "table1.md"}
     for ds in ("celeba", "fruits"):
         files = {p.name for p in (out / ds).iterdir()}
-        assert {"manifest.json", "prior.json", "metrics.json", "fig3_successes.png",
+        assert {"manifest.json", "prior.json", "metrics.json", "examples.pt", "fig3_successes.png",
                 "fig6_colour_bias.png", "fig6_colour_deficiency.png",
                 "fig6_inconsistent_colouring.png", "fig6_edge_pollution.png",
                 "fig6_colour_bleeding.png"} <= files

@@ -50,7 +50,8 @@ import colorlab
 import torch
 from colorlab.paths import data_root, profile
 
-print(f"colorlab {colorlab.__version__}, torch {torch.__version__}, profile {profile()!r}")
+print(f"colorlab {colorlab.__version__}, torch {torch.__version__}")
+print(f"profile {profile()!r}")
 print(f"data folder: {data_root().resolve()} (set COLORLAB_DATA to change it)")
 
 # %% [markdown]
@@ -66,7 +67,8 @@ from skimage import data
 
 from colorlab.plots import show_lab_channels
 
-rgb = torch.from_numpy(data.chelsea()).permute(2, 0, 1).float() / 255  # (3, H, W) in [0, 1]
+# (3, H, W) float in [0, 1]
+rgb = torch.from_numpy(data.chelsea()).permute(2, 0, 1).float() / 255
 lab = colorlab.rgb_to_lab(rgb)
 show_lab_channels(lab)
 plt.show()

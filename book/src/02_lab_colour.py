@@ -43,8 +43,11 @@
 # $$ (eq-lab-f)
 #
 # $$
-# L = 116 f(Y/Y_n) - 16, \qquad a = 500\,\big(f(X/X_n) - f(Y/Y_n)\big), \qquad
-# b = 200\,\big(f(Y/Y_n) - f(Z/Z_n)\big).
+# \begin{aligned}
+# L &= 116 f(Y/Y_n) - 16, \\
+# a &= 500\,\big(f(X/X_n) - f(Y/Y_n)\big), \\
+# b &= 200\,\big(f(Y/Y_n) - f(Z/Z_n)\big).
+# \end{aligned}
 # $$ (eq-lab)
 #
 # $L$ lies in $[0, 100]$; $a$ and $b$ are differences of the responses, zero for every grey. These
@@ -68,16 +71,18 @@ from colorlab.paths import profile
 step = 4 if profile() == "ci" else 1
 levels = np.arange(0, 256, step) / 255
 r, g, b = np.meshgrid(levels, levels, levels, indexing="ij")
-colours = np.stack([r, g, b], axis=-1).reshape(-1, 1, 3)  # (N, 1, 3), channels last
-reference = rgb2lab(colours)
-ours = colorlab.rgb_to_lab(torch.from_numpy(colours).permute(2, 0, 1)).permute(1, 2, 0).numpy()
-ours32 = colorlab.rgb_to_lab(torch.from_numpy(colours).permute(2, 0, 1).float()).permute(1, 2, 0)
+colours = np.stack([r, g, b], axis=-1).reshape(-1, 1, 3)  # (N, 1, 3)
+reference = rgb2lab(colours)  # scikit-image: channels last
+x = torch.from_numpy(colours).permute(2, 0, 1)  # colorlab: (3, N, 1)
+ours = colorlab.rgb_to_lab(x).permute(1, 2, 0).numpy()
+ours32 = colorlab.rgb_to_lab(x.float()).permute(1, 2, 0).double().numpy()
+back = colorlab.lab_to_rgb(torch.from_numpy(ours).permute(2, 0, 1))
 err64 = np.abs(ours - reference).max()
-err32 = np.abs(ours32.double().numpy() - reference).max()
-back = colorlab.lab_to_rgb(torch.from_numpy(ours).permute(2, 0, 1)).permute(1, 2, 0).numpy()
-roundtrip = np.abs(back - colours).max()
-print(f"{len(colours):,} colours: max |difference| float64 {err64:.1e}, float32 {err32:.1e}; "
-      f"round trip rgb -> lab -> rgb {roundtrip:.1e}")
+err32 = np.abs(ours32 - reference).max()
+roundtrip = np.abs(back.permute(1, 2, 0).numpy() - colours).max()
+print(f"{len(colours):,} colours, largest |colorlab - scikit-image|:")
+print(f"  float64 {err64:.1e}, float32 {err32:.1e}")
+print(f"  round trip rgb -> lab -> rgb (float64): {roundtrip:.1e}")
 assert err64 <= 1e-4 and err32 <= 2e-3 and roundtrip <= 1e-5
 print(f"L in [{ours[..., 0].min():.1f}, {ours[..., 0].max():.1f}], "
       f"a in [{ours[..., 1].min():.1f}, {ours[..., 1].max():.1f}], "

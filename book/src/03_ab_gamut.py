@@ -24,9 +24,12 @@ reachable = srgb_reachable_bins(grid=10)
 table = {tuple(v) for v in bins.int().tolist()}
 reached = {tuple(v) for v in reachable.int().tolist()}
 ring = table - reached
-print(f"Zhang et al.'s table: {len(table)} bins; reached by 8-bit sRGB: {len(reached)}; "
-      f"reached and in the table: {len(reached & table)}; only in the table: {len(ring)}")
-assert len(table) == 313 and len(reached) == 261 and reached <= table and len(ring) == 52
+print(f"bins in Zhang et al.'s table:    {len(table)}")
+print(f"bins reached by 8-bit sRGB:      {len(reached)}")
+print(f"reached and in the table:        {len(reached & table)}")
+print(f"in the table but never reached:  {len(ring)}")
+assert len(table) == 313 and len(reached) == 261
+assert reached <= table and len(ring) == 52
 
 # %% [markdown]
 # Every one of the 261 reachable bins is in the table. The other 52 bins of the table are never
@@ -34,9 +37,10 @@ assert len(table) == 313 and len(reached) == 261 and reached <= table and len(ri
 # around the reachable region:
 
 # %%
-touching = sum(any((a + da, b + db) in reached for da in (-10, 0, 10) for db in (-10, 0, 10))
+steps = (-10, 0, 10)
+touching = sum(any((a + da, b + db) in reached for da in steps for db in steps)
                for a, b in ring)
-print(f"{touching} of the {len(ring)} ring bins touch a reachable bin (8-neighbourhood)")
+print(f"{touching} of the {len(ring)} ring bins touch a reachable bin")
 assert touching == len(ring)
 
 # %% [markdown]
@@ -76,14 +80,15 @@ from scipy.spatial import cKDTree
 from colorlab.gamut import nearest_bins
 
 gen = torch.Generator().manual_seed(0)
-ab = colorlab.rgb_to_lab(torch.rand(4, 3, 32, 32, generator=gen, dtype=torch.float64))[:, 1:]
+rgb = torch.rand(4, 3, 32, 32, generator=gen, dtype=torch.float64)
+ab = colorlab.rgb_to_lab(rgb)[:, 1:]
 idx, d2 = nearest_bins(ab, k=5)
 points = ab.permute(0, 2, 3, 1).reshape(-1, 2).numpy()
 ref_d, ref_i = cKDTree(ab_bins(torch.float64).numpy()).query(points, k=5)
 same = (idx.permute(0, 2, 3, 1).reshape(-1, 5).numpy() == ref_i).mean()
 gap = np.abs(d2.permute(0, 2, 3, 1).reshape(-1, 5).numpy() - ref_d ** 2).max()
-print(f"{len(points)} points: same 5 nearest bins in the same order for {100 * same:.3f}% "
-      f"(only exact ties may differ), largest squared-distance difference {gap:.1e}")
+print(f"{len(points)} points; same 5 nearest bins, same order: {100 * same:.3f}%")
+print(f"largest difference of squared distances: {gap:.1e}")
 assert gap < 1e-6
 
 # %% [markdown]
@@ -117,8 +122,10 @@ else:
 for name, p in priors.items():
     used = int((p > 0).sum())
     top = p.sort(descending=True).values
-    print(f"{name:28s} bins used {used:3d}/313; the 10 most common hold {100 * top[:10].sum():.1f}% "
-          f"of the pixels; mass within 10 of grey {100 * p[bins.norm(dim=1) <= 10].sum():.1f}%")
+    grey = 100 * float(p[bins.norm(dim=1) <= 10].sum())
+    print(f"{name}: {used} of 313 bins used; the 10 most common hold "
+          f"{100 * float(top[:10].sum()):.1f}% of the pixels, the 5 bins at or next to "
+          f"grey {grey:.1f}%")
 
 # %% [markdown]
 # {numref}`fig-prior` shows the distributions in log scale on the $ab$ grid. Most mass sits in a

@@ -26,7 +26,8 @@ from colorlab.decode import annealed_mean, mode
 from colorlab.losses import L2Loss, RebalancedCrossEntropy
 
 red, blue = torch.tensor([60.0, 45.0]), torch.tensor([20.0, -60.0])
-targets = torch.stack([red, blue]).view(2, 2, 1, 1)  # two training pixels, same input
+# two training pixels with the same input
+targets = torch.stack([red, blue]).view(2, 2, 1, 1)
 
 guess = torch.zeros(1, 2, 1, 1, requires_grad=True)  # one ab prediction for both
 opt = torch.optim.SGD([guess], lr=0.5)
@@ -34,9 +35,10 @@ for _ in range(200):
     opt.zero_grad()
     L2Loss()(guess.expand(2, 2, 1, 1), targets).backward()
     opt.step()
-print(f"L2 optimum ab = {[round(v, 2) for v in guess.detach().flatten().tolist()]}, "
-      f"mean of the targets = {targets.mean(0).flatten().tolist()}")
-assert torch.allclose(guess.detach().flatten(), targets.mean(0).flatten(), atol=1e-3)
+optimum, average = guess.detach().flatten(), targets.mean(0).flatten()
+print(f"L2 optimum ab = {[round(v, 2) for v in optimum.tolist()]}")
+print(f"mean of the targets = {average.tolist()}")
+assert torch.allclose(optimum, average, atol=1e-3)
 
 # %% [markdown]
 # The classification view keeps both answers. Replace the single $ab$ value by a probability
@@ -54,7 +56,8 @@ for _ in range(300):
 p = torch.softmax(logits.detach(), dim=1).flatten()
 top = p.topk(2)
 bins = colorlab.ab_bins()
-print("two most probable bins:", [(bins[i].tolist(), round(float(v), 3)) for v, i in zip(*top)])
+for v, i in zip(*top):
+    print(f"bin at ab = {bins[i].tolist()}: probability {float(v):.3f}")
 swatches = {"red": red, "blue": blue, "L2 optimum": guess.detach().flatten(),
             "classifier mode": mode(logits.detach()).flatten()}
 fig, axes = plt.subplots(1, 4, figsize=(8, 2))
@@ -73,14 +76,17 @@ plt.show()
 # and $d_j$ their distances,
 #
 # $$
-# Z_{h,w,q} = \frac{\exp\!\left(-d_q^2 / 2\sigma^2\right)}{\sum_{j=1}^{k} \exp\!\left(-d_j^2 / 2\sigma^2\right)}
-# \quad \text{for } q \in \{q_1, \dots, q_k\}, \qquad Z_{h,w,q} = 0 \text{ otherwise},
+# Z_{h,w,q} = \begin{cases}
+# \dfrac{\exp\!\left(-d_q^2 / 2\sigma^2\right)}{\sum_{j=1}^{k} \exp\!\left(-d_j^2 / 2\sigma^2\right)}
+# & q \in \{q_1, \dots, q_k\}, \\
+# 0 & \text{otherwise,}
+# \end{cases}
 # $$ (eq-soft)
 #
 # with $\sigma = 5$. (The paper says five neighbours; the authors' training code used ten.)
 # `colorlab.soft_encode` keeps $Z$ sparse, as pairs `(idx, w)` of shape `(B, k, H, W)`: a dense
-# `(B, 313, H, W)` float target would be 63 times larger for $k = 5$ and is never built in
-# training.
+# `(B, 313, H, W)` float32 target would take 1,252 bytes per pixel instead of 60 (five int64
+# indices and five float32 weights), about 21 times more, and is never built in training.
 
 # %%
 from colorlab.encode import soft_encode

@@ -47,16 +47,16 @@ assert gap_mean < 1e-4 and gap_mode < 1e-3
 # We decode the predictions of a trained classifier at several temperatures.
 
 # %%
-from colorlab.batches import to_lab
-from colorlab.color import lab_to_rgb
-from colorlab.results import book_model
+from IPython.display import Markdown, display
 
-model, config, test_images, label = book_model("celeba", "rebal")
-print("Model:", label)
-images = test_images[:4]
-L, true_ab = to_lab(images)
-with torch.no_grad():
-    logits = model(L)  # (N, 313, S/4, S/4)
+from colorlab.color import lab_to_rgb
+from colorlab.results import book_examples
+
+examples, label = book_examples("celeba")
+display(Markdown(f"> **The predictions used here** come from {label}."))
+L, true_ab = examples["L"][:4], examples["ab"][:4]  # (N, 1, S, S), (N, 2, S, S)
+logits = examples["logits"][:4]  # (N, 313, S/4, S/4)
+images = L
 temperatures = [1.0, 0.77, 0.58, 0.38, 0.2, 0.05]
 
 # %% [markdown]
@@ -73,11 +73,14 @@ from colorlab.metrics import auc
 
 def decode(T):
     ab = annealed_mean(logits, T=T) if T > 0 else mode(logits)
-    return F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
+    return F.interpolate(ab, size=L.shape[-2:], mode="bilinear")
 
 
-columns = {"truth": true_ab} | {f"T = {T}": decode(T) for T in temperatures} | {"mode": decode(0)}
-fig, axes = plt.subplots(len(images), len(columns), figsize=(1.45 * len(columns), 1.5 * len(images)))
+columns = {"truth": true_ab}
+columns |= {f"T = {T}": decode(T) for T in temperatures}
+columns["mode"] = decode(0)
+n_rows, n_cols = len(images), len(columns)
+fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.45 * n_cols, 1.5 * n_rows))
 for j, (name, ab) in enumerate(columns.items()):
     rgb = lab_to_rgb(torch.cat([L, ab], dim=1))
     for i in range(len(images)):
@@ -96,7 +99,8 @@ plt.show()
 for T in temperatures + [0]:
     ab = decode(T)
     chroma = float(ab.norm(dim=1).mean())
-    print(f"T = {T if T else 'mode':>5}: mean chroma {chroma:6.2f}, AuC {100 * float(auc(ab, true_ab).mean()):.1f}%")
+    score = 100 * float(auc(ab, true_ab).mean())
+    print(f"T = {T if T else 'mode':>5}: mean chroma {chroma:6.2f}, AuC {score:.1f}%")
 print(f"ground truth: mean chroma {float(true_ab.norm(dim=1).mean()):.2f}")
 
 # %% [markdown]

@@ -34,16 +34,18 @@
 # the 91.4 GFLOP one trained image costs (three times the 30.45 GFLOP forward pass).
 
 # %%
+from IPython.display import Markdown, display
+
 from colorlab.results import book_results
 from colorlab.train_bench import bench_train, format_train_bench
 
 results = book_results()
-print(results.label)
+display(Markdown(results.markdown()))
 bench = results.provenance.get("bench_train")
 if bench:
     print("Recorded:", format_train_bench(bench))
 else:
-    print("No recorded GPU benchmark; measuring a small configuration on this machine instead:")
+    print("No recorded GPU benchmark. A small configuration, measured here:")
     r = bench_train(batch=2, size=64, steps=2, width=0.25, warmup=1)
     print(format_train_bench(r))
 
@@ -54,8 +56,6 @@ else:
 # run did (from the results' provenance):
 
 # %%
-from IPython.display import Markdown, display
-
 lines = ["| run | epochs | batch | learning rate | training time (s) | images/s |",
          "| --- | ---: | ---: | ---: | ---: | ---: |"]
 for name, run in results.provenance["runs"].items():
@@ -103,8 +103,8 @@ if profile() == "full":
     from colorlab.reproduce import reproduce
 
     if not torch.cuda.is_available():
-        raise RuntimeError("COLORLAB_PROFILE=full trains six networks and needs a GPU: in Colab "
-                           "choose Runtime > Change runtime type > GPU")
+        raise RuntimeError("COLORLAB_PROFILE=full trains six networks and needs a "
+                           "GPU: in Colab choose Runtime > Change runtime type > GPU")
     reproduce("results", profile="full")
 else:
-    print("profile is not 'full': nothing is trained here (set COLORLAB_PROFILE=full on a GPU)")
+    print("profile is not 'full': nothing is trained here")

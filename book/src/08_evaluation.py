@@ -41,7 +41,8 @@ truth = torch.zeros(1, 2, 4, 4)
 pred = truth.clone()
 pred[..., :2, :] = 30.0  # half the pixels off by 30 * sqrt(2) = 42.4
 value = float(auc(pred, truth))
-expected = 0.5 * 1 + 0.5 * (150 - 42) / 151  # thresholds 43..150 count the erring pixels
+# thresholds 43..150 count the erring pixels
+expected = 0.5 * 1 + 0.5 * (150 - 42) / 151
 print(f"AuC = {value:.4f}, by hand {expected:.4f}")
 assert abs(value - expected) < 1e-12
 
@@ -65,7 +66,7 @@ from IPython.display import Markdown, display
 from colorlab.results import book_results
 
 results = book_results()
-print(results.label)
+display(Markdown(results.markdown()))
 display(Markdown(results.path.joinpath("table1.md").read_text()))
 
 # %% [markdown]
@@ -81,8 +82,9 @@ from colorlab.report_figures import plot_cumulative
 fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
 for row, dataset in zip(axes, ("celeba", "fruits")):
     metrics = results.json(dataset, "metrics.json")
-    plot_cumulative(metrics, "cumulative_per_pixel", ax=row[0], title=f"{dataset}: per pixel")
-    plot_cumulative(metrics, "cumulative_per_image", ax=row[1], title=f"{dataset}: per image")
+    for ax, kind in zip(row, ("pixel", "image")):
+        plot_cumulative(metrics, f"cumulative_per_{kind}", ax=ax,
+                        title=f"{dataset}: per {kind}")
 plt.tight_layout()
 plt.show()
 

@@ -18,12 +18,15 @@
 # models.
 
 # %%
+from IPython.display import Markdown, display
+
 from colorlab.failures import FAILURE_MODES
 from colorlab.results import book_results
 
 results = book_results()
-print(results.label)
-figures = {ds: results.json(ds, "metrics.json")["figures"] for ds in ("celeba", "fruits")}
+display(Markdown(results.markdown()))
+figures = {ds: results.json(ds, "metrics.json")["figures"]
+           for ds in ("celeba", "fruits")}
 for ds, info in figures.items():
     print(f"{ds}: successes {info['chosen']['successes']}")
 
@@ -33,7 +36,7 @@ for ds, info in figures.items():
 # {numref}`fig-successes-celeba` and {numref}`fig-successes-fruits` reproduce the report's Fig. 3.
 
 # %% [figure fig-successes-celeba] Faces: the test images with the highest AuC among the colourful ones (report Fig. 3).
-from IPython.display import Image, display
+from IPython.display import Image
 
 display(Image(filename=str(results.path / "celeba" / "fig3_successes.png")))
 
@@ -50,7 +53,8 @@ display(Image(filename=str(results.path / "fruits" / "fig3_successes.png")))
 import matplotlib.pyplot as plt
 import matplotlib.image as mpimg
 
-fig, axes = plt.subplots(len(FAILURE_MODES), 1, figsize=(7, 4.2 * len(FAILURE_MODES)))
+n = len(FAILURE_MODES)
+fig, axes = plt.subplots(n, 1, figsize=(7, 4.2 * n))
 for ax, mode in zip(axes, FAILURE_MODES):
     ax.imshow(mpimg.imread(results.path / "fruits" / f"fig6_{mode}.png"))
     ax.set_title(mode.replace("_", " "), fontsize=11)

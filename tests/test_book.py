@@ -1,0 +1,72 @@
+"""The book's sources: notebooks in sync with book/src, stripped, listed, one repository URL."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+import notebooks  # noqa: E402
+
+CHAPTERS = sorted((REPO / "book").glob("*.ipynb"))
+
+
+def test_there_are_nine_chapters():
+    assert [p.stem[:2] for p in CHAPTERS] == [f"{i:02d}" for i in range(1, 10)]
+
+
+def test_notebooks_are_in_sync_with_their_sources():
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "notebooks.py"), "--check"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_notebooks_are_committed_without_outputs():
+    for path in CHAPTERS:
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [] and cell["execution_count"] is None, path.name
+
+
+def test_every_chapter_starts_with_the_install_cell():
+    url = notebooks.repository_url()
+    for path in CHAPTERS:
+        first = json.loads(path.read_text())["cells"][0]
+        source = "".join(first["source"])
+        assert f"git+{url}" in source and "find_spec(\"colorlab\") is None" in source, path.name
+
+
+def test_repository_url_is_one_setting():
+    url = notebooks.repository_url()
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    assert config["repository"]["url"] == url
+    found = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", (REPO / "README.md").read_text()))
+    assert found == {url}
+
+
+def test_toc_lists_every_chapter_and_the_reference_pages():
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    assert files[:9] == [f"book/{p.stem}" for p in CHAPTERS]
+    assert "book/api" in files and "book/bibliography" in files
+
+
+def test_cited_keys_exist_in_the_bibliography():
+    bib = (REPO / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([\w-]+),", bib))
+    cited = set()
+    for path in list((REPO / "book").glob("src/*.py")) + list((REPO / "book").glob("*.md")):
+        for group in re.findall(r"\{cite\}`([^`]+)`", path.read_text()):
+            cited.update(k.strip() for k in group.split(","))
+    assert cited and cited <= keys, cited - keys
+
+
+def test_figures_referenced_exist():
+    text = "\n".join(p.read_text() for p in (REPO / "book" / "src").glob("*.py"))
+    defined = set(re.findall(r"\[figure ([\w-]+)\]", text))
+    referenced = set(re.findall(r"\{numref\}`([\w-]+)`", text))
+    assert referenced <= defined, referenced - defined
