@@ -114,10 +114,13 @@ def test_reference_formula_for_annealed_mean():
 
 
 def test_small_t_tends_to_the_mode_and_stays_finite():
-    logits = torch.randn(2, 313, 4, 4) * 3
+    logits = torch.randn(2, 313, 4, 4, generator=torch.Generator().manual_seed(0)) * 3
+    top2 = logits.topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1]) > 0.05  # where the mode is not a near-tie
     out = annealed_mean(logits, T=1e-3)
-    assert torch.isfinite(out).all()
-    torch.testing.assert_close(out, mode(logits), atol=1e-3, rtol=0)
+    assert torch.isfinite(out).all() and clear.float().mean() > 0.5
+    torch.testing.assert_close(out.permute(0, 2, 3, 1)[clear],
+                               mode(logits).permute(0, 2, 3, 1)[clear], atol=1e-3, rtol=0)
 
 
 def test_minus_inf_logits_are_fine():
