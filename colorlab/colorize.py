@@ -23,7 +23,15 @@ __all__ = ["colorize_image", "colorize_files"]
 
 @torch.no_grad()
 def colorize_image(model, rgb: torch.Tensor, size: int, T: float = 0.38) -> torch.Tensor:
-    """``rgb`` uint8 ``(3, H, W)`` -> colorized uint8 ``(3, H, W)`` (only its L is used)."""
+    """``rgb`` uint8 ``(3, H, W)`` -> colorized uint8 ``(3, H, W)`` (only its L is used).
+
+    ``size``: the model's training size; the lightness is resized to it for the network and the
+    predicted ab is upsampled back to ``(H, W)``.
+
+    >>> from colorlab.models import ColorizationNet
+    >>> colorize_image(ColorizationNet(width=0.0625), torch.zeros(3, 30, 50, dtype=torch.uint8), 16).shape
+    torch.Size([3, 30, 50])
+    """
     device = next(model.parameters()).device
     L, _ = to_lab(rgb[None].to(device))
     small = F.interpolate(L, size=(size, size), mode="bilinear", align_corners=False,

@@ -158,6 +158,13 @@ class ImageFolder(ColorizationDataset):
         limit: keep only the first ``limit`` files in sorted order.
         cache: keep the decoded tensor in ``$COLORLAB_CACHE`` (default ``~/.cache/colorlab``;
             ``COLORLAB_CACHE=off`` disables it); the cache key covers names, sizes and mtimes.
+
+    >>> import tempfile, PIL.Image
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     PIL.Image.new("RGB", (30, 20), "red").save(d + "/red.png")
+    ...     ds = ImageFolder(d, size=8, cache=False)
+    >>> ds.images.shape, ds.files
+    (torch.Size([1, 3, 8, 8]), ['red.png'])
     """
 
     def __init__(self, root: str | Path, size: int = 88, class_subfolders: bool = False,
@@ -335,6 +342,9 @@ def load_images(name: str, size: int = 88, root: str | Path | None = None, fallb
 
     With ``fallback=True`` a missing real dataset is replaced by :class:`SampleImages`, with a
     warning that says so (the returned dataset's ``source`` is ``"sample"``).
+
+    >>> load_images("sample", size=16, sample_count=4).summary()
+    'sample: read 4 images at 16x16, 9 classes (embedded sample images, not the real dataset)'
     """
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
@@ -357,6 +367,9 @@ def images_for_profile(name: str, size: int = 88, profile: str | None = None,
     """The images a chapter computes on: in the ``ci`` profile a few sample images
     (``ci_count`` at ``ci_size``); otherwise the real dataset when ``$COLORLAB_DATA`` has it, else
     the sample images with a warning. Print ``.summary()`` to show readers which it was.
+
+    >>> images_for_profile("fruits", profile="ci", ci_count=4).name
+    'fruits (sample stand-in)'
     """
     from .paths import profile as current_profile
 

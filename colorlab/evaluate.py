@@ -26,7 +26,12 @@ SAMPLE_IMAGENET_CLASSES = {"chelsea": 285, "coffee": 967}
 @torch.no_grad()
 def predict_ab(model: ColorizationNet, images: torch.Tensor, T: float = 0.38,
                batch_size: int = 64, device: torch.device | str | None = None) -> torch.Tensor:
-    """ab predicted by ``model`` for uint8 images ``(N, 3, S, S)``: ``(N, 2, S, S)`` float32, CPU."""
+    """ab predicted by ``model`` for uint8 images ``(N, 3, S, S)``: ``(N, 2, S, S)`` float32, CPU.
+
+    >>> net = ColorizationNet(width=0.0625)
+    >>> predict_ab(net, torch.zeros(3, 3, 16, 16, dtype=torch.uint8)).shape
+    torch.Size([3, 2, 16, 16])
+    """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     out = []
     for chunk in images.split(batch_size):
@@ -39,7 +44,13 @@ def predict_ab(model: ColorizationNet, images: torch.Tensor, T: float = 0.38,
 
 def baseline_predictions(test_set: ColorizationDataset, train_set: ColorizationDataset,
                          seed: int = 0) -> dict[str, torch.Tensor]:
-    """The Gray and Random baselines for ``test_set`` (Random draws from ``train_set``)."""
+    """The Gray and Random baselines for ``test_set`` (Random draws from ``train_set``).
+
+    >>> from colorlab.data import SampleImages
+    >>> ds = SampleImages(size=16, n=10)
+    >>> {k: tuple(v.shape) for k, v in baseline_predictions(ds, ds).items()}
+    {'Gray': (10, 2, 16, 16), 'Random': (10, 2, 16, 16)}
+    """
     _, true_ab = to_lab(test_set.images)
     _, pool = to_lab(train_set.images)
     return {"Gray": gray_ab(true_ab),
@@ -67,6 +78,12 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
     an ImageNet counterpart) or ``agreement`` (% of images whose top-1 class matches the one of the
     true colour image, for unlabeled sets). A ``"Ground truth"`` entry carries the classifier
     figures of the real colour images.
+
+    >>> from colorlab.data import SampleImages
+    >>> ds = SampleImages(size=16, n=10)
+    >>> m = evaluate_predictions(ds, baseline_predictions(ds, ds), torch.full((313,), 1 / 313))
+    >>> sorted(m), 0 < m["Gray"]["auc"] <= 100
+    (['Gray', 'Random'], True)
     """
     L, true_ab = to_lab(test_set.images)
     results: dict[str, dict] = {}

@@ -25,7 +25,7 @@ __all__ = ["ab_bins", "srgb_reachable_bins", "nearest_bin", "nearest_bins", "GRI
 
 GRID = 10.0  #: side of an ab bin, in Lab units
 NUM_BINS = 313  #: number of bins of Zhang et al.'s gamut
-_BLOCK = 2  # the candidate block is (2 * _BLOCK + 1)^2 lattice sites
+_BLOCK = 2  # lattice margin: candidates reach 2 sites beyond the nearest one
 
 
 @functools.lru_cache(maxsize=1)
@@ -92,18 +92,27 @@ class _Lattice:
         self.spacing = float(steps.min()) if steps.size else 1.0
         self.origin = bins.min(axis=0) - _BLOCK * self.spacing
         cells = (bins - self.origin) / self.spacing
+        self.lex_order = torch.from_numpy(np.lexsort((bins[:, 1], bins[:, 0])))
+        self.shape = tuple(int(v) for v in np.round(cells).max(axis=0) + _BLOCK + 1)
         self.valid = bool(np.allclose(cells, np.round(cells), atol=1e-6)) and \
-            len(np.unique(np.round(cells), axis=0)) == len(bins)
+            len(np.unique(np.round(cells), axis=0)) == len(bins) and \
+            self.shape[0] * self.shape[1] <= 64 * len(bins) + 1024  # a sparse "lattice": no
+        if not self.valid:
+            return
         cells = np.round(cells).astype(np.int64)
-        self.shape = tuple(int(v) for v in cells.max(axis=0) + _BLOCK + 1)
         table = np.full(self.shape, -1, dtype=np.int64)
         table[cells[:, 0], cells[:, 1]] = np.arange(len(bins))
-        self.table = torch.from_numpy(table.ravel())
-        # candidate offsets in lexicographic (a, b) order: ties resolve to the smaller (a, b)
-        d = torch.arange(-_BLOCK, _BLOCK + 1)
-        da, db = torch.meshgrid(d, d, indexing="ij")
-        self.offsets = torch.stack((da.ravel(), db.ravel()))  # (2, 25)
-        self.lex_order = torch.from_numpy(np.lexsort((bins[:, 1], bins[:, 0])))
+        # neighbours[site * 4 + quadrant] = the 16 candidate bins (-1: none) of _lattice_search,
+        # quadrant = 2 [f_a < 0] + [f_b < 0], in lexicographic (a, b) order
+        pad = np.pad(table, 2, constant_values=-1)
+        rows = np.full((table.size, 4, 16), -1, dtype=np.int64)
+        ii, jj = np.meshgrid(np.arange(self.shape[0]), np.arange(self.shape[1]), indexing="ij")
+        for quadrant in range(4):
+            da, db = quadrant // 2, quadrant % 2
+            cands = [pad[ii + 2 + i - da, jj + 2 + j - db].ravel()
+                     for i in range(-1, 3) for j in range(-1, 3)]
+            rows[:, quadrant, :] = np.stack(cands, axis=1)
+        self.neighbours = torch.from_numpy(rows.reshape(-1, 16))
 
 
 @functools.lru_cache(maxsize=8)
@@ -135,47 +144,47 @@ def _lattice_search(points: torch.Tensor, lattice: _Lattice, k: int
     """k nearest bins among 16 lattice sites around each point (exact where ``exact`` is true).
 
     With ``c`` the nearest site and ``f = p - c`` (``|f| <= s/2`` per coordinate), the candidates
-    are the 4x4 sites ``c + s * (sign(f_a) i, sign(f_b) j)``, ``i, j in {-1, 0, 1, 2}``. Any other
-    site is at least ``min(2s + |f|, 3s - |f|)`` away in one coordinate; where the k-th candidate is
-    not nearer than that (far outside the gamut), ``exact`` is false and the caller falls back to
-    :func:`_full_search`. Candidates are ranked by an integer key, the squared distance quantized
-    to ``2**-scale_bits`` then the site's lexicographic position, so the order (ties included) is
-    fully determined; distances that agree to that quantum count as ties.
+    are the 4x4 sites ``c + s (i, j)`` with ``i`` in ``{-1, 0, 1, 2}`` when ``f_a >= 0`` and in
+    ``{-2, -1, 0, 1}`` otherwise (likewise ``j``). Any other site is at least
+    ``min(2s + |f|, 3s - |f|)`` away in one coordinate; where the k-th candidate is not nearer than
+    that (far outside the gamut), ``exact`` is false and the caller falls back to
+    :func:`_full_search`. The candidates are listed in lexicographic (a, b) order and sorted
+    stably by distance, so equal distances keep that order.
     """
     device, s, width = points.device, lattice.spacing, lattice.shape[1]
     origin = torch.as_tensor(lattice.origin, dtype=points.dtype, device=device)
-    base = torch.arange(-1, 3, device=device)
-    base_a, base_b = (t.reshape(-1) for t in torch.meshgrid(base, base, indexing="ij"))  # (16,)
-    base_ab = torch.stack((base_a, base_b), dim=1).to(points.dtype) * s  # (16, 2)
-    table = lattice.table.to(device)
+    base = torch.arange(-1, 3, device=device, dtype=points.dtype)  # (4,)
+    neighbours = lattice.neighbours.to(device)
     lo = torch.full((2,), float(_BLOCK), dtype=points.dtype, device=device)
     hi = torch.tensor(lattice.shape, dtype=points.dtype, device=device) - 1 - _BLOCK
-    scale = float(2 ** (20 if points.dtype == torch.float64 else 12))
-    rel_bits = (4 * width + 5).bit_length()
     idx = torch.empty(points.shape[0], k, dtype=torch.long, device=device)
     dist = torch.empty(points.shape[0], k, dtype=points.dtype, device=device)
     exact = torch.empty(points.shape[0], dtype=torch.bool, device=device)
     step = 16384 if device.type == "cpu" else 1 << 22  # cache-sized blocks on the CPU
     for start in range(0, points.shape[0], step):
-        rel = (points[start:start + step] - origin) / s
-        site = torch.maximum(torch.minimum(torch.round(rel), hi), lo)
-        frac = points[start:start + step] - (origin + site * s)  # (n, 2): offset, Lab units
+        p = points[start:start + step]
+        n = p.shape[0]
+        site = torch.maximum(torch.minimum(torch.round((p - origin) / s), hi), lo)
+        frac = p - (origin + site * s)  # (n, 2): offset from the nearest site, Lab units
+        offset = base - (frac < 0).to(p.dtype)[:, :, None]  # (n, 2, 4) ascending site offsets
+        sq = (offset * s - frac[:, :, None]).square_()  # (n, 2, 4) squared distance per axis
+        d2 = (sq[:, 0, :, None] + sq[:, 1, None, :]).view(n, 16)
+        row = (site[:, 0] * width + site[:, 1]).long() * 4 + (frac[:, 0] < 0).long() * 2 \
+            + (frac[:, 1] < 0).long()
+        cand = neighbours.index_select(0, row)
+        d2.masked_fill_(cand < 0, float("inf"))
+        # topk is fast but orders equal values arbitrarily: rows with a tie among the first k + 1
+        # (rare: points exactly between sites) are redone with a stable sort
+        m = min(k + 1, 16)
+        vals, pos = torch.topk(d2, m, dim=1, largest=False, sorted=True)
+        tied = (vals[:, 1:] == vals[:, :-1]).any(dim=1).nonzero().squeeze(1)
+        if tied.numel():
+            vals[tied], pos[tied] = (t[:, :m] for t in torch.sort(d2[tied], dim=1, stable=True))
+        idx[start:start + n] = cand.gather(1, pos[:, :k])
+        dist[start:start + n] = vals[:, :k]
         mag = frac.abs()
-        d2 = (mag[:, None, :] - base_ab).square_().sum(dim=2)  # (n, 16)
-        sign = torch.where(frac < 0, -1, 1)  # (n, 2) int64
-        step_a, step_b = sign[:, :1] * width, sign[:, 1:]
-        rel_site = step_a * base_a + step_b * base_b  # (n, 16): flat offset from the site
-        flat_site = site[:, 0].long() * width + site[:, 1].long()
-        cand = table[(flat_site[:, None] + rel_site).view(-1)].view(d2.shape)
-        key = (d2 * scale).long().bitwise_left_shift_(rel_bits).add_(rel_site + 2 * width + 2)
-        key.masked_fill_(cand < 0, torch.iinfo(torch.int64).max)
-        _, pos = torch.topk(key, k, dim=1, largest=False, sorted=True)
-        idx[start:start + step] = cand.gather(1, pos)
-        kth = dist[start:start + step]
-        kth.copy_(d2.gather(1, pos))
-        kth.masked_fill_(idx[start:start + step] < 0, float("inf"))
         bound = torch.minimum(2 * s + mag, 3 * s - mag).amin(dim=1).clamp_min(0)
-        exact[start:start + step] = kth[:, -1] < bound * bound
+        exact[start:start + n] = vals[:, k - 1] < bound * bound
     return idx, dist, exact
 
 
@@ -212,7 +221,7 @@ def nearest_bins(ab: torch.Tensor, k: int = 1, bins: torch.Tensor | None = None
     points = ab.detach().reshape(-1, 2, h * w).transpose(1, 2).reshape(-1, 2)
     bins = bins.to(device=ab.device)
     lattice = _lattice_for(bins)
-    if lattice.valid:
+    if lattice.valid and k < 16:  # the 16 lattice candidates serve k <= 15 (one spare for ties)
         idx, d2, exact = _lattice_search(points, lattice, k)
         if not bool(exact.all()):
             miss = (~exact).nonzero().squeeze(1)

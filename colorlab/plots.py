@@ -55,6 +55,10 @@ def plot_ab_bins(bins: torch.Tensor | None = None, L: float = 50.0, highlight=No
     ``highlight``: optional ``(n, 2)`` subset of bin centres (e.g. the sRGB-reachable bins); the
     other bins are hatched, which shows the 52-bin ring of Zhang et al.'s table.
     Returns the matplotlib axes.
+
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> plot_ab_bins(L=50).get_title()
+    '313 ab bins at L = 50'
     """
     import matplotlib.patches as mpatches
 
@@ -83,6 +87,10 @@ def plot_prior(p: torch.Tensor, bins: torch.Tensor | None = None, ax=None, title
     """Draw a distribution over the bins on the ab grid, ``log10`` scale by default (Fig. 2b).
 
     Bins with zero mass are left blank. Returns the matplotlib image (for a colorbar).
+
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> plot_prior(torch.full((313,), 1 / 313)).get_array().shape
+    (22, 20)
     """
     ax = _axes(ax)
     values = p.detach().cpu().double()
@@ -103,7 +111,12 @@ def _to_numpy_image(rgb: torch.Tensor) -> np.ndarray:
 
 
 def show_lab_channels(lab: torch.Tensor, axes=None):
-    """Show ``lab`` ``(3, H, W)`` as four panels: colour, L, L with a only, L with b only."""
+    """Show ``lab`` ``(3, H, W)`` as four panels: colour, L, L with a only, L with b only.
+
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> len(show_lab_channels(torch.zeros(3, 8, 8)))
+    4
+    """
     import matplotlib.pyplot as plt
 
     if axes is None:
@@ -129,6 +142,11 @@ def show_colorizations(L: torch.Tensor, columns: dict[str, torch.Tensor], titles
         columns: name -> ab ``(N, 2, H, W)`` (use the true ab for "Ground truth").
         titles: optional row labels.
     Returns the matplotlib figure.
+
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> L, ab = torch.full((2, 1, 8, 8), 50.0), torch.zeros(2, 2, 8, 8)
+    >>> len(show_colorizations(L, {"truth": ab, "gray": ab}).axes)
+    4
     """
     import matplotlib.pyplot as plt
 

@@ -15,6 +15,12 @@ def plot_network(blocks: list[dict], ax=None):
     """Fig. 1: one box per block, height ~ resolution, width ~ channels, annotated.
 
     ``blocks``: rows of :func:`colorlab.summary.block_table`.
+
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> from colorlab.models import ColorizationNet
+    >>> from colorlab.summary import block_table
+    >>> len(plot_network(block_table(ColorizationNet(width=0.125), 32)).patches)
+    9
     """
     import matplotlib.patches as mpatches
     import matplotlib.pyplot as plt
@@ -42,7 +48,10 @@ def plot_network(blocks: list[dict], ax=None):
 
 
 def plot_loss_curves(results: str | Path, dataset: str, axes=None):
-    """Fig. 4: train and validation loss per epoch of the three runs on ``dataset``."""
+    """Fig. 4: train and validation loss per epoch of the three runs on ``dataset``.
+
+    ``results``: a results folder written by :func:`colorlab.reproduce.reproduce`.
+    """
     import matplotlib.pyplot as plt
 
     if axes is None:
@@ -60,7 +69,16 @@ def plot_loss_curves(results: str | Path, dataset: str, axes=None):
 
 
 def plot_cumulative(metrics: dict, kind: str = "cumulative_per_pixel", ax=None, title: str = ""):
-    """Fig. 5: cumulative ab-error curves of every method (thresholds 0..150)."""
+    """Fig. 5: cumulative ab-error curves of every method (thresholds 0..150).
+
+    ``metrics``: the ``metrics.json`` of a results folder (see :mod:`colorlab.reproduce`).
+
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> curve = {"cumulative_per_pixel": [i / 150 for i in range(151)], "auc": 50.0}
+    >>> m = {k: curve for k in ("Gray", "Random", "L2", "Class", "Class+rebal")}
+    >>> len(plot_cumulative(m).get_lines())
+    5
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:

@@ -137,6 +137,16 @@ class Trainer:
         progress: show a tqdm bar with images/s.
         callback: ``callback(event, epoch, step)`` called after every step (``"step"``) and
             after every epoch's checkpoint (``"epoch"``); for monitoring and tests.
+
+    >>> import tempfile
+    >>> from colorlab.data import SampleImages
+    >>> splits = SampleImages(size=16, n=20).splits()
+    >>> config = TrainConfig(loss="ce", width=0.0625, epochs=2, batch_size=4, size=16)
+    >>> with tempfile.TemporaryDirectory() as run:
+    ...     history = Trainer(config, splits["train"], splits["val"], run, progress=False).fit()
+    ...     model, saved = load_model(f"{run}/model.pt")
+    >>> len(history), saved == config
+    (2, True)
     """
 
     def __init__(self, config: TrainConfig, train_set: ColorizationDataset,
@@ -291,22 +301,26 @@ class Trainer:
             t0 = time.perf_counter()
             perm = torch.randperm(n, generator=gen).to(self.device)
             total = torch.zeros((), device=self.device, dtype=torch.float64)
-            for step, idx in enumerate(perm.split(c.batch_size)):
+            batches = list(perm.split(c.batch_size))
+            if c.compile and len(batches) > 1 and len(batches[-1]) < c.batch_size:
+                batches.pop()  # a compiled graph would recompile for the smaller last batch
+            seen = sum(len(b) for b in batches)
+            for step, idx in enumerate(batches):
                 loss = self._step(forward, loss_fn, opt, sched, idx, gen)
                 total += loss.detach().double() * len(idx)
                 if bar is not None:
                     bar.update(1)
                 if self.callback is not None:
                     self.callback("step", epoch, step)
-            train_loss = float(total) / n
+            train_loss = float(total) / seen
             if self.cuda:
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0
             val_loss = self._validate(model, loss_fn)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                            "seconds": seconds, "images_per_s": n / seconds})
+                            "seconds": seconds, "images_per_s": seen / seconds})
             if bar is not None:
-                bar.set_postfix(loss=f"{train_loss:.3f}", img_s=f"{n / seconds:.0f}")
+                bar.set_postfix(loss=f"{train_loss:.3f}", img_s=f"{seen / seconds:.0f}")
             if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:
                 atomic_save(self._checkpoint(model, opt, sched, gen, epoch + 1, history), ck_path)
                 atomic_write_text(json.dumps(history, indent=1), self.run_dir / "history.json")
