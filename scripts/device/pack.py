@@ -3,8 +3,9 @@
 
 A device call carries at most 64 MiB with the working tree, so the images are re-encoded once at
 the training size: the central square of each image (what ``colorlab.data`` crops anyway) resized
-to 88x88 and stored as JPEG quality 95 under ``.devdata/`` (git-ignored), keeping the file names
-and class folders. The EfficientNet-Lite0 wheels go to ``.whl/``. Usage, from the repository root:
+to 88x88 and stored as JPEG quality 90 under ``.devdata/`` (git-ignored), under the original file
+names (a few ``.png`` names then hold JPEG data, which Pillow reads by content), so the
+deterministic split is the same as on the full-size data. The EfficientNet-Lite0 wheels go to ``.whl/``. Usage, from the repository root:
 
     python scripts/device/pack.py --data ../shared/data
 """
@@ -35,12 +36,12 @@ def main() -> int:
         for path in sorted((src / folder).rglob("*")):
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            target = out / path.relative_to(src).with_suffix(".jpg")
+            target = out / path.relative_to(src)  # same names: the same split as on the CPU
             if target.exists():
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             img = fit_square(read_rgb(path), args.size)
-            Image.fromarray(img.permute(1, 2, 0).numpy()).save(target, quality=95)
+            Image.fromarray(img.permute(1, 2, 0).numpy()).save(target, format="JPEG", quality=90)
             count += 1
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2 ** 20
     print(f"packed {count} new images; .devdata holds {size:.1f} MiB")
