@@ -94,9 +94,11 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
 
 def format_train_bench(r: dict) -> str:
     """Human-readable lines of :func:`bench_train`'s result."""
-    return (f"train benchmark on {r['device']}: width {r['width']:g}, {r['size']}x{r['size']}, "
-            f"batch {r['batch']}, bf16 {r['bf16']}, torch.compile {r['compile']}\n"
+    return (f"train benchmark on {r['device']}\n"
+            f"  width {r['width']:g}, {r['size']}x{r['size']}, batch {r['batch']}, "
+            f"bf16 {r['bf16']}, torch.compile {r['compile']}\n"
             f"  {r['images_per_s']:.1f} images/s ({r['steps']} timed steps)\n"
-            f"  ceiling {r['ceiling_images_per_s']:.1f} images/s = measured matmul "
-            f"{r['matmul_tflops']:.2f} TFLOP/s / {r['gflop_per_image']:.1f} GFLOP per trained image"
-            f"\n  -> {100 * r['fraction_of_ceiling']:.1f}% of the ceiling")
+            f"  ceiling {r['ceiling_images_per_s']:.1f} images/s: measured matmul "
+            f"{r['matmul_tflops']:.2f} TFLOP/s\n"
+            f"    / {r['gflop_per_image']:.1f} GFLOP per trained image\n"
+            f"  -> {100 * r['fraction_of_ceiling']:.1f}% of the ceiling")
