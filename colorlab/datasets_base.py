@@ -1,0 +1,202 @@
+"""Dataset basics: decoded image sets, deterministic splits, and image folders
+(the building blocks of :mod:`colorlab.data`).
+
+A dataset holds ``images`` ``(N, 3, S, S)`` uint8, ``labels`` ``(N,)`` int64 (-1: no class),
+``files`` (names relative to the dataset root), ``classes`` and ``skipped`` (unreadable files with
+the reason). Indexing returns ``(image, label)`` as torchvision datasets do.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from .images import IMAGE_SUFFIXES, UnreadableImage, fit_square, read_rgb
+
+__all__ = ["ColorizationDataset", "ImageFolder", "split_names"]
+
+
+class ColorizationDataset(torch.utils.data.Dataset):
+    """Decoded images ``(N, 3, S, S)`` uint8 with labels, file names and a skip report."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, files: list[str],
+                 classes: list[str], name: str, size: int, skipped: list[str] | None = None,
+                 source: str = "real", fit: str = "crop") -> None:
+        if images.ndim != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
+            raise ValueError(f"images must be uint8 (N, 3, S, S), got {images.dtype} "
+                             f"{tuple(images.shape)}")
+        if not (len(images) == len(labels) == len(files)):
+            raise ValueError("images, labels and files must have the same length")
+        self.images, self.labels, self.files = images, labels, list(files)
+        self.classes, self.name, self.size = list(classes), name, size
+        self.skipped, self.source, self.fit = list(skipped or []), source, fit
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.images[i], int(self.labels[i])
+
+    def subset(self, names: list[str], tag: str = "") -> ColorizationDataset:
+        """The images whose file names are ``names``, in that order."""
+        pos = {f: i for i, f in enumerate(self.files)}
+        missing = [n for n in names if n not in pos]
+        if missing:
+            raise ValueError(f"{len(missing)} file names are not in dataset {self.name!r}, "
+                             f"e.g. {missing[0]!r}")
+        index = torch.tensor([pos[n] for n in names], dtype=torch.long)
+        return ColorizationDataset(self.images[index], self.labels[index], list(names),
+                                   self.classes, f"{self.name}{tag}", self.size, [], self.source,
+                                   self.fit)
+
+    def splits(self, seed: int = 0, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+               ) -> dict[str, ColorizationDataset]:
+        """Deterministic train/val/test split by file name (see :func:`split_names`)."""
+        return {k: self.subset(v, f"/{k}") for k, v in split_names(self.files, seed,
+                                                                       fractions).items()}
+
+    def manifest(self, seed: int = 0) -> dict:
+        """What was read and how it was split, for provenance (plus its sha256 ``hash``)."""
+        body = {"dataset": self.name, "source": self.source, "size": self.size, "fit": self.fit,
+                "read": len(self), "skipped": len(self.skipped), "classes": self.classes,
+                "split_seed": seed, "splits": split_names(self.files, seed)}
+        body["hash"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return body
+
+    def summary(self) -> str:
+        """One line: what was read, skipped and from where."""
+        skipped = f", skipped {len(self.skipped)} unreadable" if self.skipped else ""
+        kind = "" if self.source == "real" else " (embedded sample images, not the real dataset)"
+        return (f"{self.name}: read {len(self)} images at {self.size}x{self.size}{skipped}"
+                f", {len(self.classes) or 'no'} classes{kind}")
+
+
+def split_names(names: list[str], seed: int = 0,
+                fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)) -> dict[str, list[str]]:
+    """Split file names into train/val/test, the same on every machine and in every run.
+
+    Names are ordered by ``sha256(f"{seed}/{name}")`` (independent of file-system order and of
+    which other files exist), then cut at ``round(0.6 n)`` and ``round(0.8 n)``.
+
+    >>> s = split_names([f"{i:06d}.jpg" for i in range(10)])
+    >>> [len(s[k]) for k in ("train", "val", "test")]
+    [6, 2, 2]
+    """
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
+        raise ValueError(f"fractions must be three non-negative numbers summing to 1, "
+                         f"got {fractions!r}")
+    ordered = sorted(names, key=lambda n: hashlib.sha256(f"{seed}/{n}".encode()).hexdigest())
+    n = len(ordered)
+    a, b = round(fractions[0] * n), round((fractions[0] + fractions[1]) * n)
+    return {"train": sorted(ordered[:a]), "val": sorted(ordered[a:b]), "test": sorted(ordered[b:])}
+
+
+def _decode_all(paths: list[Path], size: int, fit: str, strict: bool
+                ) -> tuple[list[int], list[torch.Tensor], list[str]]:
+    def work(path: Path):
+        try:
+            return fit_square(read_rgb(path), size, fit), None
+        except UnreadableImage as err:
+            if strict:
+                raise
+            return None, str(err)
+
+    kept, images, skipped = [], [], []
+    # Pillow's palette-transparency and EXIF warnings say nothing useful here; the filter is set
+    # once in this thread (warnings.catch_warnings is not thread-safe inside the workers)
+    with warnings.catch_warnings(), ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        warnings.filterwarnings("ignore", module="PIL")
+        for i, (img, err) in enumerate(pool.map(work, paths)):
+            if img is None:
+                skipped.append(err)
+            else:
+                kept.append(i)
+                images.append(img)
+    return kept, images, skipped
+
+
+def _cache_file(kind: str, root: Path, paths: list[Path], size: int, fit: str) -> Path | None:
+    cache = os.environ.get("COLORLAB_CACHE", str(Path.home() / ".cache" / "colorlab"))
+    if cache.lower() in ("", "0", "off", "none"):
+        return None
+    h = hashlib.sha256(f"{kind}|{size}|{fit}".encode())
+    for p in paths:
+        st = p.stat()
+        h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return Path(cache).expanduser() / f"{kind}-{size}-{fit}-{h.hexdigest()[:16]}.pt"
+
+
+class ImageFolder(ColorizationDataset):
+    """All images below ``root`` (recursive), decoded once to ``(N, 3, size, size)`` uint8.
+
+    Args:
+        root: the folder.
+        size: square side in pixels.
+        class_subfolders: label = index of the first-level subfolder (sorted names).
+        fit: ``"crop"`` (central square, default) or ``"squash"`` (see
+            :func:`colorlab.images.fit_square`).
+        strict: raise on the first unreadable file instead of skipping it (skips are counted,
+            listed in ``skipped`` and reported by one warning).
+        limit: keep only the first ``limit`` files in sorted order.
+        cache: keep the decoded tensor in ``$COLORLAB_CACHE`` (default ``~/.cache/colorlab``;
+            ``COLORLAB_CACHE=off`` disables it); the cache key covers names, sizes and mtimes.
+
+    >>> import tempfile, PIL.Image
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     PIL.Image.new("RGB", (30, 20), "red").save(d + "/red.png")
+    ...     ds = ImageFolder(d, size=8, cache=False)
+    >>> ds.images.shape, ds.files
+    (torch.Size([1, 3, 8, 8]), ['red.png'])
+    """
+
+    def __init__(self, root: str | Path, size: int = 88, class_subfolders: bool = False,
+                 fit: str = "crop", strict: bool = False, limit: int | None = None,
+                 name: str | None = None, cache: bool = True) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"image folder {root} does not exist")
+        paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                       and p.is_file())
+        if limit is not None:
+            paths = paths[:limit]
+        if not paths:
+            raise FileNotFoundError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+        classes = sorted({p.relative_to(root).parts[0] for p in paths
+                          if len(p.relative_to(root).parts) > 1}) if class_subfolders else []
+        cache_path = _cache_file(type(self).__name__, root, paths, size, fit) if cache else None
+        if cache_path is not None and cache_path.exists():
+            try:
+                saved = torch.load(cache_path, weights_only=True)
+                super().__init__(saved["images"], saved["labels"], saved["files"], classes,
+                                 name or root.name, size, saved["skipped"], "real", fit)
+                self._report()
+                return
+            except Exception:  # a stale or damaged cache is rebuilt, never trusted
+                pass
+        kept, images, skipped = _decode_all(paths, size, fit, strict)
+        if not images:
+            raise FileNotFoundError(f"none of the {len(paths)} files under {root} could be read")
+        files = [paths[i].relative_to(root).as_posix() for i in kept]
+        labels = torch.tensor([classes.index(f.split("/")[0]) if classes else -1 for f in files],
+                              dtype=torch.long)
+        super().__init__(torch.stack(images), labels, files, classes, name or root.name, size,
+                         skipped, "real", fit)
+        if cache_path is not None:
+            from .checkpoint import atomic_save
+
+            try:
+                atomic_save({"images": self.images, "labels": self.labels, "files": self.files,
+                             "skipped": self.skipped}, cache_path)
+            except OSError:
+                pass  # a read-only home is fine: the cache is only a speed-up
+        self._report()
+
+    def _report(self) -> None:
+        if self.skipped:
+            warnings.warn(f"{self.name}: skipped {len(self.skipped)} unreadable file(s), e.g. "
+                          f"{self.skipped[0]}", stacklevel=3)
