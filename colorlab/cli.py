@@ -15,10 +15,6 @@ from .paths import data_root, profile, results_root
 __all__ = ["main", "info_lines"]
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
-
-
 def info_lines() -> list[str]:
     """Versions, device and data locations, one fact per line."""
     import numpy
@@ -75,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return bench_main(args.rest)
         return args.run(args)
-    except (CliError, ValueError, TypeError, OSError, RuntimeError, ImportError) as err:
+    except (ValueError, TypeError, OSError, RuntimeError, ImportError) as err:
         print(f"colorlab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .images import IMAGE_SUFFIXES, UnreadableImage, fit_square, read_rgb
+from .paths import cache_root
 
 __all__ = ["ColorizationDataset", "ImageFolder", "split_names"]
 
@@ -121,14 +122,14 @@ def _decode_all(paths: list[Path], size: int, fit: str, strict: bool
 
 
 def _cache_file(kind: str, root: Path, paths: list[Path], size: int, fit: str) -> Path | None:
-    cache = os.environ.get("COLORLAB_CACHE", str(Path.home() / ".cache" / "colorlab"))
-    if cache.lower() in ("", "0", "off", "none"):
+    cache = cache_root()
+    if cache is None:
         return None
     h = hashlib.sha256(f"{kind}|{size}|{fit}".encode())
     for p in paths:
         st = p.stat()
         h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return Path(cache).expanduser() / f"{kind}-{size}-{fit}-{h.hexdigest()[:16]}.pt"
+    return cache / f"{kind}-{size}-{fit}-{h.hexdigest()[:16]}.pt"
 
 
 class ImageFolder(ColorizationDataset):

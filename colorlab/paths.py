@@ -4,13 +4,15 @@
   or CelebA's ``img_align_celeba/``); default ``./data``. Nothing is downloaded unless asked.
 * ``COLORLAB_RESULTS``: folder of recorded results (``results/`` of the repository by default).
 * ``COLORLAB_PROFILE``: ``ci`` (seconds on CPU), ``default`` or ``full`` (GPU training).
+* ``COLORLAB_CACHE``: where decoded datasets and CI-sized book runs are cached; default
+  ``~/.cache/colorlab``, ``off`` disables the cache.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-__all__ = ["data_root", "results_root", "profile", "PROFILES"]
+__all__ = ["data_root", "results_root", "cache_root", "profile", "PROFILES"]
 
 PROFILES = ("ci", "default", "full")
 
@@ -32,6 +34,20 @@ def results_root() -> Path:
         return Path(env).expanduser()
     repo = Path(__file__).resolve().parent.parent
     return repo / "results" if (repo / "pyproject.toml").exists() else Path("results")
+
+
+def cache_root() -> Path | None:
+    """The cache folder from ``$COLORLAB_CACHE`` (default ``~/.cache/colorlab``); None when it is
+    set to ``off`` (or ``0``, ``none``, empty).
+
+    >>> import os; os.environ["COLORLAB_CACHE"] = "off"; cache_root() is None
+    True
+    >>> del os.environ["COLORLAB_CACHE"]
+    """
+    value = os.environ.get("COLORLAB_CACHE", str(Path.home() / ".cache" / "colorlab"))
+    if value.strip().lower() in ("", "0", "off", "none"):
+        return None
+    return Path(value).expanduser()
 
 
 def profile() -> str:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .paths import results_root
+from .paths import cache_root, results_root
 
 __all__ = ["BookResults", "book_results", "ci_results", "book_examples", "load_json",
            "recorded_results"]
@@ -66,12 +65,10 @@ def _source_hash() -> str:
 
 
 def _cache_dir() -> Path:
-    cache = os.environ.get("COLORLAB_CACHE", str(Path.home() / ".cache" / "colorlab"))
-    if cache.lower() in ("", "0", "off", "none"):
-        import tempfile
+    """:func:`colorlab.paths.cache_root`, or a temporary folder when caching is off."""
+    import tempfile
 
-        return Path(tempfile.gettempdir()) / "colorlab"
-    return Path(cache).expanduser()
+    return cache_root() or Path(tempfile.gettempdir()) / "colorlab"
 
 
 def ci_results(log=None) -> BookResults:
