@@ -6,7 +6,7 @@ import pytest
 from colorlab.reproduce import METHODS, PROFILES, RUNS, reproduce, table1_markdown
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ci_results(tmp_path_factory):
     base = tmp_path_factory.mktemp("repro")
     provenance = reproduce(base / "results", profile="ci", work_dir=base / "runs", progress=False,
@@ -69,3 +69,26 @@ def test_table_shows_report_numbers_only_for_real_data():
              "fruits (sample stand-in)": {"auc": {m: 80.0 for m in METHODS}}}
     text = table1_markdown(table)
     assert "90.0 (88.8)" in text and "80.0 (" not in text
+
+
+def test_a_recorded_full_run_is_what_the_book_shows(ci_results, tmp_path, monkeypatch):
+    """Once results/ holds a full-profile run, the chapters read it (and say where it is from)."""
+    import shutil
+
+    from colorlab.results import book_examples, book_results, recorded_results
+
+    base, _ = ci_results
+    recorded = tmp_path / "results"
+    shutil.copytree(base / "results", recorded)
+    prov = json.loads((recorded / "provenance.json").read_text())
+    assert recorded_results(recorded) is None  # a ci-profile run is never shown as the recorded one
+    prov["profile"]["name"] = "full"
+    (recorded / "provenance.json").write_text(json.dumps(prov))
+    monkeypatch.setenv("COLORLAB_RESULTS", str(recorded))
+    shown = book_results()
+    assert shown.recorded and shown.path == recorded
+    assert prov["device"] in shown.label and prov["git_commit"][:10] in shown.label
+    assert "Recorded run" in shown.markdown()
+    examples, label = book_examples("celeba")
+    assert examples["logits"].shape[1] == 313 and "recorded run" in label
+    assert examples["L"].shape[0] == examples["ab"].shape[0] == len(examples["files"])
