@@ -66,7 +66,8 @@ def to_dense(idx: torch.Tensor, w: torch.Tensor, num_bins: int = 313) -> torch.T
 
 
 class SoftEncoder(torch.nn.Module):
-    """Module form of :func:`soft_encode` that keeps its bins as a buffer (moves with ``.to``).
+    """Module form of :func:`soft_encode` (the bins stay on the CPU, where the search builds its
+    lookup table once; inputs may live on any device).
 
     >>> enc = SoftEncoder(k=5)
     >>> [t.shape for t in enc(torch.zeros(2, 2, 8, 8))]
@@ -77,8 +78,8 @@ class SoftEncoder(torch.nn.Module):
         super().__init__()
         from .gamut import ab_bins
 
-        self.register_buffer("bins", ab_bins() if bins is None else bins.clone())
+        self.bins = ab_bins(torch.float64) if bins is None else bins.detach().to("cpu").clone()
         self.k, self.sigma = k, check_positive(sigma, "sigma")
 
     def forward(self, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return soft_encode(ab, self.bins.to(ab.dtype), self.k, self.sigma)
+        return soft_encode(ab, self.bins, self.k, self.sigma)

@@ -113,6 +113,19 @@ class _Lattice:
                      for i in range(-1, 3) for j in range(-1, 3)]
             rows[:, quadrant, :] = np.stack(cands, axis=1)
         self.neighbours = torch.from_numpy(rows.reshape(-1, 16))
+        self._on_device: dict = {}
+
+    def on(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        """``(origin, neighbours, lo, hi)`` on ``device``, copied once: a training step on a GPU
+        then moves nothing between host and device."""
+        key = (str(device), dtype)
+        if key not in self._on_device:
+            self._on_device[key] = (
+                torch.as_tensor(self.origin, dtype=dtype).to(device),
+                self.neighbours.to(device),
+                torch.full((2,), float(_BLOCK), dtype=dtype).to(device),
+                (torch.tensor(self.shape, dtype=dtype) - 1 - _BLOCK).to(device))
+        return self._on_device[key]
 
 
 @functools.lru_cache(maxsize=8)
@@ -152,11 +165,8 @@ def _lattice_search(points: torch.Tensor, lattice: _Lattice, k: int
     stably by distance, so equal distances keep that order.
     """
     device, s, width = points.device, lattice.spacing, lattice.shape[1]
-    origin = torch.as_tensor(lattice.origin, dtype=points.dtype, device=device)
+    origin, neighbours, lo, hi = lattice.on(device, points.dtype)
     base = torch.arange(-1, 3, device=device, dtype=points.dtype)  # (4,)
-    neighbours = lattice.neighbours.to(device)
-    lo = torch.full((2,), float(_BLOCK), dtype=points.dtype, device=device)
-    hi = torch.tensor(lattice.shape, dtype=points.dtype, device=device) - 1 - _BLOCK
     idx = torch.empty(points.shape[0], k, dtype=torch.long, device=device)
     dist = torch.empty(points.shape[0], k, dtype=points.dtype, device=device)
     exact = torch.empty(points.shape[0], dtype=torch.bool, device=device)
@@ -212,22 +222,21 @@ def nearest_bins(ab: torch.Tensor, k: int = 1, bins: torch.Tensor | None = None
     check_shape(ab, "ab", min_ndim=3, channels=2, layout="(*, 2, H, W)")
     check_nonempty(ab, "ab")
     check_finite(ab, "ab")
-    bins = ab_bins(ab.dtype, ab.device) if bins is None else bins
+    bins = ab_bins(torch.float64) if bins is None else bins  # the lattice is built on the CPU
     check_bins(bins)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= bins.shape[0]:
         raise ValueError(f"k must be an integer between 1 and the number of bins "
                          f"({bins.shape[0]}), got {k!r}")
     lead, (h, w) = ab.shape[:-3], ab.shape[-2:]
     points = ab.detach().reshape(-1, 2, h * w).transpose(1, 2).reshape(-1, 2)
-    bins = bins.to(device=ab.device)
     lattice = _lattice_for(bins)
     if lattice.valid and k < 16:  # the 16 lattice candidates serve k <= 15 (one spare for ties)
         idx, d2, exact = _lattice_search(points, lattice, k)
         if not bool(exact.all()):
             miss = (~exact).nonzero().squeeze(1)
-            idx[miss], d2[miss] = _full_search(points[miss], bins, lattice, k)
+            idx[miss], d2[miss] = _full_search(points[miss], bins.to(ab.device), lattice, k)
     else:
-        idx, d2 = _full_search(points, bins, lattice, k)
+        idx, d2 = _full_search(points, bins.to(ab.device), lattice, k)
     shape = (*lead, h, w, k)
     return (idx.reshape(shape).movedim(-1, -3), d2.reshape(shape).movedim(-1, -3))
 

@@ -91,10 +91,10 @@ def rebalanced_cross_entropy(logits: torch.Tensor, ab: torch.Tensor,
         raise ValueError(f"logits {tuple(logits.shape)} and ab {tuple(ab.shape)} must share batch "
                          f"size and resolution: downsample ab to the output size first")
     reduction = _check_reduction(reduction)
-    bins = ab_bins(torch.float32, ab.device) if bins is None else bins
+    bins = ab_bins(torch.float64) if bins is None else bins  # stays where it is: see nearest_bins
     if logits.shape[1] != bins.shape[0]:
         raise ValueError(f"logits has {logits.shape[1]} channels for {bins.shape[0]} bins")
-    idx, w = soft_encode(ab.detach(), bins.to(device=ab.device, dtype=ab.dtype), k, sigma)
+    idx, w = soft_encode(ab.detach(), bins, k, sigma)
     log_p = torch.log_softmax(logits, dim=1)
     per_pixel = -(w.to(log_p.dtype) * log_p.gather(1, idx)).sum(dim=1)
     if weights is not None:
@@ -123,7 +123,8 @@ class L2Loss(nn.Module):
 class RebalancedCrossEntropy(nn.Module):
     """Module form of :func:`rebalanced_cross_entropy` (Eq. 2); ``weights=None``: no rebalancing.
 
-    The weights and bins are buffers, so ``.to(device)`` moves them with the module.
+    The weights are a buffer, so ``.to(device)`` moves them with the module; the bins stay on the
+    CPU, where the nearest-bin search builds its lookup table once (no per-step device transfer).
 
     >>> loss = RebalancedCrossEntropy(k=5, sigma=5.0)
     >>> round(loss(torch.zeros(1, 313, 2, 2), torch.zeros(1, 2, 2, 2)).item(), 4)
@@ -135,7 +136,7 @@ class RebalancedCrossEntropy(nn.Module):
         super().__init__()
         self.k, self.sigma = k, check_positive(sigma, "sigma")
         self.reduction = _check_reduction(reduction)
-        self.register_buffer("bins", ab_bins() if bins is None else bins.clone())
+        self.bins = ab_bins(torch.float64) if bins is None else bins.detach().to("cpu").clone()
         if weights is not None:
             check_tensor(weights, "weights")
             if weights.shape != (self.bins.shape[0],):

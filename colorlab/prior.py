@@ -17,7 +17,7 @@ import torch
 
 from ._validation import (check_bins, check_finite, check_float, check_positive, check_tensor,
                           check_unit_interval)
-from .gamut import ab_bins, nearest_bin
+from .gamut import NUM_BINS, ab_bins, nearest_bin
 
 __all__ = ["empirical_prior", "smooth_prior", "rebalance_weights"]
 
@@ -44,9 +44,9 @@ def empirical_prior(ab_batches: torch.Tensor | Iterable[torch.Tensor],
     counts: torch.Tensor | None = None
     for i, ab in enumerate(ab_batches):
         check_tensor(ab, f"ab_batches[{i}]")
-        q = ab_bins(ab.dtype, ab.device) if bins is None else bins
-        n = q.shape[0]
-        hist = torch.bincount(nearest_bin(ab, q).reshape(-1), minlength=n).to("cpu", torch.float64)
+        n = NUM_BINS if bins is None else bins.shape[0]
+        hist = torch.bincount(nearest_bin(ab, bins).reshape(-1), minlength=n).to("cpu",
+                                                                               torch.float64)
         counts = hist if counts is None else counts + hist
     if counts is None or counts.sum() == 0:
         raise ValueError("ab_batches holds no pixels: pass at least one non-empty (B, 2, H, W) batch")
