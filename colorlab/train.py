@@ -186,8 +186,10 @@ class Trainer:
         if ck_path.exists():
             if not resume:
                 raise CheckpointError(f"{ck_path} exists: resume it or choose an empty run folder")
-            start, history = self._restore(load_checkpoint(ck_path, self.device), model, opt,
-                                           sched, gen)
+            # loaded on the CPU: RNG states must be CPU tensors, and load_state_dict copies the
+            # weights and optimizer state onto the model's device
+            start, history = self._restore(load_checkpoint(ck_path, "cpu"), model, opt, sched,
+                                           gen)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.run_dir.glob(".*.tmp"):  # left by a write that was killed midway
             stale.unlink(missing_ok=True)
