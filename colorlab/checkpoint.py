@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["atomic_save", "atomic_write_text", "load_checkpoint", "CheckpointError",
+__all__ = ["atomic_save", "atomic_write_text", "atomic_write_bytes", "load_checkpoint",
+           "CheckpointError",
            "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = 1
@@ -52,9 +53,14 @@ def atomic_save(obj: object, path: str | Path) -> None:
     _atomic(Path(path), lambda fh: torch.save(obj, fh))
 
 
+def atomic_write_bytes(data: bytes, path: str | Path) -> None:
+    """Write a file atomically."""
+    _atomic(Path(path), lambda fh: fh.write(data))
+
+
 def atomic_write_text(text: str, path: str | Path) -> None:
     """Write a text file atomically (UTF-8)."""
-    _atomic(Path(path), lambda fh: fh.write(text.encode("utf-8")))
+    atomic_write_bytes(text.encode("utf-8"), path)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .batches import to_lab
+from .checkpoint import atomic_write_bytes
 from .color import lab_to_rgb
 from .images import read_rgb
 from .train import load_model
@@ -88,9 +89,7 @@ def colorize_files(images: list[str | Path], checkpoint: str | Path, out_dir: st
     written: list[Path] = []
     try:
         for target, data in zip(targets, results):
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(target)
+            atomic_write_bytes(data, target)
             written.append(target)
     except BaseException:
         for path in written:

@@ -24,8 +24,7 @@ def _dataset_splits(name: str, size: int):
 
 
 def _train(args) -> int:
-    from .batches import to_lab
-    from .prior import empirical_prior, rebalance_weights, smooth_prior
+    from .prior import prior_from_images
     from .train import TrainConfig, Trainer
 
     splits = _dataset_splits(args.dataset, args.size)
@@ -35,8 +34,7 @@ def _train(args) -> int:
                          compile=args.compile, checkpoint_every=args.checkpoint_every)
     weights = None
     if args.loss == "rebal":
-        _, ab = to_lab(splits["train"].images)
-        weights = rebalance_weights(smooth_prior(empirical_prior(ab.split(256))))
+        weights = prior_from_images(splits["train"].images, lam=config.lam)[2]
     history = Trainer(config, splits["train"], splits["val"], args.run_dir, weights=weights,
                       device=args.device).fit(resume=True)
     last = history[-1]
@@ -46,9 +44,8 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .batches import to_lab
     from .evaluate import baseline_predictions, evaluate_predictions, predict_ab
-    from .prior import empirical_prior, smooth_prior
+    from .prior import prior_from_images
     from .train import load_model
 
     splits = _dataset_splits(args.dataset, args.size)
@@ -59,8 +56,7 @@ def _evaluate(args) -> int:
             raise ValueError(f"{ck} was trained at {config.size}x{config.size}; pass --size "
                              f"{config.size}")
         predictions[str(ck)] = predict_ab(model, splits["test"].images)
-    _, ab = to_lab(splits["train"].images)
-    prior = smooth_prior(empirical_prior(ab.split(256)))
+    prior = prior_from_images(splits["train"].images)[1]
     clf = None
     if args.classifier != "none":
         from .classifier import load_classifier

@@ -19,7 +19,7 @@ from ._validation import (check_bins, check_finite, check_float, check_positive,
                           check_unit_interval)
 from .gamut import NUM_BINS, ab_bins, nearest_bin
 
-__all__ = ["empirical_prior", "smooth_prior", "rebalance_weights"]
+__all__ = ["empirical_prior", "smooth_prior", "rebalance_weights", "prior_from_images"]
 
 
 def empirical_prior(ab_batches: torch.Tensor | Iterable[torch.Tensor],
@@ -124,3 +124,26 @@ def rebalance_weights(p_smoothed: torch.Tensor, lam: float = 0.5) -> torch.Tenso
     if bool((mix == 0).any()):
         w = torch.where(mix > 0, w, w.max())
     return w / (p * w).sum()
+
+
+def prior_from_images(images: torch.Tensor, sigma: float = 5.0, lam: float = 0.5,
+                      batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The empirical prior, its smoothed version and the rebalancing weights of a set of images.
+
+    Args:
+        images: uint8 sRGB ``(N, 3, H, W)`` (a training split); converted to Lab ``batch_size``
+            images at a time, so the whole set is never held in Lab.
+        sigma, lam: of :func:`smooth_prior` and :func:`rebalance_weights`.
+
+    Returns:
+        ``(p, p_smooth, weights)``, each ``(Q,)`` float64.
+
+    >>> p, ps, w = prior_from_images(torch.full((2, 3, 8, 8), 128, dtype=torch.uint8))
+    >>> int(p.argmax()) == int(ps.argmax()), round(float((ps * w).sum()), 6)
+    (True, 1.0)
+    """
+    from .batches import to_lab
+
+    p = empirical_prior(to_lab(chunk)[1] for chunk in images.split(batch_size))
+    p_smooth = smooth_prior(p, sigma)
+    return p, p_smooth, rebalance_weights(p_smooth, lam)

@@ -38,7 +38,7 @@ from .checkpoint import atomic_write_text
 from .data import ColorizationDataset, SampleImages, load_images
 from .evaluate import baseline_predictions, evaluate_predictions, predict_ab
 from .failures import FAILURE_MODES, image_scores, select
-from .prior import empirical_prior, rebalance_weights, smooth_prior
+from .prior import prior_from_images
 from .train import TrainConfig, Trainer, default_device
 
 __all__ = ["ReproduceProfile", "PROFILES", "RUNS", "REPORT_TABLE1", "reproduce", "table1_markdown",
@@ -122,14 +122,13 @@ def _figure(path: Path, L, columns: dict, titles: list[str]) -> None:
     plt.close(fig)
 
 
-def _figures(out: Path, test_set: ColorizationDataset, predictions: dict, n: int) -> dict:
+def _figures(out: Path, test_set: ColorizationDataset, predictions: dict, metrics: dict,
+             n: int) -> dict:
     """Fig. 3 and Fig. 6 panels chosen by the measured criteria of :mod:`colorlab.failures`."""
     L, true_ab = to_lab(test_set.images)
     model = "Class+rebal"
     scores = image_scores(L, true_ab, predictions[model])
-    from .metrics import auc
-
-    per_image_auc = auc(predictions[model], true_ab)
+    per_image_auc = torch.tensor(metrics[model]["per_image_auc"])
     colourful = scores["chroma"] > scores["chroma"].median()
     chosen = {"successes": select(per_image_auc, n, among=colourful)}
     used = set(chosen["successes"])
@@ -242,12 +241,10 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
                                                "source": data.source, "read": len(data),
                                                "skipped": len(data.skipped),
                                                "split_sizes": {k: len(v) for k, v in splits.items()}}
-            _, train_ab = to_lab(splits["train"].images)
-            p = empirical_prior(train_ab.split(256))
-            p_smooth = smooth_prior(p, 5.0)
-            weights = rebalance_weights(p_smooth, 0.5)
+            lam = TrainConfig.lam  # the dataclass default, 0.5, as in Zhang et al.
+            p, p_smooth, weights = prior_from_images(splits["train"].images, 5.0, lam)
             atomic_write_text(json.dumps({"empirical": p.tolist(), "smoothed": p_smooth.tolist(),
-                                          "weights": weights.tolist(), "sigma": 5.0, "lam": 0.5}),
+                                          "weights": weights.tolist(), "sigma": 5.0, "lam": lam}),
                               ds_out / "prior.json")
             predictions = baseline_predictions(splits["test"], splits["train"])
             for loss, method in RUNS.items():
@@ -278,7 +275,8 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
                 if loss == "rebal":
                     _save_examples(trainer.model, splits["test"], ds_out / "examples.pt", dev)
             metrics = evaluate_predictions(splits["test"], predictions, p_smooth, clf)
-            metrics["figures"] = _figures(ds_out, splits["test"], predictions, prof.figure_images)
+            metrics["figures"] = _figures(ds_out, splits["test"], predictions, metrics,
+                                          prof.figure_images)
             atomic_write_text(json.dumps(metrics), ds_out / "metrics.json")
             rows = {"auc": {m: metrics[m]["auc"] for m in METHODS},
                     "rebalanced_auc": {m: metrics[m]["rebalanced_auc"] for m in METHODS}}

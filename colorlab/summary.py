@@ -15,7 +15,8 @@ __all__ = ["layer_table", "block_table"]
 
 def layer_table(model: nn.Module, size: int = 176) -> list[dict]:
     """One row per convolution/upsampling layer: name, output shape ``(C, H, W)``, parameters
-    (including the BatchNorm that closes a block), receptive field and jump in input pixels.
+    (including the BatchNorm that closes a block), receptive field and jump in input pixels, and
+    the forward FLOPs of its convolution (2 x multiply-adds, one image).
 
     >>> from colorlab.models import ColorizationNet
     >>> rows = layer_table(ColorizationNet(), 176)
@@ -41,14 +42,16 @@ def layer_table(model: nn.Module, size: int = 176) -> list[dict]:
             k, s, d = m.kernel_size[0], m.stride[0], m.dilation[0]
             rf += (k - 1) * d * jump
             jump *= s
+            c, h, w = shapes[m]
+            macs = k * m.kernel_size[1] * m.in_channels // m.groups * c * h * w
             rows.append({"layer": name, "type": f"conv {k}x{k}" + (f" s{s}" if s > 1 else "")
                          + (f" d{d}" if d > 1 else ""), "shape": shapes[m],
                          "params": sum(p.numel() for p in m.parameters()), "receptive_field": rf,
-                         "jump": jump})
+                         "jump": jump, "flops": 2.0 * macs})
         elif isinstance(m, nn.Upsample):
             jump /= m.scale_factor
             rows.append({"layer": name, "type": "upsample x2", "shape": shapes[m], "params": 0,
-                         "receptive_field": rf, "jump": jump})
+                         "receptive_field": rf, "jump": jump, "flops": 0.0})
         elif isinstance(m, nn.BatchNorm2d) and rows:
             rows[-1]["params"] += sum(p.numel() for p in m.parameters())
             rows[-1]["type"] += " + BN"

@@ -13,36 +13,20 @@ import torch
 
 from .data import ColorizationDataset
 from .models import ColorizationNet
+from .summary import layer_table
 from .train import TrainConfig, Trainer, default_device
 
 __all__ = ["forward_flops", "matmul_ceiling", "bench_train", "format_train_bench"]
 
 
 def forward_flops(model: torch.nn.Module, size: int) -> float:
-    """FLOPs (2 x multiply-adds) of the convolutions of one forward pass at ``size x size``.
+    """FLOPs (2 x multiply-adds) of the convolutions of one forward pass at ``size x size``,
+    summed over :func:`colorlab.summary.layer_table`.
 
     >>> round(forward_flops(ColorizationNet(), 176) / 1e9, 2)
     30.45
     """
-    total = 0.0
-
-    def hook(module, _inputs, output):
-        nonlocal total
-        k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
-        total += 2.0 * k * output.numel() / output.shape[0] * 1.0
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, torch.nn.Conv2d)]
-    try:
-        with torch.no_grad():
-            was = model.training
-            model.eval()
-            model(torch.zeros(1, 1, size, size, device=next(model.parameters()).device))
-            model.train(was)
-    finally:
-        for h in handles:
-            h.remove()
-    return total
+    return sum(row["flops"] for row in layer_table(model, size))
 
 
 def matmul_ceiling(device: torch.device, n: int | None = None, repeats: int = 10) -> float:

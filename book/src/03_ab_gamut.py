@@ -112,8 +112,8 @@ priors = {}
 for name in ("celeba", "fruits"):
     ds = images_for_profile(name, size=88)
     print(ds.summary())
-    _, ab = to_lab(ds.images)
-    priors[ds.name] = empirical_prior(ab.split(256))
+    # streamed: 256 images at a time go through Lab, never the whole set
+    priors[ds.name] = empirical_prior(to_lab(chunk)[1] for chunk in ds.images.split(256))
 imagenet_file = data_root() / "reference" / "imagenet_prior_prob.npy"
 if imagenet_file.is_file():
     priors["ImageNet (Zhang et al.)"] = torch.from_numpy(np.load(imagenet_file))

@@ -139,8 +139,7 @@ from colorlab.prior import empirical_prior, rebalance_weights, smooth_prior
 
 faces = images_for_profile("celeba", size=88)
 print(faces.summary())
-_, ab = to_lab(faces.images)
-p = empirical_prior(ab.split(256))
+p = empirical_prior(to_lab(chunk)[1] for chunk in faces.images.split(256))
 p_smooth = smooth_prior(p, sigma=5.0)
 weights = {lam: rebalance_weights(p_smooth, lam) for lam in (0.0, 0.25, 0.5, 1.0)}
 for lam, wl in weights.items():
