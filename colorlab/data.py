@@ -25,7 +25,8 @@ from .images import fit_square
 from .paths import data_root
 
 __all__ = ["ColorizationDataset", "ImageFolder", "CelebA", "Fruits10", "SampleImages",
-           "load_images", "images_for_profile", "split_names", "DATASETS", "CELEBA_SUBSET"]
+           "load_images", "images_for_profile", "sample_stand_in", "split_names", "DATASETS",
+           "CELEBA_SUBSET"]
 
 DATASETS = ("sample", "celeba", "fruits")
 CELEBA_SUBSET = 7200  #: the report's CelebA subset: 000001.jpg ... 007200.jpg
@@ -152,6 +153,22 @@ class SampleImages(ColorizationDataset):
                          [], "sample")
 
 
+def sample_stand_in(name: str, size: int, n: int) -> ColorizationDataset:
+    """Sample images standing in for dataset ``name`` when the real one is absent or too slow
+    (the ``ci`` profile). Each dataset gets its own draw; the CelebA stand-in has no classes, as
+    CelebA has none (it is scored by agreement), the Fruits one keeps the sample classes.
+
+    >>> ds = sample_stand_in("celeba", 16, 4)
+    >>> ds.name, ds.classes, ds.labels.tolist()
+    ('celeba (sample stand-in)', [], [-1, -1, -1, -1])
+    """
+    ds = SampleImages(size=size, n=n, seed=1 if name == "celeba" else 2)
+    if name == "celeba":
+        ds.classes, ds.labels = [], torch.full_like(ds.labels, -1)
+    ds.name = f"{name} (sample stand-in)"
+    return ds
+
+
 def load_images(name: str, size: int = 88, root: str | Path | None = None, fallback: bool = True,
                 sample_count: int = 240, **kwargs) -> ColorizationDataset:
     """Load dataset ``name`` (``"celeba"``, ``"fruits"`` or ``"sample"``).
@@ -173,9 +190,7 @@ def load_images(name: str, size: int = 88, root: str | Path | None = None, fallb
             raise
         warnings.warn(f"{err}. Using the embedded sample images instead: numbers will not be "
                       f"the report's.", stacklevel=2)
-        sample = SampleImages(size=size, n=sample_count)
-        sample.name = f"{name} (sample stand-in)"
-        return sample
+        return sample_stand_in(name, size, sample_count)
 
 
 def images_for_profile(name: str, size: int = 88, profile: str | None = None,
@@ -190,7 +205,5 @@ def images_for_profile(name: str, size: int = 88, profile: str | None = None,
     from .paths import profile as current_profile
 
     if (profile or current_profile()) == "ci":
-        ds = SampleImages(size=ci_size, n=ci_count, seed=0 if name == "celeba" else 1)
-        ds.name = f"{name} (sample stand-in)"
-        return ds
+        return sample_stand_in(name, ci_size, ci_count)
     return load_images(name, size, fallback=True)

@@ -35,7 +35,7 @@ import torch
 
 from .batches import to_lab
 from .checkpoint import atomic_write_text
-from .data import ColorizationDataset, SampleImages, load_images
+from .data import ColorizationDataset, load_images, sample_stand_in
 from .evaluate import baseline_predictions, evaluate_predictions, predict_ab
 from .failures import FAILURE_MODES, image_scores, select
 from .prior import prior_from_images
@@ -99,13 +99,7 @@ def _device_name(device: torch.device) -> str:
 def profile_dataset(dataset: str, profile: ReproduceProfile) -> ColorizationDataset:
     """The images a reproduction profile trains on (sample stand-ins in the ``ci`` profile)."""
     if profile.sample_count:
-        # two different draws of the sample images; the CelebA stand-in drops the classes (CelebA
-        # has none: scored by agreement), the Fruits stand-in keeps them (scored by accuracy)
-        ds = SampleImages(profile.size, profile.sample_count, seed=1 if dataset == "celeba" else 2)
-        if dataset == "celeba":
-            ds.classes, ds.labels = [], torch.full_like(ds.labels, -1)
-        ds.name = f"{dataset} (sample stand-in)"
-        return ds
+        return sample_stand_in(dataset, profile.size, profile.sample_count)
     return load_images(dataset, profile.size, fallback=False)
 
 
