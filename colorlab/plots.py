@@ -134,13 +134,15 @@ def show_lab_channels(lab: torch.Tensor, axes=None):
 
 
 def show_colorizations(L: torch.Tensor, columns: dict[str, torch.Tensor], titles=None,
-                       size: float = 1.8):
+                       size: float = 1.8, figure=None):
     """Grid of images: one row per image, one column per method.
 
     Args:
         L: ``(N, 1, H, W)`` lightness shared by all methods.
         columns: name -> ab ``(N, 2, H, W)`` (use the true ab for "Ground truth").
         titles: optional row labels.
+        figure: draw into this ``matplotlib.figure.Figure`` instead of a new pyplot figure (to save
+            a file without touching pyplot's backend, e.g. inside a running notebook).
     Returns the matplotlib figure.
 
     >>> import matplotlib; matplotlib.use("Agg")
@@ -148,10 +150,14 @@ def show_colorizations(L: torch.Tensor, columns: dict[str, torch.Tensor], titles
     >>> len(show_colorizations(L, {"truth": ab, "gray": ab}).axes)
     4
     """
-    import matplotlib.pyplot as plt
-
     n, names = L.shape[0], list(columns)
-    fig, axes = plt.subplots(n, len(names), figsize=(size * len(names), size * n), squeeze=False)
+    if figure is None:
+        import matplotlib.pyplot as plt
+
+        figure = plt.figure()
+    fig = figure
+    fig.set_size_inches(size * len(names), size * n)
+    axes = fig.subplots(n, len(names), squeeze=False)
     for j, name in enumerate(names):
         rgb = lab_to_rgb(torch.cat([L.float(), columns[name].float()], dim=1))
         for i in range(n):

@@ -104,16 +104,13 @@ def profile_dataset(dataset: str, profile: ReproduceProfile) -> ColorizationData
 
 
 def _figure(path: Path, L, columns: dict, titles: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    """Save one panel. A bare ``Figure`` (no pyplot) leaves the caller's matplotlib backend alone:
+    switching it to Agg here would silence every later plot of a notebook that calls reproduce."""
+    from matplotlib.figure import Figure
 
     from .plots import show_colorizations
 
-    fig = show_colorizations(L, columns, titles, size=1.6)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    show_colorizations(L, columns, titles, size=1.6, figure=Figure()).savefig(path, dpi=100)
 
 
 def _figures(out: Path, test_set: ColorizationDataset, predictions: dict, metrics: dict,

@@ -92,3 +92,17 @@ def test_a_recorded_full_run_is_what_the_book_shows(ci_results, tmp_path, monkey
     examples, label = book_examples("celeba")
     assert examples["logits"].shape[1] == 313 and "recorded run" in label
     assert examples["L"].shape[0] == examples["ab"].shape[0] == len(examples["files"])
+
+
+def test_reproduce_leaves_the_matplotlib_backend_alone(tmp_path):
+    """A notebook that calls reproduce must still show its later plots (inline backend)."""
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # stand-in for a notebook's inline backend
+    try:
+        reproduce(tmp_path / "r", profile="ci", work_dir=tmp_path / "w", progress=False,
+                  classifier=None, datasets=("fruits",), epochs=1, log=lambda *a: None)
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
