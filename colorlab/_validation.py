@@ -5,9 +5,39 @@ or value, and always names the argument and says what to do instead.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator
 
 import torch
+
+_VALUE_CHECKS = contextvars.ContextVar("colorlab_value_checks", default=True)
+
+
+@contextlib.contextmanager
+def trusted_values() -> Iterator[None]:
+    """Skip the NaN/inf checks of :func:`check_finite` inside the block.
+
+    Such a check reads a value back from the tensor's device, which on a GPU waits for every
+    queued kernel: the trainer's step would stall several times. The trainer's inputs are uint8
+    images (finite by construction) and it checks its loss once per epoch instead. Type, dtype
+    and shape checks still run.
+
+    >>> with trusted_values():
+    ...     check_finite(torch.tensor([float("nan")]), "x")  # not raised inside the block
+    """
+    token = _VALUE_CHECKS.set(False)
+    try:
+        yield
+    finally:
+        _VALUE_CHECKS.reset(token)
+
+
+def host_syncs_are_costly(device: torch.device) -> bool:
+    """Whether reading a value of a tensor on ``device`` stalls a queue of kernels (any
+    accelerator), so code should prefer branch-free alternatives there."""
+    return device.type != "cpu"
 
 
 def check_tensor(x: object, name: str) -> torch.Tensor:
@@ -46,7 +76,9 @@ def check_nonempty(x: torch.Tensor, name: str) -> None:
 
 
 def check_finite(x: torch.Tensor, name: str) -> None:
-    """Raise ``ValueError`` if ``x`` holds NaN or +-inf."""
+    """Raise ``ValueError`` if ``x`` holds NaN or +-inf (not inside :func:`trusted_values`)."""
+    if not _VALUE_CHECKS.get():
+        return
     # one cheap reduction first: a finite sum proves every element finite (NaN and inf propagate)
     if x.is_floating_point() and bool(torch.isfinite(x.sum())):
         return

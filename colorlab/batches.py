@@ -29,15 +29,24 @@ def augment(images: torch.Tensor, generator: torch.Generator, flip_p: float = 0.
     """
     x = images.float().div_(255.0)
     b, _, h, w = x.shape
-    flip = (torch.rand(b, generator=generator) < flip_p).to(x.device)
+    flip = _to_device((torch.rand(b, generator=generator) < flip_p), x.device)
     x = torch.where(flip.view(b, 1, 1, 1), x.flip(-1), x)
-    zoomed = (torch.rand(b, generator=generator) < zoom_p).nonzero().squeeze(1).to(x.device)
+    zoomed = _to_device((torch.rand(b, generator=generator) < zoom_p).nonzero().squeeze(1),
+                        x.device)
     if zoomed.numel():
         big_h, big_w = round(h * zoom), round(w * zoom)
         big = F.interpolate(x[zoomed], size=(big_h, big_w), mode="bilinear", align_corners=False)
         top, left = (big_h - h) // 2, (big_w - w) // 2
         x[zoomed] = big[..., top:top + h, left:left + w].clamp_(0, 1)
     return x
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a small CPU tensor to ``device`` without waiting for the device's queue (pinned
+    memory, non-blocking): a plain copy to a GPU would stall the training step."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def to_lab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

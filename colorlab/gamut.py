@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ._validation import (check_bins, check_finite, check_float, check_nonempty, check_shape,
-                          check_tensor)
+                          check_tensor, host_syncs_are_costly)
 
 __all__ = ["ab_bins", "srgb_reachable_bins", "nearest_bin", "nearest_bins", "GRID", "NUM_BINS"]
 
@@ -186,10 +186,14 @@ def _lattice_search(points: torch.Tensor, lattice: _Lattice, k: int
         # topk is fast but orders equal values arbitrarily: rows with a tie among the first k + 1
         # (rare: points exactly between sites) are redone with a stable sort
         m = min(k + 1, 16)
-        vals, pos = torch.topk(d2, m, dim=1, largest=False, sorted=True)
-        tied = (vals[:, 1:] == vals[:, :-1]).any(dim=1).nonzero().squeeze(1)
-        if tied.numel():
-            vals[tied], pos[tied] = (t[:, :m] for t in torch.sort(d2[tied], dim=1, stable=True))
+        if host_syncs_are_costly(device):  # branch-free: sorting 16 values per point is cheap
+            vals, pos = (t[:, :m] for t in torch.sort(d2, dim=1, stable=True))
+        else:
+            vals, pos = torch.topk(d2, m, dim=1, largest=False, sorted=True)
+            tied = (vals[:, 1:] == vals[:, :-1]).any(dim=1).nonzero().squeeze(1)
+            if tied.numel():
+                vals[tied], pos[tied] = (t[:, :m] for t in torch.sort(d2[tied], dim=1,
+                                                                      stable=True))
         idx[start:start + n] = cand.gather(1, pos[:, :k])
         dist[start:start + n] = vals[:, :k]
         mag = frac.abs()

@@ -2,23 +2,28 @@
 
 For each dataset (CelebA, Fruits): a deterministic 60/20/20 split, the empirical prior of the
 training split (smoothed, and the rebalancing weights), three models trained (L2, Class,
-Class+rebal), then Gray, Random and the three models evaluated on the test split.
+Class+rebal), then Gray, Random and the three models evaluated on the test split
+(``book/07_training.ipynb`` to ``book/09_successes_failures.ipynb`` show the results).
 
 Profiles:
 
 * ``full``: real data (``$COLORLAB_DATA``) at 88x88, width-1 network, 100 epochs, batch 64 with the
   square-root-scaled learning rate, bf16 + ``torch.compile`` on one GPU. Refuses to run on a CPU.
-* ``ci``: the same code on the embedded sample images, 32x32, width 1/8, 2 epochs: ~1 minute on
+* ``ci``: the same code on the embedded sample images, 32x32, width 1/8, 2 epochs: ~15 s on
   2 CPU cores. Its results are labelled as such wherever they are shown.
 
-Resumable: a run whose ``done.json`` exists is skipped, an interrupted run resumes from its last
-checkpoint (``--work-dir``, default ``runs/<profile>``). Results are written to a temporary folder
-and moved into place at the end, so ``results/`` is never left half-written.
+Resumable at two levels. Within a dataset, a run whose ``done.json`` exists is not trained again
+and an interrupted run resumes from its last checkpoint (``--work-dir``, default
+``runs/<profile>``). Across calls, a dataset that an earlier call finished with the same code,
+profile, classifier and data is kept (:class:`colorlab.results_folder.ResultsFolder`), so a call cut
+off after CelebA trains only the fruits next time, even on a fresh machine without the checkpoints.
+``results/`` is replaced only when every dataset is done: it is never left half-written.
 
 ``results/`` holds: ``provenance.json`` (device, torch, git commit, dataset manifest hashes, wall
-time and images/s per run), ``table1.json`` and ``table1.md``, and per dataset ``prior.json``,
-``manifest.json``, ``<run>/history.json``, ``metrics.json`` (with cumulative error curves and
-per-image scores) and a few PNG figures (``fig3_successes.png``, ``fig6_<mode>.png``).
+time and images/s per run, the benchmark with ``--bench``), ``table1.json`` and ``table1.md``, and
+per dataset ``prior.json``, ``manifest.json``, ``<run>/history.json``, ``metrics.json`` (with
+cumulative error curves and per-image scores), ``examples.pt`` (logits of six test images) and PNG
+figures (``fig3_successes.png``, ``fig6_<mode>.png``).
 """
 from __future__ import annotations
 
@@ -26,8 +31,8 @@ import dataclasses
 import datetime
 import json
 import shutil
+import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,21 +44,14 @@ from .data import ColorizationDataset, load_images, sample_stand_in
 from .evaluate import baseline_predictions, evaluate_predictions, predict_ab
 from .failures import FAILURE_MODES, image_scores, select
 from .prior import prior_from_images
+from .results_folder import ResultsFolder, source_hash
+from .table1 import table1_markdown, table1_rows
 from .train import TrainConfig, Trainer, default_device
 
-__all__ = ["ReproduceProfile", "PROFILES", "RUNS", "REPORT_TABLE1", "reproduce", "table1_markdown",
-           "profile_dataset"]
+__all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "profile_dataset"]
 
+DATASETS = ("celeba", "fruits")
 RUNS = {"l2": "L2", "ce": "Class", "rebal": "Class+rebal"}
-METHODS = ("Gray", "Random", "L2", "Class", "Class+rebal")
-
-#: Table 1 of the report (AuC %, and VGG16 top-1 % on Fruits, ground truth 44.0)
-REPORT_TABLE1 = {
-    "celeba": {"auc": {"Gray": 88.8, "Random": 87.4, "L2": 91.5, "Class": 92.2, "Class+rebal": 92.3}},
-    "fruits": {"auc": {"Gray": 76.9, "Random": 74.1, "L2": 76.9, "Class": 84.5, "Class+rebal": 84.3},
-               "classifier_accuracy": {"Ground truth": 44.0, "Gray": 33.2, "Random": 28.2,
-                                       "L2": 31.7, "Class": 35.9, "Class+rebal": 39.8}},
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +66,8 @@ class ReproduceProfile:
     sample_count: int = 0  # > 0: use this many sample images instead of the real data
     compile: bool = False
     figure_images: int = 6
+    bench_size: int = 176  # ``--bench``: the report's resolution with the width-1 network
+    bench_width: float = 1.0
 
     @property
     def lr(self) -> float:
@@ -77,7 +77,7 @@ class ReproduceProfile:
 PROFILES = {
     "full": ReproduceProfile("full", size=88, width=1.0, epochs=100, batch_size=64, compile=True),
     "ci": ReproduceProfile("ci", size=32, width=0.125, epochs=2, batch_size=16, sample_count=96,
-                           figure_images=4),
+                           figure_images=4, bench_size=32, bench_width=0.125),
 }
 
 
@@ -148,39 +148,106 @@ def _save_examples(model, test_set: ColorizationDataset, path: Path, device, n: 
                  "files": test_set.files[:n]}, path)
 
 
-def table1_markdown(table: dict) -> str:
-    """Table 1 as Markdown: measured beside the report's numbers (real data only).
 
-    >>> print(table1_markdown({"celeba": {"auc": {"Gray": 90.0}}}).splitlines()[2])
-    | celeba | auc |  | 90.0 (88.8) |  (87.4) |  (91.5) |  (92.2) |  (92.3) |
-    """
-    lines = ["| dataset | metric | " + " | ".join(("Ground truth",) + METHODS) + " |",
-             "| --- | --- | " + " | ".join(["---"] * (len(METHODS) + 1)) + " |"]
-    for ds, rows in table.items():
-        for metric, values in rows.items():
-            report = REPORT_TABLE1.get(ds, {}).get(metric, {})  # real data only, not stand-ins
-            cells = []
-            for m in ("Ground truth",) + METHODS:
-                v, r = values.get(m), report.get(m)
-                cell = "" if v is None else f"{v:.1f}"
-                if r is not None:
-                    cell += f" ({r:.1f})"
-                cells.append(cell)
-            lines.append(f"| {ds} | {metric} | " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append("Measured values; the report's in parentheses (its classifier was VGG16).")
-    return "\n".join(lines) + "\n"
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _train_run(ds_name: str, loss: str, splits: dict, weights, prof: ReproduceProfile, dev,
+               work: Path, progress: bool, log) -> tuple[Trainer, dict, list]:
+    """Train (or resume, or reload) one of the three models; returns trainer, record, history."""
+    config = TrainConfig(loss=loss, width=prof.width, epochs=prof.epochs,
+                         batch_size=prof.batch_size, lr=prof.lr, size=prof.size,
+                         compile=prof.compile and dev.type == "cuda",
+                         checkpoint_every=max(1, prof.epochs // 10))
+    run_dir = work / ds_name / loss
+    t0 = time.perf_counter()
+    trainer = Trainer(config, splits["train"], splits["val"], run_dir,
+                      weights=weights if loss == "rebal" else None, device=dev, progress=progress)
+    already = (run_dir / "done.json").exists()
+    history = trainer.fit(resume=True)
+    wall = time.perf_counter() - t0
+    train_seconds = sum(h["seconds"] for h in history)
+    record = {"config": config.to_dict(), "epochs": len(history), "train_seconds": train_seconds,
+              # all epochs, the first one's compilation included
+              "images_per_s": sum(h["images_per_s"] * h["seconds"] for h in history)
+              / max(train_seconds, 1e-9),
+              # steady state: the median epoch
+              "median_epoch_images_per_s": statistics.median(h["images_per_s"] for h in history),
+              "wall_seconds_this_call": wall, "resumed_complete": already}
+    log(f"{ds_name}/{loss}: {'already trained' if already else 'trained'} {len(history)} epochs "
+        f"in {train_seconds:.0f} s ({record['images_per_s']:.0f} images/s, median epoch "
+        f"{record['median_epoch_images_per_s']:.0f}), final train loss "
+        f"{history[-1]['train_loss']:.4f}")
+    return trainer, record, history
+
+
+def _reproduce_dataset(ds_name: str, data: ColorizationDataset, prof: ReproduceProfile, dev,
+                       work: Path, out: Path, clf, progress: bool, log) -> dict:
+    """Everything of one dataset into the folder ``out``; returns its record for the provenance."""
+    started = time.perf_counter()
+    splits, manifest = data.splits(seed=0), data.manifest(seed=0)
+    atomic_write_text(json.dumps(manifest), out / "manifest.json")
+    lam = TrainConfig.lam  # the dataclass default, 0.5, as in Zhang et al.
+    p, p_smooth, weights = prior_from_images(splits["train"].images, 5.0, lam)
+    atomic_write_text(json.dumps({"empirical": p.tolist(), "smoothed": p_smooth.tolist(),
+                                  "weights": weights.tolist(), "sigma": 5.0, "lam": lam}),
+                      out / "prior.json")
+    predictions = baseline_predictions(splits["test"], splits["train"])
+    runs = {}
+    for loss, method in RUNS.items():
+        trainer, runs[f"{ds_name}/{loss}"], _ = _train_run(ds_name, loss, splits, weights, prof,
+                                                            dev, work, progress, log)
+        (out / loss).mkdir()
+        shutil.copy(work / ds_name / loss / "history.json", out / loss / "history.json")
+        predictions[method] = predict_ab(trainer.model, splits["test"].images, device=dev)
+        if loss == "rebal":
+            _save_examples(trainer.model, splits["test"], out / "examples.pt", dev)
+    metrics = evaluate_predictions(splits["test"], predictions, p_smooth, clf)
+    metrics["figures"] = _figures(out, splits["test"], predictions, metrics, prof.figure_images)
+    atomic_write_text(json.dumps(metrics), out / "metrics.json")
+    return {"manifest_hash": manifest["hash"],
+            "table_name": ds_name if data.source == "real" else data.name,
+            "rows": table1_rows(metrics), "runs": runs,
+            "dataset": {"name": data.name, "manifest_hash": manifest["hash"],
+                        "source": data.source, "read": len(data), "skipped": len(data.skipped),
+                        "split_sizes": {k: len(v) for k, v in splits.items()}},
+            "device": _device_name(dev), "torch": torch.__version__, "git_commit": _git_commit(),
+            "date": _now(), "wall_seconds": time.perf_counter() - started}
+
+
+def _joined(values) -> str:
+    return " + ".join(dict.fromkeys(values))  # distinct, in order
+
+
+def _provenance(prof: ReproduceProfile, key: dict, records: dict, bench: dict | None) -> dict:
+    """The top-level ``provenance.json`` from the records of the datasets (and the benchmark)."""
+    parts = list(records.values()) + ([bench] if bench else [])
+    provenance = {"profile": dataclasses.asdict(prof), "classifier": key["classifier"],
+                  "sources": key["sources"], "device": _joined(r["device"] for r in parts),
+                  "torch": _joined(r["torch"] for r in parts),
+                  "git_commit": _joined(r["git_commit"] for r in parts),
+                  "date": max(r["date"] for r in parts),
+                  "calls": len({r["call"] for r in parts}),
+                  "datasets": {ds: r["dataset"] for ds, r in records.items()},
+                  "runs": {name: run for r in records.values() for name, run in r["runs"].items()},
+                  "wall_seconds": sum(r["wall_seconds"] for r in parts)}
+    if bench:
+        provenance["bench_train"] = bench["bench_train"]
+    return provenance
 
 
 def reproduce(out_dir: str | Path = "results", profile: str = "full",
-              datasets: tuple[str, ...] = ("celeba", "fruits"),
+              datasets: tuple[str, ...] = DATASETS,
               work_dir: str | Path | None = None, device: str | torch.device | None = None,
               classifier: str | None = "efficientnet_lite0", progress: bool = True,
               epochs: int | None = None, bench: bool = False, log=print) -> dict:
-    """Train and evaluate everything, then write ``out_dir`` atomically; returns the provenance.
+    """Train and evaluate everything, then replace ``out_dir`` in one step; returns the provenance.
 
-    ``bench=True`` first runs :func:`colorlab.train_bench.bench_train` (width 1, 176x176) and
-    records it in the provenance.
+    ``bench=True`` also runs :func:`colorlab.train_bench.bench_train` (``full``: width 1,
+    176x176) and records it in the provenance. Datasets (and the benchmark) that an earlier, interrupted or
+    complete, call finished with the same code, profile, classifier and data are kept.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {tuple(PROFILES)}, got {profile!r}")
@@ -192,104 +259,52 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
         raise RuntimeError("the full reproduction trains six width-1 networks for 100 epochs and "
                            "needs a CUDA GPU (in Colab: Runtime > Change runtime type > GPU); use "
                            "--profile ci for a small CPU run of the same code")
-    for ds in datasets:
-        if ds not in ("celeba", "fruits"):
-            raise ValueError(f"datasets must be among ('celeba', 'fruits'), got {ds!r}")
+    datasets = tuple(datasets)
+    if not datasets or any(ds not in DATASETS for ds in datasets):
+        raise ValueError(f"datasets must be among {DATASETS}, got {datasets!r}")
     work = Path(work_dir) if work_dir is not None else Path("runs") / profile
-    out_dir = Path(out_dir)
-    clf = None
-    if classifier:
-        from .classifier import load_classifier
-
-        clf = load_classifier(classifier, dev)
-    started = time.perf_counter()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.parent.glob(f".{out_dir.name}-*"):  # left by a killed earlier call
-        shutil.rmtree(stale, ignore_errors=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    stage.chmod(0o755)
-    provenance = {"profile": dataclasses.asdict(prof), "device": _device_name(dev),
-                  "torch": torch.__version__, "git_commit": _git_commit(),
-                  "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  "classifier": classifier, "datasets": {}, "runs": {}}
-    table: dict[str, dict] = {}
+    key = {"profile": dataclasses.asdict(prof), "classifier": classifier, "sources": source_hash()}
+    folder = ResultsFolder(out_dir, key)
+    call, clf = _now(), None
     if bench:
-        from .train_bench import bench_train, format_train_bench
+        if folder.kept("bench") is None:
+            from .train_bench import bench_train
 
-        provenance["bench_train"] = bench_train(device=dev)
-        log(format_train_bench(provenance["bench_train"]))
-    try:
-        for ds_name in datasets:
-            data = profile_dataset(ds_name, prof)
-            log(data.summary())
-            splits = data.splits(seed=0)
-            manifest = data.manifest(seed=0)
-            key = data.name
-            ds_out = stage / ds_name
-            ds_out.mkdir(parents=True)
-            atomic_write_text(json.dumps(manifest), ds_out / "manifest.json")
-            provenance["datasets"][ds_name] = {"name": key, "manifest_hash": manifest["hash"],
-                                               "source": data.source, "read": len(data),
-                                               "skipped": len(data.skipped),
-                                               "split_sizes": {k: len(v) for k, v in splits.items()}}
-            lam = TrainConfig.lam  # the dataclass default, 0.5, as in Zhang et al.
-            p, p_smooth, weights = prior_from_images(splits["train"].images, 5.0, lam)
-            atomic_write_text(json.dumps({"empirical": p.tolist(), "smoothed": p_smooth.tolist(),
-                                          "weights": weights.tolist(), "sigma": 5.0, "lam": lam}),
-                              ds_out / "prior.json")
-            predictions = baseline_predictions(splits["test"], splits["train"])
-            for loss, method in RUNS.items():
-                config = TrainConfig(loss=loss, width=prof.width, epochs=prof.epochs,
-                                     batch_size=prof.batch_size, lr=prof.lr, size=prof.size,
-                                     compile=prof.compile and dev.type == "cuda",
-                                     checkpoint_every=max(1, prof.epochs // 10))
-                run_dir = work / ds_name / loss
-                t0 = time.perf_counter()
-                trainer = Trainer(config, splits["train"], splits["val"], run_dir,
-                                  weights=weights if loss == "rebal" else None, device=dev,
-                                  progress=progress)
-                already = (run_dir / "done.json").exists()
-                history = trainer.fit(resume=True)
-                wall = time.perf_counter() - t0
-                log(f"{ds_name}/{loss}: {'already trained' if already else 'trained'} "
-                    f"{len(history)} epochs, final train loss {history[-1]['train_loss']:.4f}")
-                (ds_out / loss).mkdir()
-                shutil.copy(run_dir / "history.json", ds_out / loss / "history.json")
-                train_seconds = sum(h["seconds"] for h in history)
-                provenance["runs"][f"{ds_name}/{loss}"] = {
-                    "config": config.to_dict(), "epochs": len(history),
-                    "train_seconds": train_seconds,
-                    "images_per_s": sum(h["images_per_s"] * h["seconds"] for h in history)
-                    / max(train_seconds, 1e-9),
-                    "wall_seconds_this_call": wall, "resumed_complete": already}
-                predictions[method] = predict_ab(trainer.model, splits["test"].images, device=dev)
-                if loss == "rebal":
-                    _save_examples(trainer.model, splits["test"], ds_out / "examples.pt", dev)
-            metrics = evaluate_predictions(splits["test"], predictions, p_smooth, clf)
-            metrics["figures"] = _figures(ds_out, splits["test"], predictions, metrics,
-                                          prof.figure_images)
-            atomic_write_text(json.dumps(metrics), ds_out / "metrics.json")
-            rows = {"auc": {m: metrics[m]["auc"] for m in METHODS},
-                    "rebalanced_auc": {m: metrics[m]["rebalanced_auc"] for m in METHODS}}
-            for metric in ("classifier_accuracy", "agreement"):
-                values = {m: metrics[m][metric] for m in ("Ground truth",) + METHODS
-                          if m in metrics and metric in metrics[m]}
-                if values:
-                    rows[metric] = values
-            table[ds_name if data.source == "real" else key] = rows
-        provenance["wall_seconds"] = time.perf_counter() - started
-        atomic_write_text(json.dumps(table, indent=1), stage / "table1.json")
-        atomic_write_text(table1_markdown(table), stage / "table1.md")
-        atomic_write_text(json.dumps(provenance, indent=1), stage / "provenance.json")
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out_dir.rename(old)
-            stage.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            stage.rename(out_dir)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    log(f"results written to {out_dir} in {provenance['wall_seconds']:.0f} s")
-    return provenance
+            t0 = time.perf_counter()
+            result = bench_train(size=prof.bench_size, width=prof.bench_width, device=dev)
+            folder.commit_bench(result, {"device": _device_name(dev), "torch": torch.__version__,
+                                         "git_commit": _git_commit(), "date": _now(),
+                                         "wall_seconds": time.perf_counter() - t0, "call": call})
+        from .train_bench import format_train_bench
+
+        log(format_train_bench(folder.kept("bench")["bench_train"]))
+    records = {}
+    for ds_name in datasets:
+        data = profile_dataset(ds_name, prof)
+        log(data.summary())
+        records[ds_name] = folder.kept(ds_name, data.manifest(seed=0)["hash"])
+        if records[ds_name] is not None:
+            log(f"{ds_name}: kept, finished by an earlier call ({records[ds_name]['date']})")
+            continue
+        if classifier and clf is None:
+            from .classifier import load_classifier
+
+            clf = load_classifier(classifier, dev)
+        staged = folder.stage(ds_name)
+        try:
+            record = _reproduce_dataset(ds_name, data, prof, dev, work, staged, clf, progress, log)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        folder.commit(ds_name, staged, {**record, "call": call})
+        records[ds_name] = folder.kept(ds_name, record["manifest_hash"])
+    provenance = _provenance(prof, key, records, folder.kept("bench") if bench else None)
+    table = {r["table_name"]: r["rows"] for r in records.values()}
+    items = list(datasets) + (["bench"] if bench else [])
+    if folder.finish(items, provenance, {"table1.json": json.dumps(table, indent=1),
+                                         "table1.md": table1_markdown(table)}):
+        log(f"results written to {folder.path} ({provenance['wall_seconds']:.0f} s of work in "
+            f"{provenance['calls']} call(s))")
+        return provenance
+    log(f"{folder.path} already holds this reproduction: nothing to do")
+    return json.loads((folder.path / "provenance.json").read_text())

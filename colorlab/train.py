@@ -13,14 +13,16 @@ Run folder: ``checkpoint.pt`` (latest state), ``history.json`` (per-epoch losses
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
+from ._validation import trusted_values
 from .batches import augment, downsample_ab, to_lab
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, atomic_write_text,
                          load_checkpoint)
@@ -29,6 +31,22 @@ from .losses import L2Loss, RebalancedCrossEntropy
 from .train_config import TrainConfig, build_model, default_device, load_model
 
 __all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device"]
+
+
+@contextlib.contextmanager
+def cudnn_autotuning(enabled: bool) -> Iterator[None]:
+    """Let cuDNN time its convolution algorithms once per input shape (the trainer's shapes are
+    fixed) and keep the fastest; the global setting is restored afterwards.
+
+    >>> with cudnn_autotuning(False):
+    ...     pass
+    """
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = before or enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 class Trainer:
@@ -132,8 +150,12 @@ class Trainer:
 
     def _step(self, forward, loss_fn, opt, sched, idx: torch.Tensor, gen: torch.Generator
               ) -> torch.Tensor:
-        """One optimisation step on the training images ``idx``; returns the (device) loss."""
-        loss = self._forward_loss(forward, loss_fn, self.train_images[idx], gen)
+        """One optimisation step on the training images ``idx``; returns the (device) loss.
+
+        No value is read back from the device here except the nearest-bin search's exactness
+        flag, so a GPU is never left waiting for the host (NaN checks: once per epoch)."""
+        with trusted_values():
+            loss = self._forward_loss(forward, loss_fn, self.train_images[idx], gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -142,6 +164,10 @@ class Trainer:
 
     def benchmark(self, steps: int = 20, warmup: int = 5) -> float:
         """Training images/s of the real training step (after ``warmup`` steps); no files written."""
+        with cudnn_autotuning(self.cuda):
+            return self._benchmark(steps, warmup)
+
+    def _benchmark(self, steps: int, warmup: int) -> float:
         model, opt, sched, gen = self._fresh_state()
         forward = torch.compile(model) if self.config.compile else model
         loss_fn = self._loss_fn()
@@ -161,6 +187,7 @@ class Trainer:
         return steps * b / (time.perf_counter() - start)
 
     @torch.no_grad()
+    @trusted_values()
     def _validate(self, model, loss_fn) -> float | None:
         if self.val_images is None:
             return None
@@ -180,6 +207,10 @@ class Trainer:
         or incompatible one is an error, never a silent restart); ``resume=False`` refuses to
         overwrite an existing run.
         """
+        with cudnn_autotuning(self.cuda):
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> list[dict]:
         c, ck_path = self.config, self.run_dir / "checkpoint.pt"
         model, opt, sched, gen = self._fresh_state()
         start, history = 0, []
@@ -221,6 +252,11 @@ class Trainer:
                 if self.callback is not None:
                     self.callback("step", epoch, step)
             train_loss = float(total) / seen
+            if not math.isfinite(train_loss):
+                raise FloatingPointError(
+                    f"training diverged: the mean training loss of epoch {epoch + 1} is "
+                    f"{train_loss}; the last checkpoint in {self.run_dir} is from before it. "
+                    f"Lower the learning rate (config.lr = {c.lr:g}) in a new run folder")
             if self.cuda:
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0

@@ -84,5 +84,5 @@ def format_train_bench(r: dict) -> str:
             f"  {r['images_per_s']:.1f} images/s ({r['steps']} timed steps)\n"
             f"  ceiling {r['ceiling_images_per_s']:.1f} images/s: measured matmul "
             f"{r['matmul_tflops']:.2f} TFLOP/s\n"
-            f"    / {r['gflop_per_image']:.1f} GFLOP per trained image\n"
+            f"    / {r['gflop_per_image']:.3g} GFLOP per trained image\n"
             f"  -> {100 * r['fraction_of_ceiling']:.1f}% of the ceiling")

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from colorlab.reproduce import METHODS, PROFILES, RUNS, reproduce, table1_markdown
+from colorlab.reproduce import PROFILES, RUNS, reproduce
+from colorlab.table1 import METHODS, table1_markdown
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +22,8 @@ def test_results_folder_is_complete(ci_results):
                                                "table1.json", "table1.md"}
     for ds in ("celeba", "fruits"):
         files = {p.name for p in (out / ds).iterdir()}
-        assert {"manifest.json", "prior.json", "metrics.json", "examples.pt", "fig3_successes.png",
+        assert {"manifest.json", "prior.json", "metrics.json", "examples.pt", "dataset.json",
+                "fig3_successes.png",
                 "fig6_colour_bias.png", "fig6_colour_deficiency.png",
                 "fig6_inconsistent_colouring.png", "fig6_edge_pollution.png",
                 "fig6_colour_bleeding.png"} <= files
@@ -106,3 +108,93 @@ def test_reproduce_leaves_the_matplotlib_backend_alone(tmp_path):
         assert matplotlib.get_backend() == "svg"
     finally:
         matplotlib.use(before)
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("trained, benchmarked or evaluated again")
+
+
+def _no_training(monkeypatch):
+    """Make any training or dataset evaluation fail loudly: what a kept result must not need."""
+    import colorlab.reproduce as rep
+
+    monkeypatch.setattr(rep, "_reproduce_dataset", _refuse)
+
+
+def test_a_finished_reproduction_is_kept_by_the_same_call(ci_results, monkeypatch):
+    base, _ = ci_results
+    reproduce(base / "again", profile="ci", work_dir=base / "runs", progress=False,
+              log=lambda *a: None)
+    before = (base / "again" / "provenance.json").read_text()
+    _no_training(monkeypatch)
+    lines = []
+    prov = reproduce(base / "again", profile="ci", work_dir=base / "runs", progress=False,
+                     log=lines.append)
+    assert "nothing to do" in lines[-1]
+    assert (base / "again" / "provenance.json").read_text() == before
+    assert prov == json.loads(before)
+
+
+def test_a_call_cut_off_after_one_dataset_keeps_it_for_the_next(tmp_path, monkeypatch):
+    """The GPU case: a call killed during the fruits leaves CelebA finished in the in-progress
+    folder; results/ keeps its earlier content, and the next call (even without the checkpoints,
+    as on a fresh machine) trains only the fruits."""
+    import shutil
+
+    import colorlab.reproduce as rep
+    from colorlab.results import recorded_results
+
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "provenance.json").write_text('{"profile": {"name": "earlier"}}')
+    real = rep._reproduce_dataset
+    trained = []
+
+    def cut_off_at_fruits(ds_name, *args, **kwargs):
+        trained.append(ds_name)
+        if ds_name == "fruits":
+            raise KeyboardInterrupt  # what a timeout's signal looks like mid-run
+        return real(ds_name, *args, **kwargs)
+
+    monkeypatch.setattr(rep, "_reproduce_dataset", cut_off_at_fruits)
+    kwargs = dict(profile="ci", progress=False, classifier=None, epochs=1, log=lambda *a: None)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(out, work_dir=tmp_path / "w1", bench=True, **kwargs)
+    assert json.loads((out / "provenance.json").read_text()) == {"profile": {"name": "earlier"}}
+    partial = tmp_path / ".results.partial"
+    # the benchmark and CelebA are kept; no half-built fruits folder
+    assert {p.name for p in partial.iterdir()} == {"bench_train.json", "celeba"}
+    assert recorded_results(out) is None
+
+    shutil.rmtree(tmp_path / "w1")  # a fresh machine: no checkpoints
+    monkeypatch.setattr(rep, "_reproduce_dataset", lambda ds_name, *a, **k: (
+        trained.append(ds_name), real(ds_name, *a, **k))[1])
+    import colorlab.train_bench
+
+    monkeypatch.setattr(colorlab.train_bench, "bench_train", _refuse)
+    prov = reproduce(out, work_dir=tmp_path / "w2", bench=True, **kwargs)
+    assert trained == ["celeba", "fruits", "fruits"]
+    assert set(prov["datasets"]) == {"celeba", "fruits"} and prov["calls"] == 2
+    assert set(prov["runs"]) == {f"{d}/{r}" for d in ("celeba", "fruits") for r in RUNS}
+    assert prov["bench_train"]["size"] == PROFILES["ci"].bench_size
+    assert {p.name for p in out.iterdir()} == {"celeba", "fruits", "provenance.json",
+                                               "table1.json", "table1.md", "bench_train.json"}
+    assert not partial.exists()
+    records = [json.loads((out / ds / "dataset.json").read_text()) for ds in ("celeba", "fruits")]
+    records.append(json.loads((out / "bench_train.json").read_text()))
+    assert prov["wall_seconds"] == pytest.approx(sum(r["wall_seconds"] for r in records))
+
+
+def test_other_settings_never_mix_with_kept_results(tmp_path, monkeypatch):
+    """A dataset finished with other settings (here: epochs) is trained again, not kept."""
+    import colorlab.reproduce as rep
+
+    kwargs = dict(profile="ci", progress=False, classifier=None, datasets=("fruits",),
+                  log=lambda *a: None)
+    reproduce(tmp_path / "r", work_dir=tmp_path / "w", epochs=1, **kwargs)
+    calls = []
+    real = rep._reproduce_dataset
+    monkeypatch.setattr(rep, "_reproduce_dataset", lambda *a, **k: (calls.append(1),
+                                                                     real(*a, **k))[1])
+    prov = reproduce(tmp_path / "r", work_dir=tmp_path / "w2", epochs=2, **kwargs)
+    assert calls == [1] and prov["profile"]["epochs"] == 2 and prov["calls"] == 1

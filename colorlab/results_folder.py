@@ -1,0 +1,152 @@
+"""The ``results/`` folder of :func:`colorlab.reproduce.reproduce`, written one dataset at a time.
+
+A reproduction is a few independent items: one folder per dataset (``celeba/``, ``fruits/``) and,
+optionally, the training benchmark (``bench_train.json``). Each item is built in a staging folder
+and renamed into the hidden in-progress folder ``.<name>.partial`` beside ``results/`` together
+with a record (``dataset.json``) that says which code, profile and data made it. When every item
+is there, ``table1.json``, ``table1.md`` and ``provenance.json`` are written and the in-progress
+folder replaces ``results/`` in one rename.
+
+So ``results/`` is either the previous complete reproduction or the new complete one, never a mix,
+and a call cut off after its first dataset (a timeout on a lent GPU, say) leaves that dataset in
+``.<name>.partial``: the next call with the same code, profile and data keeps it and trains only
+what is missing, also on a fresh machine that is handed the folder back. An item is kept only when
+its record's key (profile, classifier, hash of the colorlab sources) and data manifest hash match.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from .checkpoint import atomic_write_text
+
+__all__ = ["ResultsFolder", "source_hash", "RECORD"]
+
+#: the record that each dataset folder carries
+RECORD = "dataset.json"
+BENCH = "bench_train.json"
+
+
+def source_hash() -> str:
+    """First 12 hex digits of the sha256 of the colorlab sources (``colorlab/*.py``).
+
+    >>> len(source_hash())
+    12
+    """
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class ResultsFolder:
+    """Keeps finished items of a reproduction and assembles ``path`` when all are done.
+
+    Args:
+        path: the results folder (``results/``).
+        key: what must match for a finished item to be kept (JSON-serialisable dict).
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> root = Path(tempfile.mkdtemp())
+    >>> folder = ResultsFolder(root / "results", {"profile": "demo"})
+    >>> staged = folder.stage("celeba")
+    >>> _ = (staged / "metrics.json").write_text("{}")
+    >>> folder.commit("celeba", staged, {"manifest_hash": "abc", "runs": {}, "rows": {}})
+    >>> ResultsFolder(root / "results", {"profile": "demo"}).kept("celeba", "abc") is not None
+    True
+    >>> ResultsFolder(root / "results", {"profile": "other"}).kept("celeba", "abc") is None
+    True
+    """
+
+    def __init__(self, path: str | Path, key: dict):
+        self.path, self.key = Path(path), json.loads(json.dumps(key))
+        self.partial = self.path.with_name(f".{self.path.name}.partial")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.final = self._records(self.path)
+        self.staged = self._records(self.partial)
+        if len(self.staged) < len(self._records(self.partial, any_key=True)):
+            shutil.rmtree(self.partial)  # made by other code or settings: never mixed with this run
+            self.staged = {}
+        for stray in self.partial.glob(".staging-*"):  # left by a call killed while building
+            shutil.rmtree(stray, ignore_errors=True)
+
+    def _records(self, folder: Path, any_key: bool = False) -> dict[str, dict]:
+        found = {}
+        if not folder.is_dir():
+            return found
+        for record_file in [*folder.glob(f"*/{RECORD}"), folder / BENCH]:
+            record = _read(record_file) if record_file.is_file() else None
+            if record is not None and (any_key or record.get("key") == self.key):
+                found[record_file.parent.name if record_file.name == RECORD else "bench"] = record
+        return found
+
+    def kept(self, item: str, manifest_hash: str | None = None) -> dict | None:
+        """The record of ``item`` if an earlier call finished it with this key (and data)."""
+        for records in (self.staged, self.final):
+            record = records.get(item)
+            if record is not None and record.get("manifest_hash") == manifest_hash:
+                return record
+        return None
+
+    def stage(self, item: str) -> Path:
+        """An empty folder in which to build ``item``'s files (then :meth:`commit` it)."""
+        self.partial.mkdir(exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".staging-{item}-", dir=self.partial))
+
+    def commit(self, item: str, staged: Path, record: dict) -> None:
+        """Move the built ``staged`` folder into place as ``item``, with its ``record``."""
+        record = {**record, "key": self.key}
+        atomic_write_text(json.dumps(record), staged / RECORD)
+        staged.chmod(0o755)
+        target = self.partial / item
+        if target.exists():
+            shutil.rmtree(target)
+        staged.rename(target)
+        self.staged[item] = record
+
+    def commit_bench(self, result: dict, meta: dict) -> None:
+        """Record the training benchmark ``result`` and ``meta`` (device, date...) as
+        ``bench_train.json``."""
+        self.partial.mkdir(exist_ok=True)
+        record = {**meta, "key": self.key, "manifest_hash": None, "bench_train": result}
+        atomic_write_text(json.dumps(record), self.partial / BENCH)
+        self.staged["bench"] = record
+
+    def finish(self, items: list[str], provenance: dict, files: dict[str, str]) -> bool:
+        """Replace ``path`` by the finished reproduction of ``items``; returns ``False`` when
+        ``path`` already held exactly that (nothing was rewritten).
+
+        ``provenance`` and ``files`` (name -> text: the tables) are written at the top level.
+        """
+        if all(item in self.final and item not in self.staged for item in items):
+            return False
+        self.partial.mkdir(exist_ok=True)
+        for item in items:
+            if item not in self.staged:  # finished by an earlier call into path: carry it over
+                source = self.path / (BENCH if item == "bench" else item)
+                target = self.partial / source.name
+                (shutil.copy2 if source.is_file() else shutil.copytree)(source, target)
+        wanted = {BENCH if item == "bench" else item for item in items}
+        for extra in [p for p in self.partial.iterdir() if p.name not in wanted]:
+            shutil.rmtree(extra) if extra.is_dir() else extra.unlink()  # e.g. an old table1.md
+        for name, text in files.items():
+            atomic_write_text(text, self.partial / name)
+        atomic_write_text(json.dumps(provenance, indent=1), self.partial / "provenance.json")
+        old = self.path.with_name(f".{self.path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.path.exists():
+            self.path.rename(old)
+        self.partial.rename(self.path)
+        shutil.rmtree(old, ignore_errors=True)
+        return True

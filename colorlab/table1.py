@@ -1,0 +1,58 @@
+"""Table 1 of the report: its numbers, and the measured table of a reproduction
+(``book/08_evaluation.ipynb`` explains each metric)."""
+from __future__ import annotations
+
+__all__ = ["METHODS", "REPORT_TABLE1", "table1_rows", "table1_markdown"]
+
+METHODS = ("Gray", "Random", "L2", "Class", "Class+rebal")
+
+#: Table 1 of the report (AuC %, and VGG16 top-1 % on Fruits, ground truth 44.0)
+REPORT_TABLE1 = {
+    "celeba": {"auc": {"Gray": 88.8, "Random": 87.4, "L2": 91.5, "Class": 92.2, "Class+rebal": 92.3}},
+    "fruits": {"auc": {"Gray": 76.9, "Random": 74.1, "L2": 76.9, "Class": 84.5, "Class+rebal": 84.3},
+               "classifier_accuracy": {"Ground truth": 44.0, "Gray": 33.2, "Random": 28.2,
+                                       "L2": 31.7, "Class": 35.9, "Class+rebal": 39.8}},
+}
+
+
+def table1_rows(metrics: dict) -> dict[str, dict[str, float]]:
+    """One dataset's rows of Table 1 from its ``metrics.json``: AuC and rebalanced AuC of every
+    method, and classifier accuracy or agreement where they were measured (percent).
+
+    >>> m = {k: {"auc": 90.0, "rebalanced_auc": 80.0} for k in METHODS}
+    >>> m["Ground truth"] = {"agreement": 100.0}
+    >>> sorted(table1_rows(m))
+    ['agreement', 'auc', 'rebalanced_auc']
+    """
+    rows = {"auc": {m: metrics[m]["auc"] for m in METHODS},
+            "rebalanced_auc": {m: metrics[m]["rebalanced_auc"] for m in METHODS}}
+    for metric in ("classifier_accuracy", "agreement"):
+        values = {m: metrics[m][metric] for m in ("Ground truth",) + METHODS
+                  if m in metrics and metric in metrics[m]}
+        if values:
+            rows[metric] = values
+    return rows
+
+
+def table1_markdown(table: dict) -> str:
+    """Table 1 as Markdown: measured beside the report's numbers (real data only).
+
+    >>> print(table1_markdown({"celeba": {"auc": {"Gray": 90.0}}}).splitlines()[2])
+    | celeba | auc |  | 90.0 (88.8) |  (87.4) |  (91.5) |  (92.2) |  (92.3) |
+    """
+    lines = ["| dataset | metric | " + " | ".join(("Ground truth",) + METHODS) + " |",
+             "| --- | --- | " + " | ".join(["---"] * (len(METHODS) + 1)) + " |"]
+    for ds, rows in table.items():
+        for metric, values in rows.items():
+            report = REPORT_TABLE1.get(ds, {}).get(metric, {})  # real data only, not stand-ins
+            cells = []
+            for m in ("Ground truth",) + METHODS:
+                v, r = values.get(m), report.get(m)
+                cell = "" if v is None else f"{v:.1f}"
+                if r is not None:
+                    cell += f" ({r:.1f})"
+                cells.append(cell)
+            lines.append(f"| {ds} | {metric} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Measured values; the report's in parentheses (its classifier was VGG16).")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,106 @@
+"""The trainer's GPU-oriented paths, exercised on the CPU: no host reads in the step, the
+branch-free nearest-bin search, torch.compile, and a clear error when training diverges."""
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import colorlab.gamut as gamut
+from colorlab.data import SampleImages
+from colorlab.train import TrainConfig, Trainer, load_model
+
+SIZE, WIDTH = 16, 0.0625
+aten = torch.ops.aten
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return SampleImages(size=SIZE, n=22, seed=3).splits()
+
+
+class HostReads(TorchDispatchMode):
+    """Records the ops that read tensor values back to the host (a GPU sync) or that have a
+    data-dependent output size (``nonzero``: also a sync on a GPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.reads = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in (aten._local_scalar_dense.default, aten.nonzero.default):
+            self.reads.append((func.__name__.split(".")[0], tuple(args[0].shape)))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("loss", ["l2", "ce", "rebal"])
+def test_the_step_reads_back_only_the_exactness_flag(loss, splits, tmp_path, monkeypatch):
+    """On an accelerator every host read stalls the queue. The data and loss part of a step
+    reads one flag (is the 16-candidate search exact everywhere?) and nothing else; ``nonzero``
+    runs only on the CPU generator's random draws of the augmentation (batch-sized)."""
+    monkeypatch.setattr(gamut, "host_syncs_are_costly", lambda device: True)
+    batch = 8
+    config = TrainConfig(loss=loss, width=WIDTH, epochs=1, batch_size=batch, size=SIZE)
+    w = torch.rand(313, dtype=torch.float64) + 0.5 if loss == "rebal" else None
+    trainer = Trainer(config, splits["train"], None, tmp_path, weights=w, progress=False)
+    model, _, _, gen = trainer._fresh_state()
+    loss_fn = trainer._loss_fn()
+    idx = torch.arange(batch)
+    trainer._forward_loss(model, loss_fn, trainer.train_images[idx], gen)  # warm caches
+    with HostReads() as mode:
+        from colorlab._validation import trusted_values
+
+        with trusted_values():
+            trainer._forward_loss(model, loss_fn, trainer.train_images[idx], gen)
+    scalar_reads = [r for r in mode.reads if r[0] == "_local_scalar_dense"]
+    assert scalar_reads == ([] if loss == "l2" else [("_local_scalar_dense", ())])
+    assert all(shape == (batch,) for name, shape in mode.reads if name == "nonzero")
+
+
+def test_branch_free_search_gives_the_same_neighbours(monkeypatch):
+    """The accelerator path (stable sort of all 16 candidates) equals the CPU path (topk, ties
+    repaired), including ties: points halfway between bins and exactly on bins."""
+    gen = torch.Generator().manual_seed(0)
+    points = torch.cat([torch.rand(2, 4000, generator=gen) * 220 - 110,
+                        torch.arange(-110.0, 110.0, 5.0).repeat(2, 1)], dim=1)
+    ab = points.view(1, 2, 1, -1)
+    for k in (1, 5, 10):
+        expected = gamut.nearest_bins(ab, k)
+        monkeypatch.setattr(gamut, "host_syncs_are_costly", lambda device: True)
+        got = gamut.nearest_bins(ab, k)
+        monkeypatch.undo()
+        assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+
+
+def test_compiled_training_drops_the_partial_batch_and_saves_plain_weights(splits, tmp_path):
+    """``compile=True`` (what the full profile uses on a GPU) through inductor's CPU backend."""
+    n = len(splits["train"])
+    config = TrainConfig(loss="ce", width=WIDTH, epochs=2, batch_size=4, size=SIZE, compile=True)
+    assert n % 4, "the test needs a partial last batch"
+    trainer = Trainer(config, splits["train"], splits["val"], tmp_path, progress=False)
+    history = trainer.fit()
+    seen = [round(h["images_per_s"] * h["seconds"]) for h in history]
+    assert seen == [n - n % 4] * 2  # one compiled shape: the partial batch is dropped
+    model, saved = load_model(tmp_path / "model.pt")  # keys without torch.compile's prefix
+    assert saved.compile and not any(k.startswith("_orig_mod") for k in model.state_dict())
+    L = torch.rand(2, 1, SIZE, SIZE) * 100
+    with torch.no_grad():
+        assert torch.allclose(model(L), trainer.model(L), atol=1e-5)
+
+
+def test_divergence_is_a_clear_error_and_keeps_the_last_checkpoint(splits, tmp_path, monkeypatch):
+    config = TrainConfig(loss="ce", width=WIDTH, epochs=3, batch_size=8, size=SIZE)
+    real = Trainer._forward_loss
+    calls = {"n": 0}
+    steps_per_epoch = -(-len(splits["train"]) // 8)
+
+    def nan_after_one_epoch(self, *args):
+        calls["n"] += 1
+        loss = real(self, *args)
+        return loss * float("nan") if calls["n"] > steps_per_epoch and args[3] is not None \
+            else loss
+
+    monkeypatch.setattr(Trainer, "_forward_loss", nan_after_one_epoch)
+    with pytest.raises(FloatingPointError, match="diverged.*epoch 2.*Lower the learning rate"):
+        Trainer(config, splits["train"], None, tmp_path, progress=False).fit()
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ck["epoch"] == 1 and all(torch.isfinite(v).all() for v in ck["model"].values())
+    assert not (tmp_path / "done.json").exists()
