@@ -175,7 +175,8 @@ def _train_run(ds_name: str, loss: str, splits: dict, weights, prof: ReproducePr
               / max(train_seconds, 1e-9),
               # steady state: the median epoch
               "median_epoch_images_per_s": statistics.median(h["images_per_s"] for h in history),
-              "wall_seconds_this_call": wall, "resumed_complete": already}
+              "wall_seconds_this_call": wall, "resumed_complete": already,
+              "compiled": [h.get("compiled", False) for h in history]}
     log(f"{ds_name}/{loss}: {'already trained' if already else 'trained'} {len(history)} epochs "
         f"in {train_seconds:.0f} s ({record['images_per_s']:.0f} images/s, median epoch "
         f"{record['median_epoch_images_per_s']:.0f}), final train loss "

@@ -17,6 +17,7 @@ import contextlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,6 +32,15 @@ from .losses import L2Loss, RebalancedCrossEntropy
 from .train_config import TrainConfig, build_model, default_device, load_model
 
 __all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device"]
+
+
+def _is_compile_error(err: BaseException) -> bool:
+    """Whether ``err`` (or an exception it was raised from) comes from torch.compile's stack."""
+    while err is not None:
+        if type(err).__module__.startswith(("torch._dynamo", "torch._inductor", "triton")):
+            return True
+        err = err.__cause__
+    return False
 
 
 @contextlib.contextmanager
@@ -148,12 +158,40 @@ class Trainer:
             out = forward(L)
         return loss_fn(out.float(), downsample_ab(ab))
 
-    def _step(self, forward, loss_fn, opt, sched, idx: torch.Tensor, gen: torch.Generator
-              ) -> torch.Tensor:
+    def _use_model(self, model: torch.nn.Module) -> None:
+        """Train ``model`` from now on: through ``torch.compile`` when the config asks for it."""
+        self._model, self.compiled = model, self.config.compile
+        self._forward = torch.compile(model) if self.config.compile else model
+        self._proven = not self.config.compile
+
+    def _step(self, loss_fn, opt, sched, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """One optimisation step on the training images ``idx``; returns the (device) loss.
 
-        No value is read back from the device here except the nearest-bin search's exactness
-        flag, so a GPU is never left waiting for the host (NaN checks: once per epoch)."""
+        Compilation happens in the first step. If it fails (no C compiler, a Triton or inductor
+        error), a warning says why and the run continues uncompiled, from the same random state:
+        a slower run beats a lost one. ``self.compiled`` and the history record which it was."""
+        if self._proven:
+            return self._update(self._forward, loss_fn, opt, sched, idx, gen)
+        state = gen.get_state()
+        try:
+            loss = self._update(self._forward, loss_fn, opt, sched, idx, gen)
+        except Exception as err:  # noqa: BLE001 - only compiler errors are caught, see below
+            if not _is_compile_error(err):
+                raise
+            first_line = (str(err).strip().splitlines() or [""])[0][:300]
+            warnings.warn(f"torch.compile failed ({type(err).__name__}: {first_line}); "
+                          f"training continues without compilation", RuntimeWarning, stacklevel=2)
+            gen.set_state(state)
+            self._forward, self.compiled = self._model, False
+            loss = self._update(self._forward, loss_fn, opt, sched, idx, gen)
+        self._proven = True
+        return loss
+
+    def _update(self, forward, loss_fn, opt, sched, idx: torch.Tensor, gen: torch.Generator
+                ) -> torch.Tensor:
+        """Forward, loss, backward and optimizer step. No value is read back from the device
+        except the nearest-bin search's exactness flag, so a GPU is never left waiting for the
+        host (NaN checks: once per epoch)."""
         with trusted_values():
             loss = self._forward_loss(forward, loss_fn, self.train_images[idx], gen)
         opt.zero_grad(set_to_none=True)
@@ -169,7 +207,7 @@ class Trainer:
 
     def _benchmark(self, steps: int, warmup: int) -> float:
         model, opt, sched, gen = self._fresh_state()
-        forward = torch.compile(model) if self.config.compile else model
+        self._use_model(model)
         loss_fn = self._loss_fn()
         n, b = len(self.train_images), self.config.batch_size
         model.train()
@@ -177,7 +215,7 @@ class Trainer:
         def run(count: int) -> None:
             for i in range(count):
                 idx = torch.arange(i * b, (i + 1) * b, device=self.device) % n
-                self._step(forward, loss_fn, opt, sched, idx, gen)
+                self._step(loss_fn, opt, sched, idx, gen)
             if self.cuda:
                 torch.cuda.synchronize()
 
@@ -225,7 +263,7 @@ class Trainer:
         for stale in self.run_dir.glob(".*.tmp"):  # left by a write that was killed midway
             stale.unlink(missing_ok=True)
         atomic_write_text(json.dumps(c.to_dict(), indent=2), self.run_dir / "config.json")
-        forward = torch.compile(model) if c.compile else model
+        self._use_model(model)
         loss_fn = self._loss_fn()
         n = len(self.train_images)
         steps = math.ceil(n / c.batch_size)
@@ -245,7 +283,7 @@ class Trainer:
                 batches.pop()  # a compiled graph would recompile for the smaller last batch
             seen = sum(len(b) for b in batches)
             for step, idx in enumerate(batches):
-                loss = self._step(forward, loss_fn, opt, sched, idx, gen)
+                loss = self._step(loss_fn, opt, sched, idx, gen)
                 total += loss.detach().double() * len(idx)
                 if bar is not None:
                     bar.update(1)
@@ -262,7 +300,8 @@ class Trainer:
             seconds = time.perf_counter() - t0
             val_loss = self._validate(model, loss_fn)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                            "seconds": seconds, "images_per_s": seen / seconds})
+                            "seconds": seconds, "images_per_s": seen / seconds,
+                            "compiled": self.compiled})
             if bar is not None:
                 bar.set_postfix(loss=f"{train_loss:.3f}", img_s=f"{seen / seconds:.0f}")
             if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:

@@ -70,7 +70,7 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
     ceiling = matmul_ceiling(dev)
     name = torch.cuda.get_device_name(dev) if cuda else f"CPU ({torch.get_num_threads()} threads)"
     return {"device": name, "images_per_s": images_per_s, "batch": batch, "size": size,
-            "width": width, "compile": config.compile, "bf16": cuda, "steps": steps,
+            "width": width, "compile": trainer.compiled, "bf16": cuda, "steps": steps,
             "gflop_per_image": flops / 1e9, "matmul_tflops": ceiling / 1e12,
             "ceiling_images_per_s": ceiling / flops, "fraction_of_ceiling": images_per_s * flops
             / ceiling}

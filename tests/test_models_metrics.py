@@ -113,6 +113,23 @@ def test_cumulative_curves():
     assert (torch.diff(cumulative_error_per_pixel(pred * 3, true)) >= 0).all()
 
 
+def test_cumulative_curves_match_the_dense_comparison():
+    """The O(N log T) counting equals mean([err <= t]) done densely, for unsorted and repeated
+    thresholds and errors exactly on a threshold."""
+    gen = torch.Generator().manual_seed(1)
+    true = torch.zeros(3, 2, 5, 7, dtype=torch.float64)
+    pred = torch.randn(3, 2, 5, 7, generator=gen, dtype=torch.float64) * 30
+    pred[0, :, 0, :] = torch.tensor([3.0, 4.0], dtype=torch.float64).view(2, 1)  # error exactly 5
+    thresholds = [40.0, 5.0, 0.0, 5.0, 150.0, 12.5]
+    err = torch.linalg.vector_norm(pred - true, dim=1)
+    t = torch.tensor(thresholds, dtype=torch.float64)
+    dense = (err.reshape(-1)[None, :] <= t[:, None]).double().mean(dim=1)
+    assert torch.equal(cumulative_error_per_pixel(pred, true, thresholds), dense)
+    per_image = err.flatten(1).mean(dim=1)
+    dense = (per_image[None, :] <= t[:, None]).double().mean(dim=1)
+    assert torch.equal(cumulative_error_per_image(pred, true, thresholds), dense)
+
+
 def test_baselines():
     true = torch.randn(4, 2, 8, 8)
     assert (gray_ab(true) == 0).all()

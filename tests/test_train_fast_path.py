@@ -104,3 +104,43 @@ def test_divergence_is_a_clear_error_and_keeps_the_last_checkpoint(splits, tmp_p
     ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ck["epoch"] == 1 and all(torch.isfinite(v).all() for v in ck["model"].values())
     assert not (tmp_path / "done.json").exists()
+
+
+class InductorError(Exception):
+    """Stands in for a compiler failure (its module is what the trainer recognises)."""
+
+
+InductorError.__module__ = "torch._inductor.exc"
+
+
+def test_a_failed_compilation_falls_back_to_eager_with_a_warning(splits, tmp_path, monkeypatch):
+    """No C compiler or a Triton error on a lent GPU must not lose the run: the trainer warns,
+    trains uncompiled from the same random state, and records that it did."""
+    def broken_compile(model, **kwargs):
+        def forward(*args):
+            raise RuntimeError("backend failed") from InductorError("no working C compiler")
+        return forward
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    # one full batch per epoch: no partial batch that only the compile config would drop
+    base = dict(loss="ce", width=WIDTH, epochs=2, batch_size=len(splits["train"]), size=SIZE)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed.*without compilation"):
+        trainer = Trainer(TrainConfig(**base, compile=True), splits["train"], None,
+                          tmp_path / "c", progress=False)
+        history = trainer.fit()
+    assert not trainer.compiled and [h["compiled"] for h in history] == [False, False]
+    eager = Trainer(TrainConfig(**base), splits["train"], None, tmp_path / "e", progress=False)
+    # the failed first attempt consumed no random draws: the result is the eager run's, exactly
+    assert [h["train_loss"] for h in eager.fit()] == [h["train_loss"] for h in history]
+    assert all(torch.equal(a, b) for a, b in zip(eager.model.state_dict().values(),
+                                                 trainer.model.state_dict().values()))
+
+    def other_error(model, **kwargs):
+        def forward(*args):
+            raise ValueError("a bug of ours, not the compiler's")
+        return forward
+
+    monkeypatch.setattr(torch, "compile", other_error)
+    with pytest.raises(ValueError, match="a bug of ours"):
+        Trainer(TrainConfig(**base, compile=True), splits["train"], None, tmp_path / "x",
+                progress=False).fit()
