@@ -55,7 +55,9 @@ class ColorizationNet(nn.Module):
         width: channel multiplier; 1.0 is the report's network (24,788,032 parameters with the
             classification head), small values give tiny models for CPU tests.
 
-    ``forward`` takes L in [0, 100] and divides it by 100. H and W must be multiples of 8.
+    ``forward`` takes L in [0, 100] and divides it by 100. H and W must be multiples of 8. Under
+    ``torch.autocast`` the blocks run in bf16/fp16 and the 1x1 head in float32, so the output is
+    always float32.
 
     >>> net = ColorizationNet(width=0.125)
     >>> net(torch.rand(2, 1, 32, 32) * 100).shape
@@ -86,7 +88,11 @@ class ColorizationNet(nn.Module):
         if L.shape[-2] % 8 or L.shape[-1] % 8:
             raise ValueError(f"L height and width must be multiples of 8, got {tuple(L.shape[-2:])}; "
                              f"resize or crop the image (colorize() does this for you)")
-        out = self.head(self.blocks(L / 100.0))
+        features = self.blocks(L / 100.0)
+        # the 1x1 head runs in float32 even under autocast: bf16 keeps 8 bits of mantissa, and the
+        # annealed mean divides the logits by T = 0.38, so its rounding would reach the colours
+        with torch.autocast(features.device.type, enabled=False):
+            out = self.head(features.float())
         return out * AB_SCALE if self.head_type == "regression" else out
 
     @torch.no_grad()

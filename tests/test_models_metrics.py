@@ -113,6 +113,21 @@ def test_cumulative_curves():
     assert (torch.diff(cumulative_error_per_pixel(pred * 3, true)) >= 0).all()
 
 
+@pytest.mark.parametrize("head", ["classification", "regression"])
+def test_the_head_stays_float32_under_autocast(head):
+    """bf16 logits, divided by T = 0.38 in the annealed mean, would carry bf16 rounding into the
+    colours; the blocks run in bf16, the 1x1 head in float32."""
+    net = ColorizationNet(head, width=0.125).eval()
+    L = torch.rand(2, 1, 32, 32) * 100
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(L)
+        features = net.blocks(L / 100.0)
+    assert features.dtype == torch.bfloat16 and out.dtype == torch.float32
+    scale = 110.0 if head == "regression" else 1.0
+    expected = net.head(features.float()) * scale
+    assert torch.equal(out, expected)
+
+
 def test_cumulative_curves_match_the_dense_comparison():
     """The O(N log T) counting equals mean([err <= t]) done densely, for unsorted and repeated
     thresholds and errors exactly on a threshold."""
