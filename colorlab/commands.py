@@ -80,7 +80,8 @@ def _reproduce(args) -> int:
     reproduce(args.out, profile=args.profile, datasets=tuple(args.datasets),
               work_dir=args.work_dir, device=args.device,
               classifier=None if args.classifier == "none" else args.classifier,
-              epochs=args.epochs, progress=not args.quiet, bench=args.bench)
+              epochs=args.epochs, progress=not args.quiet, bench=args.bench,
+              compile=args.compile)
     return 0
 
 
@@ -134,6 +135,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--bench", action="store_true", help="record `colorlab bench train` first")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the six models (default: the profile's, off)")
     p.set_defaults(run=_reproduce)
 
     p = sub.add_parser("colorize", help="colorize image files with a trained model")

@@ -113,3 +113,22 @@ def test_evaluate_prints_metrics(trained):
 def test_reproduce_full_on_cpu_is_refused():
     out = run("reproduce", "--profile", "full", "--device", "cpu")
     assert out.returncode != 0 and "needs a CUDA GPU" in out.stderr
+
+
+@pytest.mark.parametrize("flags, expected", [([], None), (["--compile"], True),
+                                             (["--no-compile"], False)])
+def test_reproduce_passes_its_options_through(flags, expected, monkeypatch, tmp_path):
+    import colorlab.reproduce
+
+    seen = {}
+    monkeypatch.setattr(colorlab.reproduce, "reproduce", lambda out, **kw: seen.update(kw, out=out))
+    assert main(["reproduce", "--profile", "ci", "--out", str(tmp_path / "r"), "--bench",
+                 "--quiet", "--datasets", "fruits", *flags]) == 0
+    assert seen["compile"] is expected and seen["bench"] and not seen["progress"]
+    assert seen["datasets"] == ("fruits",) and seen["profile"] == "ci"
+
+
+def test_the_full_profile_is_not_compiled_unless_asked():
+    from colorlab.reproduce import PROFILES
+
+    assert not PROFILES["full"].compile and PROFILES["full"].bench_size == 176
