@@ -15,12 +15,16 @@ figure shows the test images that score highest on a stated per-image measure:
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
+from .batches import to_lab
 from .metrics import ab_error
+from .table1 import RUNS
 
-__all__ = ["image_scores", "select", "FAILURE_MODES"]
+__all__ = ["image_scores", "select", "save_figure_panels", "FAILURE_MODES"]
 
 FAILURE_MODES = ("colour_bias", "colour_deficiency", "inconsistent_colouring", "edge_pollution",
                  "colour_bleeding")
@@ -81,3 +85,51 @@ def select(scores: torch.Tensor, n: int, among: torch.Tensor | None = None,
     exclude = exclude or set()
     out = [i for i in order if (among is None or bool(among[i])) and i not in exclude]
     return out[:n]
+
+
+def _save_panel(path: Path, L: torch.Tensor, columns: dict, titles: list[str]) -> None:
+    """Save one panel. A bare ``Figure`` (no pyplot) leaves the caller's matplotlib backend alone:
+    switching it to Agg here would silence every later plot of a notebook that calls reproduce."""
+    from matplotlib.figure import Figure
+
+    from .plots import show_colorizations
+
+    show_colorizations(L, columns, titles, size=1.6, figure=Figure()).savefig(path, dpi=100)
+
+
+def save_figure_panels(out: str | Path, test_set, predictions: dict[str, torch.Tensor],
+                       per_image_auc: list[float], n: int, model: str = "Class+rebal") -> dict:
+    """Fig. 3 (``fig3_successes.png``) and Fig. 6 (``fig6_<mode>.png``) panels of ``model``,
+    chosen by the criteria above; returns the chosen files and every image's scores.
+
+    Args:
+        out: existing folder for the PNG files.
+        test_set: the :class:`~colorlab.datasets_base.ColorizationDataset` that was evaluated.
+        predictions: ``(N, 2, H, W)`` ab of each method; the three models' are shown.
+        per_image_auc: ``model``'s per-image AuC (``metrics.json``), for the successes.
+        n: images per panel (three at most for a failure mode).
+
+    >>> import tempfile
+    >>> from colorlab.data import SampleImages
+    >>> test = SampleImages(size=16, n=12).splits()["train"]
+    >>> pred = {m: torch.zeros(len(test), 2, 16, 16) for m in RUNS.values()}
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     chosen = save_figure_panels(out, test, pred, [0.5] * len(test), n=1)["chosen"]
+    ...     sorted(p.name for p in Path(out).iterdir())[:2]
+    ['fig3_successes.png', 'fig6_colour_bias.png']
+    """
+    L, true_ab = to_lab(test_set.images)
+    scores = image_scores(L, true_ab, predictions[model])
+    colourful = scores["chroma"] > scores["chroma"].median()
+    chosen = {"successes": select(torch.tensor(per_image_auc), n, among=colourful)}
+    used = set(chosen["successes"])
+    for mode in FAILURE_MODES:
+        chosen[mode] = select(scores[mode], min(n, 3), exclude=used)
+        used |= set(chosen[mode])
+    for key, idx in chosen.items():
+        columns = {"Ground truth": true_ab[idx], **{m: predictions[m][idx] for m in RUNS.values()}}
+        titles = [test_set.files[i].rsplit("/", 1)[-1] for i in idx]
+        name = "fig3_successes.png" if key == "successes" else f"fig6_{key}.png"
+        _save_panel(Path(out) / name, L[idx], columns, titles)
+    return {"model": model, "chosen": {k: [test_set.files[i] for i in v] for k, v in chosen.items()},
+            "scores": {k: v.tolist() for k, v in scores.items()}}

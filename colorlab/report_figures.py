@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .results import load_json
+from .table1 import RUNS
 
 __all__ = ["plot_network", "plot_loss_curves", "plot_cumulative"]
-
-RUN_NAMES = {"l2": "L2", "ce": "Class", "rebal": "Class+rebal"}
-
 
 def plot_network(blocks: list[dict], ax=None):
     """Fig. 1: one box per block, height ~ resolution, width ~ channels, annotated.
@@ -56,7 +54,7 @@ def plot_loss_curves(results: str | Path, dataset: str, axes=None):
 
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(11, 3))
-    for ax, (run, name) in zip(axes, RUN_NAMES.items()):
+    for ax, (run, name) in zip(axes, RUNS.items()):
         history = load_json(Path(results) / dataset / run / "history.json")
         epochs = [h["epoch"] for h in history]
         ax.plot(epochs, [h["train_loss"] for h in history], label="train")

@@ -46,16 +46,15 @@ from .batches import to_lab
 from .checkpoint import atomic_write_text
 from .data import ColorizationDataset, load_images, sample_stand_in
 from .evaluate import baseline_predictions, evaluate_predictions, predict_ab
-from .failures import FAILURE_MODES, image_scores, select
+from .failures import save_figure_panels
 from .prior import prior_from_images
 from .results_folder import ResultsFolder, source_hash
-from .table1 import table1_markdown, table1_rows
+from .table1 import RUNS, table1_markdown, table1_rows
 from .train import TrainConfig, Trainer, default_device
 
 __all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "profile_dataset"]
 
 DATASETS = ("celeba", "fruits")
-RUNS = {"l2": "L2", "ce": "Class", "rebal": "Class+rebal"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,39 +106,6 @@ def profile_dataset(dataset: str, profile: ReproduceProfile) -> ColorizationData
     return load_images(dataset, profile.size, fallback=False)
 
 
-def _figure(path: Path, L, columns: dict, titles: list[str]) -> None:
-    """Save one panel. A bare ``Figure`` (no pyplot) leaves the caller's matplotlib backend alone:
-    switching it to Agg here would silence every later plot of a notebook that calls reproduce."""
-    from matplotlib.figure import Figure
-
-    from .plots import show_colorizations
-
-    show_colorizations(L, columns, titles, size=1.6, figure=Figure()).savefig(path, dpi=100)
-
-
-def _figures(out: Path, test_set: ColorizationDataset, predictions: dict, metrics: dict,
-             n: int) -> dict:
-    """Fig. 3 and Fig. 6 panels chosen by the measured criteria of :mod:`colorlab.failures`."""
-    L, true_ab = to_lab(test_set.images)
-    model = "Class+rebal"
-    scores = image_scores(L, true_ab, predictions[model])
-    per_image_auc = torch.tensor(metrics[model]["per_image_auc"])
-    colourful = scores["chroma"] > scores["chroma"].median()
-    chosen = {"successes": select(per_image_auc, n, among=colourful)}
-    used = set(chosen["successes"])
-    for mode in FAILURE_MODES:
-        chosen[mode] = select(scores[mode], min(n, 3), exclude=used)
-        used |= set(chosen[mode])
-    for key, idx in chosen.items():
-        columns = {"Ground truth": true_ab[idx], **{m: predictions[m][idx] for m in
-                                                    ("L2", "Class", "Class+rebal")}}
-        titles = [test_set.files[i].rsplit("/", 1)[-1] for i in idx]
-        name = "fig3_successes.png" if key == "successes" else f"fig6_{key}.png"
-        _figure(out / name, L[idx], columns, titles)
-    return {"model": model, "chosen": {k: [test_set.files[i] for i in v] for k, v in chosen.items()},
-            "scores": {k: v.tolist() for k, v in scores.items()}}
-
-
 def _save_examples(model, test_set: ColorizationDataset, path: Path, device, n: int = 6) -> None:
     """Logits of the first ``n`` test images (float16, ~3 MB at 88x88) for the annealed-mean
     chapter, which must decode real predictions without shipping a 100 MB checkpoint."""
@@ -152,15 +118,13 @@ def _save_examples(model, test_set: ColorizationDataset, path: Path, device, n: 
                  "files": test_set.files[:n]}, path)
 
 
-
-
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _train_run(ds_name: str, loss: str, splits: dict, weights, prof: ReproduceProfile, dev,
-               work: Path, progress: bool, log) -> tuple[Trainer, dict, list]:
-    """Train (or resume, or reload) one of the three models; returns trainer, record, history."""
+               work: Path, progress: bool, log) -> tuple[Trainer, dict]:
+    """Train (or resume, or reload) one of the three models; returns the trainer and its record."""
     config = TrainConfig(loss=loss, width=prof.width, epochs=prof.epochs,
                          batch_size=prof.batch_size, lr=prof.lr, size=prof.size,
                          compile=prof.compile and dev.type == "cuda",
@@ -180,19 +144,20 @@ def _train_run(ds_name: str, loss: str, splits: dict, weights, prof: ReproducePr
               # steady state: the median epoch
               "median_epoch_images_per_s": statistics.median(h["images_per_s"] for h in history),
               "wall_seconds_this_call": wall, "resumed_complete": already,
-              "compiled": [h.get("compiled", False) for h in history]}
+              "compiled": all(h.get("compiled", False) for h in history)}
     log(f"{ds_name}/{loss}: {'already trained' if already else 'trained'} {len(history)} epochs "
         f"in {train_seconds:.0f} s ({record['images_per_s']:.0f} images/s, median epoch "
         f"{record['median_epoch_images_per_s']:.0f}), final train loss "
         f"{history[-1]['train_loss']:.4f}")
-    return trainer, record, history
+    return trainer, record
 
 
-def _reproduce_dataset(ds_name: str, data: ColorizationDataset, prof: ReproduceProfile, dev,
-                       work: Path, out: Path, clf, progress: bool, log) -> dict:
+def _reproduce_dataset(ds_name: str, data: ColorizationDataset, manifest: dict,
+                       prof: ReproduceProfile, dev, work: Path, out: Path, clf, progress: bool,
+                       log) -> dict:
     """Everything of one dataset into the folder ``out``; returns its record for the provenance."""
     started = time.perf_counter()
-    splits, manifest = data.splits(seed=0), data.manifest(seed=0)
+    splits = data.splits(seed=0)
     atomic_write_text(json.dumps(manifest), out / "manifest.json")
     lam = TrainConfig.lam  # the dataclass default, 0.5, as in Zhang et al.
     p, p_smooth, weights = prior_from_images(splits["train"].images, 5.0, lam)
@@ -202,15 +167,17 @@ def _reproduce_dataset(ds_name: str, data: ColorizationDataset, prof: ReproduceP
     predictions = baseline_predictions(splits["test"], splits["train"])
     runs = {}
     for loss, method in RUNS.items():
-        trainer, runs[f"{ds_name}/{loss}"], _ = _train_run(ds_name, loss, splits, weights, prof,
-                                                            dev, work, progress, log)
+        trainer, runs[f"{ds_name}/{loss}"] = _train_run(ds_name, loss, splits, weights, prof, dev,
+                                                         work, progress, log)
         (out / loss).mkdir()
         shutil.copy(work / ds_name / loss / "history.json", out / loss / "history.json")
         predictions[method] = predict_ab(trainer.model, splits["test"].images, device=dev)
         if loss == "rebal":
             _save_examples(trainer.model, splits["test"], out / "examples.pt", dev)
     metrics = evaluate_predictions(splits["test"], predictions, p_smooth, clf)
-    metrics["figures"] = _figures(out, splits["test"], predictions, metrics, prof.figure_images)
+    metrics["figures"] = save_figure_panels(out, splits["test"], predictions,
+                                            metrics["Class+rebal"]["per_image_auc"],
+                                            prof.figure_images)
     atomic_write_text(json.dumps(metrics), out / "metrics.json")
     return {"manifest_hash": manifest["hash"],
             "table_name": ds_name if data.source == "real" else data.name,
@@ -251,9 +218,10 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
               log=print) -> dict:
     """Train and evaluate everything, then replace ``out_dir`` in one step; returns the provenance.
 
-    ``epochs`` and ``compile`` override the profile's. ``bench=True`` also runs :func:`colorlab.train_bench.bench_train` (``full``: width 1,
-    176x176) and records it in the provenance. Datasets (and the benchmark) that an earlier, interrupted or
-    complete, call finished with the same code, profile, classifier and data are kept.
+    ``epochs`` and ``compile`` override the profile's. ``bench=True`` also runs
+    :func:`colorlab.train_bench.bench_train` (``full``: width 1, 176x176) and records it in the
+    provenance. Datasets (and the benchmark) that an earlier call, interrupted or complete,
+    finished with the same code, profile, classifier and data are kept.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {tuple(PROFILES)}, got {profile!r}")
@@ -290,7 +258,8 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
     for ds_name in datasets:
         data = profile_dataset(ds_name, prof)
         log(data.summary())
-        records[ds_name] = folder.kept(ds_name, data.manifest(seed=0)["hash"])
+        manifest = data.manifest(seed=0)
+        records[ds_name] = folder.kept(ds_name, manifest["hash"])
         if records[ds_name] is not None:
             log(f"{ds_name}: kept, finished by an earlier call ({records[ds_name]['date']})")
             continue
@@ -300,7 +269,8 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
             clf = load_classifier(classifier, dev)
         staged = folder.stage(ds_name)
         try:
-            record = _reproduce_dataset(ds_name, data, prof, dev, work, staged, clf, progress, log)
+            record = _reproduce_dataset(ds_name, data, manifest, prof, dev, work, staged, clf,
+                                        progress, log)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise

@@ -2,9 +2,11 @@
 (``book/08_evaluation.ipynb`` explains each metric)."""
 from __future__ import annotations
 
-__all__ = ["METHODS", "REPORT_TABLE1", "table1_rows", "table1_markdown"]
+__all__ = ["RUNS", "METHODS", "REPORT_TABLE1", "table1_rows", "table1_markdown"]
 
-METHODS = ("Gray", "Random", "L2", "Class", "Class+rebal")
+#: the three trained models: run name (``runs/<dataset>/<run>``) -> method name in the tables
+RUNS = {"l2": "L2", "ce": "Class", "rebal": "Class+rebal"}
+METHODS = ("Gray", "Random", *RUNS.values())
 
 #: Table 1 of the report (AuC %, and VGG16 top-1 % on Fruits, ground truth 44.0)
 REPORT_TABLE1 = {
