@@ -34,12 +34,6 @@ def trusted_values() -> Iterator[None]:
         _VALUE_CHECKS.reset(token)
 
 
-def host_syncs_are_costly(device: torch.device) -> bool:
-    """Whether reading a value of a tensor on ``device`` stalls a queue of kernels (any
-    accelerator), so code should prefer branch-free alternatives there."""
-    return device.type != "cpu"
-
-
 def check_tensor(x: object, name: str) -> torch.Tensor:
     """Raise ``TypeError`` unless ``x`` is a ``torch.Tensor``."""
     if not isinstance(x, torch.Tensor):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ._validation import (check_bins, check_finite, check_float, check_nonempty, check_shape,
-                          check_tensor, host_syncs_are_costly)
+                          check_tensor)
 
 __all__ = ["ab_bins", "srgb_reachable_bins", "nearest_bin", "nearest_bins", "GRID", "NUM_BINS"]
 
@@ -152,6 +152,12 @@ def _full_search(points: torch.Tensor, bins: torch.Tensor, lattice: _Lattice, k:
     return torch.cat(idx_out), torch.cat(d_out)
 
 
+def _syncs_are_costly(device: torch.device) -> bool:
+    """Whether reading a value back from ``device`` stalls a queue of kernels (an accelerator):
+    there the search takes the branch-free path."""
+    return device.type != "cpu"
+
+
 def _lattice_search(points: torch.Tensor, lattice: _Lattice, k: int
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """k nearest bins among 16 lattice sites around each point (exact where ``exact`` is true).
@@ -186,7 +192,7 @@ def _lattice_search(points: torch.Tensor, lattice: _Lattice, k: int
         # topk is fast but orders equal values arbitrarily: rows with a tie among the first k + 1
         # (rare: points exactly between sites) are redone with a stable sort
         m = min(k + 1, 16)
-        if host_syncs_are_costly(device):  # branch-free: sorting 16 values per point is cheap
+        if _syncs_are_costly(device):  # branch-free: sorting 16 values per point is cheap
             vals, pos = (t[:, :m] for t in torch.sort(d2, dim=1, stable=True))
         else:
             vals, pos = torch.topk(d2, m, dim=1, largest=False, sorted=True)

@@ -169,7 +169,9 @@ class Trainer:
 
         Compilation happens in the first step. If it fails (no C compiler, a Triton or inductor
         error), a warning says why and the run continues uncompiled, from the same random state:
-        a slower run beats a lost one. ``self.compiled`` and the history record which it was."""
+        a slower run beats a lost one. ``self.compiled`` and the history record which it was.
+        (Should only the backward pass fail to compile, the first batch has already updated the
+        BatchNorm running statistics once, and does so again in the retry.)"""
         if self._proven:
             return self._update(self._forward, loss_fn, opt, sched, idx, gen)
         state = gen.get_state()

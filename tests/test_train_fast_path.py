@@ -36,7 +36,7 @@ def test_the_step_reads_back_only_the_exactness_flag(loss, splits, tmp_path, mon
     """On an accelerator every host read stalls the queue. The data and loss part of a step
     reads one flag (is the 16-candidate search exact everywhere?) and nothing else; ``nonzero``
     runs only on the CPU generator's random draws of the augmentation (batch-sized)."""
-    monkeypatch.setattr(gamut, "host_syncs_are_costly", lambda device: True)
+    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
     batch = 8
     config = TrainConfig(loss=loss, width=WIDTH, epochs=1, batch_size=batch, size=SIZE)
     w = torch.rand(313, dtype=torch.float64) + 0.5 if loss == "rebal" else None
@@ -64,7 +64,7 @@ def test_branch_free_search_gives_the_same_neighbours(monkeypatch):
     ab = points.view(1, 2, 1, -1)
     for k in (1, 5, 10):
         expected = gamut.nearest_bins(ab, k)
-        monkeypatch.setattr(gamut, "host_syncs_are_costly", lambda device: True)
+        monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
         got = gamut.nearest_bins(ab, k)
         monkeypatch.undo()
         assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
