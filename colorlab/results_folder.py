@@ -58,7 +58,8 @@ class ResultsFolder:
 
     >>> import tempfile
     >>> from pathlib import Path
-    >>> root = Path(tempfile.mkdtemp())
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> root = Path(tmp.name)
     >>> folder = ResultsFolder(root / "results", {"profile": "demo"})
     >>> staged = folder.stage("celeba")
     >>> _ = (staged / "metrics.json").write_text("{}")
@@ -67,25 +68,26 @@ class ResultsFolder:
     True
     >>> ResultsFolder(root / "results", {"profile": "other"}).kept("celeba", "abc") is None
     True
+    >>> tmp.cleanup()
     """
 
     def __init__(self, path: str | Path, key: dict):
         self.path, self.key = Path(path), json.loads(json.dumps(key))
         self.partial = self.path.with_name(f".{self.path.name}.partial")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        for stray in self.partial.glob(".staging-*"):  # left by a call killed while building
+            shutil.rmtree(stray, ignore_errors=True)
         self.final = self._records(self.path)
         self.staged = self._records(self.partial)
         if len(self.staged) < len(self._records(self.partial, any_key=True)):
             shutil.rmtree(self.partial)  # made by other code or settings: never mixed with this run
             self.staged = {}
-        for stray in self.partial.glob(".staging-*"):  # left by a call killed while building
-            shutil.rmtree(stray, ignore_errors=True)
 
     def _records(self, folder: Path, any_key: bool = False) -> dict[str, dict]:
         found = {}
         if not folder.is_dir():
             return found
-        for record_file in [*folder.glob(f"*/{RECORD}"), folder / BENCH]:
+        for record_file in [*folder.glob(f"[!.]*/{RECORD}"), folder / BENCH]:
             record = _read(record_file) if record_file.is_file() else None
             if record is not None and (any_key or record.get("key") == self.key):
                 found[record_file.parent.name if record_file.name == RECORD else "bench"] = record

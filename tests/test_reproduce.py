@@ -198,3 +198,17 @@ def test_other_settings_never_mix_with_kept_results(tmp_path, monkeypatch):
                                                                      real(*a, **k))[1])
     prov = reproduce(tmp_path / "r", work_dir=tmp_path / "w2", epochs=2, **kwargs)
     assert calls == [1] and prov["profile"]["epochs"] == 2 and prov["calls"] == 1
+
+
+def test_a_record_left_in_a_staging_folder_is_not_an_item(tmp_path):
+    """A call killed between writing a dataset's record and renaming its staging folder leaves
+    ``.staging-*/dataset.json``: it is cleaned up, never read as a finished item."""
+    from colorlab.results_folder import ResultsFolder
+
+    key = {"profile": "demo"}
+    folder = ResultsFolder(tmp_path / "results", key)
+    staged = folder.stage("fruits")
+    (staged / "dataset.json").write_text(json.dumps({"key": key, "manifest_hash": "h"}))
+    again = ResultsFolder(tmp_path / "results", key)
+    assert again.staged == {} and again.kept("fruits", "h") is None
+    assert not list((tmp_path / ".results.partial").iterdir())
