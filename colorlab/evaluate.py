@@ -12,8 +12,7 @@ from .batches import to_lab
 from .classifier import FRUIT_IMAGENET_CLASSES, ImageNetClassifier, predict_top1
 from .color import lab_to_rgb
 from .data import ColorizationDataset
-from .metrics import (auc, cumulative_error_per_image, cumulative_error_per_pixel, gray_ab,
-                      random_ab, rebalanced_auc)
+from .metrics import error_scores, gray_ab, pixel_rebalance_weights, random_ab
 from .models import ColorizationNet
 
 __all__ = ["predict_ab", "baseline_predictions", "evaluate_predictions", "imagenet_labels",
@@ -86,6 +85,7 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
     (['Gray', 'Random'], True)
     """
     L, true_ab = to_lab(test_set.images)
+    pixel_weights = pixel_rebalance_weights(true_ab, prior)  # the same for every method
     results: dict[str, dict] = {}
     labels = imagenet_labels(test_set)
     keep = (labels >= 0) if labels is not None else None
@@ -103,12 +103,12 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
         if ab.shape != true_ab.shape:
             raise ValueError(f"predictions[{name!r}] has shape {tuple(ab.shape)}, expected "
                              f"{tuple(true_ab.shape)}")
-        per_image = auc(ab, true_ab)
-        entry = {"auc": 100 * float(per_image.mean()),
-                 "rebalanced_auc": 100 * float(rebalanced_auc(ab, true_ab, prior).mean()),
-                 "per_image_auc": per_image.tolist(),
-                 "cumulative_per_pixel": cumulative_error_per_pixel(ab, true_ab).tolist(),
-                 "cumulative_per_image": cumulative_error_per_image(ab, true_ab).tolist()}
+        scores = error_scores(ab, true_ab, pixel_weights)
+        entry = {"auc": 100 * float(scores["auc"].mean()),
+                 "rebalanced_auc": 100 * float(scores["rebalanced_auc"].mean()),
+                 "per_image_auc": scores["auc"].tolist(),
+                 "cumulative_per_pixel": scores["cumulative_per_pixel"].tolist(),
+                 "cumulative_per_image": scores["cumulative_per_image"].tolist()}
         if classifier is not None and truth_top1 is not None:
             rgb = lab_to_rgb(torch.cat([L, ab.to(L.dtype)], dim=1))
             if keep is not None:

@@ -18,7 +18,8 @@ from .gamut import nearest_bin
 from .prior import rebalance_weights
 
 __all__ = ["auc", "rebalanced_auc", "ab_error", "cumulative_error_per_pixel",
-           "cumulative_error_per_image", "gray_ab", "random_ab", "DEFAULT_THRESHOLDS"]
+           "cumulative_error_per_image", "pixel_rebalance_weights", "error_scores", "gray_ab",
+           "random_ab", "DEFAULT_THRESHOLDS"]
 
 DEFAULT_THRESHOLDS = range(0, 151)
 
@@ -88,8 +89,22 @@ def rebalanced_auc(pred_ab: torch.Tensor, true_ab: torch.Tensor, prior: torch.Te
     [1.0]
     """
     err = ab_error(pred_ab, true_ab)
-    w = rebalance_weights(prior.double(), lam=0.0).to(err.device)
-    return _weighted_auc(err, w[nearest_bin(true_ab, bins)], _thresholds(thresholds, err))
+    weights = pixel_rebalance_weights(true_ab, prior, bins).to(err.device)
+    return _weighted_auc(err, weights, _thresholds(thresholds, err))
+
+
+def pixel_rebalance_weights(true_ab: torch.Tensor, prior: torch.Tensor,
+                            bins: torch.Tensor | None = None) -> torch.Tensor:
+    """The weight of each pixel in :func:`rebalanced_auc`: ``1 / prior[q*]`` (normalised as
+    :func:`colorlab.prior.rebalance_weights` with ``lam = 0``), ``q*`` the nearest bin of the true
+    ab. ``(B, 2, H, W) -> (B, H, W)`` float64. It depends on the targets only, so an evaluation
+    of several methods computes it once (see :func:`error_scores`).
+
+    >>> pixel_rebalance_weights(torch.zeros(1, 2, 2, 2), torch.full((313,), 1 / 313)).tolist()
+    [[[1.0, 1.0], [1.0, 1.0]]]
+    """
+    check_tensor(prior, "prior")
+    return rebalance_weights(prior.double(), lam=0.0).to(true_ab.device)[nearest_bin(true_ab, bins)]
 
 
 def _fraction_within(err: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -112,8 +127,16 @@ def cumulative_error_per_pixel(pred_ab: torch.Tensor, true_ab: torch.Tensor,
     >>> cumulative_error_per_pixel(y + 3.0, y, thresholds=[0, 4, 5]).tolist()
     [0.0, 0.0, 1.0]
     """
-    err = ab_error(pred_ab, true_ab).reshape(-1)
-    return _fraction_within(err, _thresholds(thresholds, err))
+    err = ab_error(pred_ab, true_ab)
+    return _per_pixel_curve(err, _thresholds(thresholds, err))
+
+
+def _per_pixel_curve(err: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return _fraction_within(err.reshape(-1), t)
+
+
+def _per_image_curve(err: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return _fraction_within(err.flatten(1).mean(dim=1), t)
 
 
 def cumulative_error_per_image(pred_ab: torch.Tensor, true_ab: torch.Tensor,
@@ -124,8 +147,44 @@ def cumulative_error_per_image(pred_ab: torch.Tensor, true_ab: torch.Tensor,
     >>> cumulative_error_per_image(pred, y, thresholds=[0, 10, 20]).tolist()
     [0.5, 0.5, 1.0]
     """
-    err = ab_error(pred_ab, true_ab).flatten(1).mean(dim=1)
-    return _fraction_within(err, _thresholds(thresholds, err))
+    err = ab_error(pred_ab, true_ab)
+    return _per_image_curve(err, _thresholds(thresholds, err))
+
+
+def error_scores(pred_ab: torch.Tensor, true_ab: torch.Tensor,
+                 pixel_weights: torch.Tensor | None = None,
+                 thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> dict[str, torch.Tensor]:
+    """Every error metric of one method from a single :func:`ab_error` pass (a test split has
+    millions of pixels; the metrics one by one would compute the error four times).
+
+    Args:
+        pred_ab, true_ab: ``(B, 2, H, W)`` in Lab units.
+        pixel_weights: ``(B, H, W)`` from :func:`pixel_rebalance_weights` (computed once for all
+            methods); ``None`` leaves out ``"rebalanced_auc"``.
+
+    Returns:
+        ``{"auc": (B,), "rebalanced_auc": (B,), "cumulative_per_pixel": (T,),
+        "cumulative_per_image": (T,)}``, float64, equal to :func:`auc`, :func:`rebalanced_auc`,
+        :func:`cumulative_error_per_pixel` and :func:`cumulative_error_per_image`.
+
+    >>> y = torch.zeros(1, 2, 2, 2)
+    >>> scores = error_scores(y + 3.0, y, thresholds=[0, 5])
+    >>> sorted(scores), scores["auc"].tolist()
+    (['auc', 'cumulative_per_image', 'cumulative_per_pixel'], [0.5])
+    """
+    err = ab_error(pred_ab, true_ab)
+    t = _thresholds(thresholds, err)
+    scores = {"auc": _weighted_auc(err, torch.ones_like(err), t),
+              "cumulative_per_pixel": _per_pixel_curve(err, t),
+              "cumulative_per_image": _per_image_curve(err, t)}
+    if pixel_weights is not None:
+        check_tensor(pixel_weights, "pixel_weights")
+        if pixel_weights.shape != err.shape:
+            raise ValueError(f"pixel_weights has shape {tuple(pixel_weights.shape)}, expected "
+                             f"{tuple(err.shape)} (B, H, W) of true_ab: use "
+                             f"pixel_rebalance_weights(true_ab, prior)")
+        scores["rebalanced_auc"] = _weighted_auc(err, pixel_weights.to(err), t)
+    return scores
 
 
 def gray_ab(true_ab: torch.Tensor) -> torch.Tensor:

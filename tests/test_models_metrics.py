@@ -7,7 +7,8 @@ import torch
 from colorlab.classifier import (agreement_rate, classifier_accuracy, load_classifier,
                                  predict_top1)
 from colorlab.metrics import (auc, cumulative_error_per_image, cumulative_error_per_pixel,
-                              gray_ab, random_ab, rebalanced_auc)
+                              error_scores, gray_ab, pixel_rebalance_weights, random_ab,
+                              rebalanced_auc)
 from colorlab.models import ColorizationNet
 from colorlab.prior import rebalance_weights
 
@@ -143,6 +144,28 @@ def test_cumulative_curves_match_the_dense_comparison():
     per_image = err.flatten(1).mean(dim=1)
     dense = (per_image[None, :] <= t[:, None]).double().mean(dim=1)
     assert torch.equal(cumulative_error_per_image(pred, true, thresholds), dense)
+
+
+def test_error_scores_equal_the_metrics_one_by_one():
+    """One error pass (and the pixel weights computed once) gives exactly what the four public
+    metrics give separately."""
+    gen = torch.Generator().manual_seed(2)
+    true = torch.randn(3, 2, 6, 5, generator=gen) * 40
+    pred = torch.randn(3, 2, 6, 5, generator=gen) * 40
+    pred[0, :, 0, :] = true[0, :, 0, :] + torch.tensor([3.0, 4.0]).view(2, 1)  # on a threshold
+    prior = torch.rand(313, generator=gen, dtype=torch.float64) + 0.01
+    prior /= prior.sum()
+    thresholds = [0, 5, 12.5, 40, 150]
+    scores = error_scores(pred, true, pixel_rebalance_weights(true, prior), thresholds)
+    assert torch.equal(scores["auc"], auc(pred, true, thresholds))
+    assert torch.equal(scores["rebalanced_auc"], rebalanced_auc(pred, true, prior, thresholds))
+    assert torch.equal(scores["cumulative_per_pixel"],
+                       cumulative_error_per_pixel(pred, true, thresholds))
+    assert torch.equal(scores["cumulative_per_image"],
+                       cumulative_error_per_image(pred, true, thresholds))
+    assert "rebalanced_auc" not in error_scores(pred, true)
+    with pytest.raises(ValueError, match="pixel_rebalance_weights"):
+        error_scores(pred, true, torch.ones(3, 6, 6))
 
 
 def test_baselines():
