@@ -50,7 +50,8 @@ from .failures import save_figure_panels
 from .prior import prior_from_images
 from .results_folder import ResultsFolder, source_hash
 from .table1 import RUNS, table1_markdown, table1_rows
-from .train import TrainConfig, Trainer, default_device
+from .train import TrainConfig, Trainer
+from .train_config import default_device, device_name
 
 __all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "profile_dataset"]
 
@@ -91,12 +92,6 @@ def _git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({torch.get_num_threads()} threads)"
 
 
 def profile_dataset(dataset: str, profile: ReproduceProfile) -> ColorizationDataset:
@@ -185,7 +180,7 @@ def _reproduce_dataset(ds_name: str, data: ColorizationDataset, manifest: dict,
             "dataset": {"name": data.name, "manifest_hash": manifest["hash"],
                         "source": data.source, "read": len(data), "skipped": len(data.skipped),
                         "split_sizes": {k: len(v) for k, v in splits.items()}},
-            "device": _device_name(dev), "torch": torch.__version__, "git_commit": _git_commit(),
+            "device": device_name(dev), "torch": torch.__version__, "git_commit": _git_commit(),
             "date": _now(), "wall_seconds": time.perf_counter() - started}
 
 
@@ -230,7 +225,7 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
         prof = dataclasses.replace(prof, epochs=epochs)
     if compile is not None:
         prof = dataclasses.replace(prof, compile=bool(compile))
-    dev = torch.device(device) if device is not None else default_device()
+    dev = default_device(device)
     if profile == "full" and dev.type != "cuda":
         raise RuntimeError("the full reproduction trains six width-1 networks for 100 epochs and "
                            "needs a CUDA GPU (in Colab: Runtime > Change runtime type > GPU); use "
@@ -248,7 +243,7 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
 
             t0 = time.perf_counter()
             result = bench_train(size=prof.bench_size, width=prof.bench_width, device=dev)
-            folder.commit_bench(result, {"device": _device_name(dev), "torch": torch.__version__,
+            folder.commit_bench(result, {"device": device_name(dev), "torch": torch.__version__,
                                          "git_commit": _git_commit(), "date": _now(),
                                          "wall_seconds": time.perf_counter() - t0, "call": call})
         from .train_bench import format_train_bench

@@ -96,7 +96,7 @@ class Trainer:
         if len(train_set) == 0:
             raise ValueError("train_set is empty")
         self.config, self.run_dir = config, Path(run_dir)
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = default_device(device)
         self.train_images = train_set.images.to(self.device)
         self.val_images = val_set.images.to(self.device) if val_set is not None and len(val_set) \
             else None

@@ -14,7 +14,8 @@ import torch
 from .data import ColorizationDataset
 from .models import ColorizationNet
 from .summary import layer_table
-from .train import TrainConfig, Trainer, default_device
+from .train import TrainConfig, Trainer
+from .train_config import default_device, device_name
 
 __all__ = ["forward_flops", "matmul_ceiling", "bench_train", "format_train_bench"]
 
@@ -52,7 +53,7 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
                 device: str | torch.device | None = None, compile: bool = True, warmup: int = 5,
                 loss: str = "ce") -> dict:
     """Measure training images/s on random images (the data values do not change the cost)."""
-    dev = torch.device(device) if device is not None else default_device()
+    dev = default_device(device)
     cuda = dev.type == "cuda"
     batch = batch or (128 if cuda else 8)
     config = TrainConfig(loss=loss, width=width, batch_size=batch, size=size,
@@ -68,8 +69,7 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
                                          max(warmup, 3))
     flops = 3 * forward_flops(ColorizationNet(config.head, width).to(dev), size)
     ceiling = matmul_ceiling(dev)
-    name = torch.cuda.get_device_name(dev) if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    return {"device": name, "images_per_s": images_per_s, "batch": batch, "size": size,
+    return {"device": device_name(dev), "images_per_s": images_per_s, "batch": batch, "size": size,
             "width": width, "compile": trainer.compiled, "bf16": cuda, "steps": steps,
             "gflop_per_image": flops / 1e9, "matmul_tflops": ceiling / 1e12,
             "ceiling_images_per_s": ceiling / flops, "fraction_of_ceiling": images_per_s * flops

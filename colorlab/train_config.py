@@ -11,14 +11,31 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint
 from .models import ColorizationNet
 
-__all__ = ["TrainConfig", "build_model", "load_model", "default_device", "LOSSES"]
+__all__ = ["TrainConfig", "build_model", "load_model", "default_device", "device_name", "LOSSES"]
 
 LOSSES = ("l2", "ce", "rebal")
 
 
-def default_device() -> torch.device:
-    """CUDA when available, else CPU."""
+def default_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a ``torch.device``; ``None``: CUDA when available, else CPU.
+
+    >>> default_device("cpu")
+    device(type='cpu')
+    """
+    if device is not None:
+        return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def device_name(device: torch.device) -> str:
+    """The card's name on CUDA, else ``"CPU (<n> threads)"``: what recorded results name.
+
+    >>> device_name(torch.device("cpu")).startswith("CPU (")
+    True
+    """
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({torch.get_num_threads()} threads)"
 
 
 @dataclasses.dataclass
