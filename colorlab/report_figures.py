@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .results import load_json
-from .table1 import RUNS
+from .table1 import METHODS, RUNS
 
 __all__ = ["plot_network", "plot_loss_curves", "plot_cumulative"]
+
 
 def plot_network(blocks: list[dict], ax=None):
     """Fig. 1: one box per block, height ~ resolution, width ~ channels, annotated.
@@ -73,7 +74,7 @@ def plot_cumulative(metrics: dict, kind: str = "cumulative_per_pixel", ax=None, 
 
     >>> import matplotlib; matplotlib.use("Agg")
     >>> curve = {"cumulative_per_pixel": [i / 150 for i in range(151)], "auc": 50.0}
-    >>> m = {k: curve for k in ("Gray", "Random", "L2", "Class", "Class+rebal")}
+    >>> m = {k: curve for k in METHODS}
     >>> len(plot_cumulative(m).get_lines())
     5
     """
@@ -81,7 +82,7 @@ def plot_cumulative(metrics: dict, kind: str = "cumulative_per_pixel", ax=None, 
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
-    for name in ("Gray", "Random", "L2", "Class", "Class+rebal"):
+    for name in METHODS:
         curve = metrics[name][kind]
         ax.plot(range(len(curve)), curve, label=f"{name} (AuC {metrics[name]['auc']:.1f})")
     ax.set_xlabel("threshold t on the ab error (Lab units)")

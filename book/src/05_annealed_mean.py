@@ -56,7 +56,6 @@ examples, label = book_examples("celeba")
 display(Markdown(f"> **The predictions used here** come from {label}."))
 L, true_ab = examples["L"][:4], examples["ab"][:4]  # (N, 1, S, S), (N, 2, S, S)
 logits = examples["logits"][:4]  # (N, 313, S/4, S/4)
-images = L
 temperatures = [1.0, 0.77, 0.58, 0.38, 0.2, 0.05]
 
 # %% [markdown]
@@ -69,6 +68,7 @@ import matplotlib.pyplot as plt
 import torch.nn.functional as F
 
 from colorlab.metrics import auc
+from colorlab.plots import show_colorizations
 
 
 def decode(T):
@@ -79,15 +79,7 @@ def decode(T):
 columns = {"truth": true_ab}
 columns |= {f"T = {T}": decode(T) for T in temperatures}
 columns["mode"] = decode(0)
-n_rows, n_cols = len(images), len(columns)
-fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.45 * n_cols, 1.5 * n_rows))
-for j, (name, ab) in enumerate(columns.items()):
-    rgb = lab_to_rgb(torch.cat([L, ab], dim=1))
-    for i in range(len(images)):
-        axes[i, j].imshow(rgb[i].permute(1, 2, 0).numpy())
-        axes[i, j].axis("off")
-    axes[0, j].set_title(name, fontsize=8)
-plt.tight_layout()
+show_colorizations(L, columns, size=1.5)
 plt.show()
 
 # %% [markdown]
@@ -115,7 +107,7 @@ import ipywidgets as widgets
 
 def show(T=0.38):
     rgb = lab_to_rgb(torch.cat([L, decode(T)], dim=1))
-    fig, axes = plt.subplots(1, len(images), figsize=(2 * len(images), 2))
+    fig, axes = plt.subplots(1, len(L), figsize=(2 * len(L), 2))
     for ax, img in zip(axes, rgb):
         ax.imshow(img.permute(1, 2, 0).numpy())
         ax.axis("off")
