@@ -5,10 +5,7 @@
 # choose what the chapters compute on.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup.sh
-if [ -z "${COLORLAB_DATA:-}" ] && [ -d ../shared/data ]; then
-  COLORLAB_DATA="$(cd ../shared/data && pwd)"; export COLORLAB_DATA
-fi
+source scripts/env.sh
 .venv/bin/python scripts/notebooks.py --check
 rm -rf _build/html _build/.doctrees
 .venv/bin/jupyter-book build . -W --keep-going

@@ -3,8 +3,5 @@
 # under nbval in the ci profile. Extra arguments go to pytest (e.g. -k color).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup.sh
-if [ -z "${COLORLAB_DATA:-}" ] && [ -d ../shared/data ]; then
-  COLORLAB_DATA="$(cd ../shared/data && pwd)"; export COLORLAB_DATA
-fi
+source scripts/env.sh
 COLORLAB_PROFILE=ci .venv/bin/python -m pytest "$@"

