@@ -49,6 +49,18 @@ def _read(path: Path) -> dict | None:
         return None
 
 
+def _records(folder: Path) -> dict[str, dict]:
+    """The readable records of the items in ``folder``: item name -> record."""
+    found = {}
+    if not folder.is_dir():
+        return found
+    for record_file in [*folder.glob(f"[!.]*/{RECORD}"), folder / BENCH]:
+        record = _read(record_file) if record_file.is_file() else None
+        if record is not None:
+            found[record_file.parent.name if record_file.name == RECORD else "bench"] = record
+    return found
+
+
 class ResultsFolder:
     """Keeps finished items of a reproduction and assembles ``path`` when all are done.
 
@@ -77,21 +89,15 @@ class ResultsFolder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for stray in self.partial.glob(".staging-*"):  # left by a call killed while building
             shutil.rmtree(stray, ignore_errors=True)
-        self.final = self._records(self.path)
-        self.staged = self._records(self.partial)
-        if len(self.staged) < len(self._records(self.partial, any_key=True)):
+        self.final = self._matching(_records(self.path))
+        in_progress = _records(self.partial)
+        self.staged = self._matching(in_progress)
+        if len(self.staged) < len(in_progress):
             shutil.rmtree(self.partial)  # made by other code or settings: never mixed with this run
             self.staged = {}
 
-    def _records(self, folder: Path, any_key: bool = False) -> dict[str, dict]:
-        found = {}
-        if not folder.is_dir():
-            return found
-        for record_file in [*folder.glob(f"[!.]*/{RECORD}"), folder / BENCH]:
-            record = _read(record_file) if record_file.is_file() else None
-            if record is not None and (any_key or record.get("key") == self.key):
-                found[record_file.parent.name if record_file.name == RECORD else "bench"] = record
-        return found
+    def _matching(self, records: dict[str, dict]) -> dict[str, dict]:
+        return {item: r for item, r in records.items() if r.get("key") == self.key}
 
     def kept(self, item: str, manifest_hash: str | None = None) -> dict | None:
         """The record of ``item`` if an earlier call finished it with this key (and data)."""
