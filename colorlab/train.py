@@ -268,7 +268,8 @@ class Trainer:
         self._use_model(model)
         loss_fn = self._loss_fn()
         n = len(self.train_images)
-        steps = math.ceil(n / c.batch_size)
+        # a compiled graph would recompile for a smaller last batch: it is dropped then
+        steps = n // c.batch_size if c.compile and n > c.batch_size else math.ceil(n / c.batch_size)
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
@@ -280,9 +281,7 @@ class Trainer:
             t0 = time.perf_counter()
             perm = torch.randperm(n, generator=gen).to(self.device)
             total = torch.zeros((), device=self.device, dtype=torch.float64)
-            batches = list(perm.split(c.batch_size))
-            if c.compile and len(batches) > 1 and len(batches[-1]) < c.batch_size:
-                batches.pop()  # a compiled graph would recompile for the smaller last batch
+            batches = perm.split(c.batch_size)[:steps]
             seen = sum(len(b) for b in batches)
             for step, idx in enumerate(batches):
                 loss = self._step(loss_fn, opt, sched, idx, gen)

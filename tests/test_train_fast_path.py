@@ -75,10 +75,15 @@ def test_compiled_training_drops_the_partial_batch_and_saves_plain_weights(split
     n = len(splits["train"])
     config = TrainConfig(loss="ce", width=WIDTH, epochs=2, batch_size=4, size=SIZE, compile=True)
     assert n % 4, "the test needs a partial last batch"
-    trainer = Trainer(config, splits["train"], splits["val"], tmp_path, progress=False)
+    events = []
+    trainer = Trainer(config, splits["train"], splits["val"], tmp_path, progress=False,
+                      callback=lambda event, epoch, step: events.append((event, epoch, step)))
     history = trainer.fit()
     seen = [round(h["images_per_s"] * h["seconds"]) for h in history]
     assert seen == [n - n % 4] * 2  # one compiled shape: the partial batch is dropped
+    # the steps announced per epoch (progress bar, callback) are the steps taken
+    assert [e for e in events if e[0] == "epoch"] == [("epoch", 0, n // 4), ("epoch", 1, n // 4)]
+    assert sum(e[0] == "step" for e in events) == 2 * (n // 4)
     model, saved = load_model(tmp_path / "model.pt")  # keys without torch.compile's prefix
     assert saved.compile and not any(k.startswith("_orig_mod") for k in model.state_dict())
     L = torch.rand(2, 1, SIZE, SIZE) * 100
