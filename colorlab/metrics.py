@@ -162,10 +162,10 @@ def error_scores(pred_ab: torch.Tensor, true_ab: torch.Tensor,
         pixel_weights: ``(B, H, W)`` from :func:`pixel_rebalance_weights` (computed once for all
             methods); ``None`` leaves out ``"rebalanced_auc"``.
 
-    Returns:
-        ``{"auc": (B,), "rebalanced_auc": (B,), "cumulative_per_pixel": (T,),
-        "cumulative_per_image": (T,)}``, float64, equal to :func:`auc`, :func:`rebalanced_auc`,
-        :func:`cumulative_error_per_pixel` and :func:`cumulative_error_per_image`.
+    Returns a dict of float64 tensors, equal to what the metrics give one by one: ``auc`` and
+    ``rebalanced_auc`` ``(B,)`` (:func:`auc`, :func:`rebalanced_auc`), ``cumulative_per_pixel``
+    and ``cumulative_per_image`` ``(T,)`` (:func:`cumulative_error_per_pixel`,
+    :func:`cumulative_error_per_image`).
 
     >>> y = torch.zeros(1, 2, 2, 2)
     >>> scores = error_scores(y + 3.0, y, thresholds=[0, 5])
