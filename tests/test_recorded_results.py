@@ -1,0 +1,83 @@
+"""The committed ``results/``: the recorded GPU run the book shows (issue 5).
+
+These tests read only the committed files. They check that the folder is one complete full-profile
+run, that Table 1 is derived from the metrics and not typed in, and that every file the chapters
+open exists and stays small.
+"""
+import dataclasses
+import json
+import re
+
+import pytest
+import torch
+
+from colorlab.paths import results_root
+from colorlab.reproduce import DATASETS, PROFILES, RUNS
+from colorlab.results import book_examples, recorded_results
+from colorlab.table1 import METHODS, table1_markdown, table1_rows
+
+ROOT = results_root()
+FIGURES = ["fig3_successes.png"] + [f"fig6_{mode}.png" for mode in (
+    "colour_bias", "colour_deficiency", "inconsistent_colouring", "edge_pollution",
+    "colour_bleeding")]
+
+
+@pytest.fixture(scope="module")
+def provenance():
+    recorded = recorded_results(ROOT)
+    assert recorded is not None, f"{ROOT} holds no recorded full-profile run"
+    return recorded.provenance
+
+
+def test_provenance_describes_one_complete_gpu_run(provenance):
+    assert provenance["profile"] == dataclasses.asdict(PROFILES["full"])
+    assert re.fullmatch(r"[0-9a-f]{40}", provenance["git_commit"])
+    assert not provenance["device"].startswith("CPU")  # a card's name (device_name)
+    assert set(provenance["datasets"]) == set(DATASETS)
+    assert set(provenance["runs"]) == {f"{ds}/{loss}" for ds in DATASETS for loss in RUNS}
+    for name, run in provenance["runs"].items():
+        assert run["epochs"] == PROFILES["full"].epochs, name
+        assert run["images_per_s"] > 0 and run["train_seconds"] > 0, name
+    assert provenance["wall_seconds"] >= sum(r["train_seconds"] for r in
+                                             provenance["runs"].values())
+    bench = provenance["bench_train"]
+    assert (bench["size"], bench["width"]) == (PROFILES["full"].bench_size,
+                                               PROFILES["full"].bench_width)
+    assert bench["images_per_s"] > 0 and 0 < bench["fraction_of_ceiling"] < 1
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_each_dataset_has_what_the_chapters_read(provenance, dataset):
+    folder = ROOT / dataset
+    for name in ["manifest.json", "prior.json", "metrics.json", "examples.pt", "dataset.json",
+                 *FIGURES, *(f"{run}/history.json" for run in RUNS)]:
+        assert (folder / name).is_file(), folder / name
+    for run in RUNS:
+        history = json.loads((folder / run / "history.json").read_text())
+        assert [h["epoch"] for h in history] == list(range(1, PROFILES["full"].epochs + 1))
+        assert all(h["train_loss"] > 0 and h["val_loss"] > 0 for h in history)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["hash"] == provenance["datasets"][dataset]["manifest_hash"]
+    examples, label = book_examples(dataset)
+    assert "recorded run" in label and examples["logits"].shape[1] == 313
+    assert len(examples["files"]) == examples["L"].shape[0] <= 6  # a few images, never the data
+
+
+def test_table1_is_derived_from_the_recorded_metrics():
+    table = json.loads((ROOT / "table1.json").read_text())
+    assert set(table) == set(DATASETS)
+    for dataset in DATASETS:
+        metrics = json.loads((ROOT / dataset / "metrics.json").read_text())
+        assert table[dataset] == table1_rows(metrics)
+        for method in METHODS:
+            assert 0 <= metrics[method]["auc"] <= 100
+            curve = torch.tensor(metrics[method]["cumulative_per_pixel"])
+            assert len(curve) == 151 and bool((curve.diff() >= 0).all())
+    assert (ROOT / "table1.md").read_text() == table1_markdown(table)
+
+
+def test_recorded_files_are_small():
+    """Figures and a few examples only: nothing over 3 MB, under 12 MB in all."""
+    sizes = {p: p.stat().st_size for p in ROOT.rglob("*") if p.is_file()}
+    assert max(sizes.values()) < 3 * 2 ** 20, max(sizes, key=sizes.get)
+    assert sum(sizes.values()) < 12 * 2 ** 20
