@@ -2,7 +2,8 @@
 (``book/08_evaluation.ipynb`` explains each metric)."""
 from __future__ import annotations
 
-__all__ = ["RUNS", "METHODS", "REPORT_TABLE1", "table1_rows", "table1_markdown"]
+__all__ = ["RUNS", "METHODS", "REPORT_TABLE1", "table1_rows", "table1_markdown",
+           "report_comparison", "report_comparison_markdown"]
 
 #: the three trained models: run name (``runs/<dataset>/<run>``) -> method name in the tables
 RUNS = {"l2": "L2", "ce": "Class", "rebal": "Class+rebal"}
@@ -57,4 +58,55 @@ def table1_markdown(table: dict) -> str:
             lines.append(f"| {ds} | {metric} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Measured values; the report's in parentheses (its classifier was VGG16).")
+    return "\n".join(lines) + "\n"
+
+
+def report_comparison(table: dict) -> list[dict]:
+    """Every cell of a measured Table 1 that the report also has, one row each: ``dataset``,
+    ``metric``, ``method``, ``measured``, ``report`` and ``difference`` (measured - report, in
+    percentage points). Classifier-accuracy rows add ``share`` and ``report_share``: the method's
+    accuracy as a percentage of the ground truth's accuracy under the same classifier, the fair
+    comparison when the classifiers differ (EfficientNet-Lite0 here, VGG16 in the report).
+    Datasets without report numbers (sample stand-ins of a CI run) give no rows.
+
+    >>> rows = report_comparison({"fruits": {"classifier_accuracy": {"Ground truth": 50.0,
+    ...                                                               "Class": 40.0}}})
+    >>> [(r["method"], round(r["difference"], 1), r["share"], round(r["report_share"], 1))
+    ...  for r in rows]
+    [('Ground truth', 6.0, 100.0, 100.0), ('Class', 4.1, 80.0, 81.6)]
+    """
+    rows = []
+    for ds, metrics in table.items():
+        for metric, values in metrics.items():
+            report = REPORT_TABLE1.get(ds, {}).get(metric, {})
+            for method in ("Ground truth",) + METHODS:
+                if method not in values or method not in report:
+                    continue
+                row = {"dataset": ds, "metric": metric, "method": method,
+                       "measured": values[method], "report": report[method],
+                       "difference": values[method] - report[method]}
+                if metric == "classifier_accuracy" and "Ground truth" in values:
+                    row["share"] = 100 * values[method] / values["Ground truth"]
+                    row["report_share"] = 100 * report[method] / report["Ground truth"]
+                rows.append(row)
+    return rows
+
+
+def report_comparison_markdown(table: dict) -> str:
+    """:func:`report_comparison` as a Markdown table (one decimal; empty when there is nothing
+    to compare).
+
+    >>> print(report_comparison_markdown({"celeba": {"auc": {"Gray": 90.0}}}).splitlines()[2])
+    | celeba | auc | Gray | 90.0 | 88.8 | +1.2 |  |
+    """
+    rows = report_comparison(table)
+    if not rows:
+        return ""
+    lines = ["| dataset | metric | method | measured | report | difference "
+             "| share of ground truth: measured (report) |", "| --- | --- | --- | ---: | ---: "
+             "| ---: | ---: |"]
+    for r in rows:
+        share = f"{r['share']:.1f} ({r['report_share']:.1f})" if "share" in r else ""
+        lines.append(f"| {r['dataset']} | {r['metric']} | {r['method']} | {r['measured']:.1f} | "
+                     f"{r['report']:.1f} | {r['difference']:+.1f} | {share} |")
     return "\n".join(lines) + "\n"
