@@ -185,7 +185,8 @@ display(Markdown("\n".join(lines)))
 #   also recognises fewer of its fruit images than Class's: 122 against 131 of 308, a difference
 #   inside the binomial standard error of about 2.8 points of each accuracy. The report saw the
 #   opposite on the classifier (39.8 % against 35.9 %). Each configuration was trained once (seed
-#   0), so these differences cannot be separated from run-to-run variation.
+#   0), so these differences cannot be separated from run-to-run variation. Class+rebal is also
+#   the most overfit model at epoch 100 (Chapter {doc}`07_training`), which may count against it.
 # * **The classifier is stricter with grey.** EfficientNet-Lite0 recognises 56.8 % of the real
 #   colour images of the five ImageNet fruit classes (VGG16 in the report: 44.0 %). As a share of
 #   that ground truth: Gray 37 %, Random 39 %, L2 62 %, Class+rebal 70 %, Class 75 %. Under VGG16
