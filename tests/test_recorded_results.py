@@ -11,15 +11,14 @@ import re
 import pytest
 import torch
 
+from colorlab.failures import FAILURE_MODES
 from colorlab.paths import results_root
 from colorlab.reproduce import DATASETS, PROFILES, RUNS
 from colorlab.results import book_examples, recorded_results
 from colorlab.table1 import METHODS, table1_markdown, table1_rows
 
 ROOT = results_root()
-FIGURES = ["fig3_successes.png"] + [f"fig6_{mode}.png" for mode in (
-    "colour_bias", "colour_deficiency", "inconsistent_colouring", "edge_pollution",
-    "colour_bleeding")]
+FIGURES = ["fig3_successes.png"] + [f"fig6_{mode}.png" for mode in FAILURE_MODES]
 
 
 @pytest.fixture(scope="module")
