@@ -49,13 +49,11 @@ from .evaluate import baseline_predictions, evaluate_predictions, predict_ab
 from .failures import save_figure_panels
 from .prior import prior_from_images
 from .results_folder import ResultsFolder, source_hash
-from .table1 import RUNS, table1_markdown, table1_rows
+from .table1 import DATASETS, RUNS, table1_markdown, table1_rows
 from .train import TrainConfig, Trainer
 from .train_config import default_device, device_name
 
 __all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "profile_dataset"]
-
-DATASETS = ("celeba", "fruits")
 
 
 @dataclasses.dataclass(frozen=True)

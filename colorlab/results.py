@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .paths import cache_root, results_root
 from .results_folder import source_hash
+from .table1 import DATASETS
 
 __all__ = ["BookResults", "book_results", "ci_results", "book_examples", "load_json",
            "recorded_results"]
@@ -48,7 +49,7 @@ def recorded_results(path: str | Path | None = None) -> BookResults | None:
     if not prov_file.is_file():
         return None
     prov = load_json(prov_file)
-    if prov.get("profile", {}).get("name") != "full" or not {"celeba", "fruits"} <= set(
+    if prov.get("profile", {}).get("name") != "full" or not set(DATASETS) <= set(
             prov.get("datasets", {})):
         return None  # the chapters show both datasets of a full run, or a labelled CI run
     runs = len(prov.get("runs", {}))

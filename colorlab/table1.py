@@ -2,12 +2,14 @@
 (``book/08_evaluation.ipynb`` explains each metric)."""
 from __future__ import annotations
 
-__all__ = ["RUNS", "METHODS", "REPORT_TABLE1", "table1_rows", "table1_markdown",
-           "report_comparison", "report_comparison_markdown"]
+__all__ = ["RUNS", "METHODS", "COLUMNS", "DATASETS", "REPORT_TABLE1", "table1_rows",
+           "table1_markdown", "report_comparison", "report_comparison_markdown"]
 
 #: the three trained models: run name (``runs/<dataset>/<run>``) -> method name in the tables
 RUNS = {"l2": "L2", "ce": "Class", "rebal": "Class+rebal"}
 METHODS = ("Gray", "Random", *RUNS.values())
+#: the table's columns: the real colour images (classifier rows), then every method
+COLUMNS = ("Ground truth", *METHODS)
 
 #: Table 1 of the report (AuC %, and VGG16 top-1 % on Fruits, ground truth 44.0)
 REPORT_TABLE1 = {
@@ -16,6 +18,8 @@ REPORT_TABLE1 = {
                "classifier_accuracy": {"Ground truth": 44.0, "Gray": 33.2, "Random": 28.2,
                                        "L2": 31.7, "Class": 35.9, "Class+rebal": 39.8}},
 }
+#: the report's two datasets, in its order
+DATASETS = tuple(REPORT_TABLE1)
 
 
 def table1_rows(metrics: dict) -> dict[str, dict[str, float]]:
@@ -30,7 +34,7 @@ def table1_rows(metrics: dict) -> dict[str, dict[str, float]]:
     rows = {"auc": {m: metrics[m]["auc"] for m in METHODS},
             "rebalanced_auc": {m: metrics[m]["rebalanced_auc"] for m in METHODS}}
     for metric in ("classifier_accuracy", "agreement"):
-        values = {m: metrics[m][metric] for m in ("Ground truth",) + METHODS
+        values = {m: metrics[m][metric] for m in COLUMNS
                   if m in metrics and metric in metrics[m]}
         if values:
             rows[metric] = values
@@ -43,13 +47,13 @@ def table1_markdown(table: dict) -> str:
     >>> print(table1_markdown({"celeba": {"auc": {"Gray": 90.0}}}).splitlines()[2])
     | celeba | auc |  | 90.0 (88.8) |  (87.4) |  (91.5) |  (92.2) |  (92.3) |
     """
-    lines = ["| dataset | metric | " + " | ".join(("Ground truth",) + METHODS) + " |",
-             "| --- | --- | " + " | ".join(["---"] * (len(METHODS) + 1)) + " |"]
+    lines = ["| dataset | metric | " + " | ".join(COLUMNS) + " |",
+             "| --- | --- | " + " | ".join(["---"] * len(COLUMNS)) + " |"]
     for ds, rows in table.items():
         for metric, values in rows.items():
             report = REPORT_TABLE1.get(ds, {}).get(metric, {})  # real data only, not stand-ins
             cells = []
-            for m in ("Ground truth",) + METHODS:
+            for m in COLUMNS:
                 v, r = values.get(m), report.get(m)
                 cell = "" if v is None else f"{v:.1f}"
                 if r is not None:
@@ -79,7 +83,7 @@ def report_comparison(table: dict) -> list[dict]:
     for ds, metrics in table.items():
         for metric, values in metrics.items():
             report = REPORT_TABLE1.get(ds, {}).get(metric, {})
-            for method in ("Ground truth",) + METHODS:
+            for method in COLUMNS:
                 if method not in values or method not in report:
                     continue
                 row = {"dataset": ds, "metric": metric, "method": method,

@@ -13,9 +13,9 @@ import torch
 
 from colorlab.failures import FAILURE_MODES
 from colorlab.paths import results_root
-from colorlab.reproduce import DATASETS, PROFILES, RUNS
+from colorlab.reproduce import PROFILES, RUNS
 from colorlab.results import book_examples, recorded_results
-from colorlab.table1 import METHODS, table1_markdown, table1_rows
+from colorlab.table1 import DATASETS, METHODS, table1_markdown, table1_rows
 
 ROOT = results_root()
 FIGURES = ["fig3_successes.png"] + [f"fig6_{mode}.png" for mode in FAILURE_MODES]
