@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=["core", "train"], help="which benchmark")
     parser.add_argument("--batch", type=int, default=None, help="images per batch")
     parser.add_argument("--size", type=int, default=176, help="image side in pixels")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=20, help="train: timed steps")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="core: timed runs; train: timed windows (the median is reported)")
+    parser.add_argument("--steps", type=int, default=20, help="train: steps per timed window")
     parser.add_argument("--width", type=float, default=1.0, help="train: network width")
     parser.add_argument("--device", default=None, help="train: cuda or cpu (default: best)")
     parser.add_argument("--no-compile", action="store_true", help="train: skip torch.compile")
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(format_train_bench(bench_train(batch=args.batch, size=args.size, steps=args.steps,
                                          width=args.width, device=args.device,
-                                         compile=not args.no_compile)))
+                                         compile=not args.no_compile, repeats=args.repeats)))
     return 0
 
 

@@ -202,12 +202,17 @@ class Trainer:
         sched.step()
         return loss
 
-    def benchmark(self, steps: int = 20, warmup: int = 5) -> float:
-        """Training images/s of the real training step (after ``warmup`` steps); no files written."""
+    def benchmark(self, steps: int = 20, warmup: int = 5, repeats: int = 1) -> list[float]:
+        """Training images/s of the real training step in each of ``repeats`` timed windows of
+        ``steps`` steps, after ``warmup`` steps; no files written. One short window varies by
+        10 % or more on a GPU, so take the median of several."""
+        if min(steps, repeats) < 1 or warmup < 0:
+            raise ValueError(f"steps and repeats must be >= 1 and warmup >= 0, got steps={steps}, "
+                             f"repeats={repeats}, warmup={warmup}")
         with cudnn_autotuning(self.cuda):
-            return self._benchmark(steps, warmup)
+            return self._benchmark(steps, warmup, repeats)
 
-    def _benchmark(self, steps: int, warmup: int) -> float:
+    def _benchmark(self, steps: int, warmup: int, repeats: int) -> list[float]:
         model, opt, sched, gen = self._fresh_state()
         self._use_model(model)
         loss_fn = self._loss_fn()
@@ -222,9 +227,12 @@ class Trainer:
                 torch.cuda.synchronize()
 
         run(warmup)
-        start = time.perf_counter()
-        run(steps)
-        return steps * b / (time.perf_counter() - start)
+        rates = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run(steps)
+            rates.append(steps * b / (time.perf_counter() - start))
+        return rates
 
     @torch.no_grad()
     @trusted_values()

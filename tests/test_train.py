@@ -140,8 +140,12 @@ def test_rebal_needs_weights_and_sizes_must_match(splits, tmp_path):
 
 def test_benchmark_reports_positive_throughput(splits, tmp_path):
     t = Trainer(config(), splits["train"], None, tmp_path, progress=False)
-    assert t.benchmark(steps=2, warmup=1) > 0
+    rates = t.benchmark(steps=2, warmup=1, repeats=3)
+    assert len(rates) == 3 and all(r > 0 for r in rates)
     assert not any(tmp_path.iterdir())
+    for bad in (dict(steps=0), dict(repeats=0), dict(warmup=-1)):
+        with pytest.raises(ValueError, match="steps and repeats"):
+            t.benchmark(**bad)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
