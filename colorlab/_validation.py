@@ -81,6 +81,21 @@ def check_finite(x: torch.Tensor, name: str) -> None:
                          f"(e.g. torch.nan_to_num)")
 
 
+def check_weights(weights: object, n: int, name: str = "weights") -> torch.Tensor:
+    """Check per-bin weights: a float tensor ``(n,)``, finite and >= 0 (values not inside
+    :func:`trusted_values`)."""
+    check_tensor(weights, name)
+    check_float(weights, name)
+    if weights.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), one weight per bin, got "
+                         f"{tuple(weights.shape)}")
+    check_finite(weights, name)
+    if _VALUE_CHECKS.get() and bool((weights < 0).any()):
+        raise ValueError(f"{name} must be >= 0 (rebalancing weights, "
+                         f"colorlab.prior.rebalance_weights), got a negative value")
+    return weights
+
+
 def check_positive(value: float, name: str) -> float:
     """Raise ``ValueError`` unless ``value`` is a finite number > 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \

@@ -63,7 +63,9 @@ def bench_core(batch: int = 256, size: int = 176, repeats: int = 5, seed: int = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="colorlab bench", description=__doc__)
+    from .cli import OneLineParser
+
+    parser = OneLineParser(prog="colorlab bench", description=__doc__)
     parser.add_argument("what", choices=["core", "train"], help="which benchmark")
     parser.add_argument("--batch", type=int, default=None, help="images per batch")
     parser.add_argument("--size", type=int, default=176, help="image side in pixels")

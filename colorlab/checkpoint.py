@@ -1,30 +1,69 @@
-"""Atomic checkpoint files: written to a temporary file, flushed, then renamed into place.
+"""Safe files: atomic writes, all-or-nothing groups of writes, checkpoint loading and run locks.
 
-A run killed at any moment (even ``kill -9``) leaves either the previous checkpoint or the new
-one, never a half-written file. Checkpoints hold only tensors and plain Python values, so they
-load with ``torch.load(weights_only=True)``.
+* :func:`atomic_save`, :func:`atomic_write_bytes`, :func:`atomic_write_text`: written to a
+  temporary file beside the target, flushed to disk, then renamed into place. A run killed at any
+  moment (even ``kill -9``) leaves either the previous file or the new one, never a half-written
+  file; a failed write (a full disk, say) raises :class:`OSError` saying so and leaves the previous
+  file as it was.
+* :func:`atomic_write_many`: several files replaced together, or none of them.
+* :func:`load_checkpoint`: checkpoints hold only tensors and plain Python values, so they load
+  with ``torch.load(weights_only=True)``; anything else is a :class:`CheckpointError`.
+* :class:`FolderLock`: an advisory ``fcntl.flock`` on a folder's lock file, so that two processes
+  never train into one run folder or write one results folder at once. The kernel releases it
+  when its process ends, however it ends: a lock left by a killed process never blocks.
 """
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-__all__ = ["atomic_save", "atomic_write_text", "atomic_write_bytes", "load_checkpoint",
-           "CheckpointError",
-           "CHECKPOINT_FORMAT"]
+__all__ = ["atomic_save", "atomic_write_text", "atomic_write_bytes", "atomic_write_many",
+           "load_checkpoint", "CheckpointError", "FolderLock", "FolderLocked",
+           "CHECKPOINT_FORMAT", "CHECKPOINT_KEYS"]
 
 CHECKPOINT_FORMAT = 1
+#: keys every colorlab checkpoint (``checkpoint.pt`` and ``model.pt``) holds
+CHECKPOINT_KEYS = ("format", "config", "model")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used: missing, corrupt, or from an incompatible run."""
 
 
-def _atomic(path: Path, write) -> None:
-    path = Path(path)
+def _is_write_error(err: BaseException) -> bool:
+    """An OSError, or torch's C++ writer failing ("enforce fail at inline_container.cc ...",
+    "PytorchStreamWriter failed writing file ...: file write failed")."""
+    return isinstance(err, OSError) or (isinstance(err, RuntimeError) and any(
+        s in str(err) for s in ("inline_container", "write failed", "failed writing")))
+
+
+def _write_failed(path: Path, err: BaseException) -> OSError:
+    """A one-line :class:`OSError` for a write that failed midway (disk full, quota, I/O error)."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    cause: BaseException | None = err  # torch keeps the writer's OSError as the context
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, OSError) and cause.errno:
+        code = cause.errno
+    else:
+        code = errno.ENOSPC if free is not None and free < 64 * 2 ** 20 else errno.EIO
+    space = f"{free / 2 ** 20:.0f} MB free there" if free is not None else "free space unknown"
+    return OSError(code, f"could not write {path} ({os.strerror(code)}; {space}); the previous "
+                         f"{path.name}, if any, is unchanged: free some space or choose another "
+                         f"folder, then run again")
+
+
+def _write_temp(path: Path, write: Callable) -> Path:
+    """Write through ``write(fh)`` into a flushed temporary file beside ``path``; returns it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)
@@ -35,9 +74,21 @@ def _atomic(path: Path, write) -> None:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)
+        if _is_write_error(err):
+            raise _write_failed(path, err) from err
+        raise
+    return Path(tmp)
+
+
+def _atomic(path: Path, write: Callable) -> None:
+    path = Path(path)
+    tmp = _write_temp(path, write)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -63,17 +114,157 @@ def atomic_write_text(text: str, path: str | Path) -> None:
     atomic_write_bytes(text.encode("utf-8"), path)
 
 
+def atomic_write_many(files: dict[Path, bytes]) -> None:
+    """Replace several files together: all of them, or (after any failure) none.
+
+    Every new file is written and flushed to a temporary file first; only when all are written
+    are they renamed into place, each existing file being moved aside until the whole group is
+    in. A failure at any point restores every earlier file (``colorlab colorize --overwrite``).
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     a, b = pathlib.Path(d) / "a.txt", pathlib.Path(d) / "b.txt"
+    ...     atomic_write_many({a: b"1", b: b"2"})
+    ...     a.read_text(), b.read_text(), sorted(p.name for p in pathlib.Path(d).iterdir())
+    ('1', '2', ['a.txt', 'b.txt'])
+    """
+    staged: dict[Path, Path] = {}
+    moved: dict[Path, Path] = {}  # target -> its previous file, moved aside
+    placed: list[Path] = []
+    try:
+        for target, data in files.items():
+            staged[Path(target)] = _write_temp(Path(target), lambda fh, d=data: fh.write(d))
+        for target, tmp in staged.items():
+            if target.exists():
+                aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
+                                              dir=target.parent)) / target.name
+                os.replace(target, aside)
+                moved[target] = aside
+            os.replace(tmp, target)
+            placed.append(target)
+    except BaseException:
+        for target in placed:
+            target.unlink(missing_ok=True)
+        for target, aside in moved.items():
+            try:
+                os.replace(aside, target)
+            except OSError:  # keep restoring the others; this one stays in its .old folder
+                continue
+            aside.parent.rmdir()
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    for aside in moved.values():
+        shutil.rmtree(aside.parent, ignore_errors=True)
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load a colorlab checkpoint safely (``weights_only=True``) or raise :class:`CheckpointError`."""
+    """Load a colorlab checkpoint safely (``weights_only=True``) or raise :class:`CheckpointError`.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     (pathlib.Path(d) / "empty.pt").touch()
+    ...     try:
+    ...         load_checkpoint(pathlib.Path(d) / "empty.pt")
+    ...     except CheckpointError as err:
+    ...         print(str(err).split(": ", 1)[0].endswith("empty.pt is empty (0 bytes)"))
+    True
+    """
     path = Path(path)
+    if path.is_dir():
+        hint = next((f"; pass {path / name}" for name in ("model.pt", "checkpoint.pt")
+                     if (path / name).is_file()), "")
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): not a colorlab checkpoint; "
+                              f"pass a run's model.pt or checkpoint.pt")
     try:
         ck = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        reason = str(err).split(". ")[0].splitlines()[0][:160]
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        reason = lines[0].split(". ")[0][:160] if lines else "no details"
         raise CheckpointError(f"{path} is corrupt or not a colorlab checkpoint "
                               f"({type(err).__name__}: {reason})") from err
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or "model" not in ck:
-        raise CheckpointError(f"{path} is not a colorlab checkpoint of format {CHECKPOINT_FORMAT}")
+    missing = [k for k in CHECKPOINT_KEYS if k not in ck] if isinstance(ck, dict) else []
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or missing:
+        what = f" (it lacks {', '.join(repr(k) for k in missing)})" if missing else ""
+        raise CheckpointError(f"{path} is not a colorlab checkpoint of format "
+                              f"{CHECKPOINT_FORMAT}{what}")
+    if not isinstance(ck["config"], dict) or not isinstance(ck["model"], dict):
+        raise CheckpointError(f"{path} is not a colorlab checkpoint: its 'config' and 'model' "
+                              f"must be dictionaries")
     return ck
+
+
+class FolderLocked(RuntimeError):
+    """Another process holds the lock of a run or results folder."""
+
+
+class FolderLock:
+    """An exclusive advisory lock on ``folder`` for the life of a ``with`` block.
+
+    The lock file is ``lock_file``, by default ``<parent>/.<name>.lock`` (beside the folder, so
+    that the folder itself may be replaced by a rename while the lock is held); it holds the
+    owner's PID. A second process
+    (or a second lock in the same process) gets :class:`FolderLocked` naming that PID at once;
+    it never waits. A lock file left by a killed process does not block: the kernel released its
+    lock with the process. Where the file system has no locks (some network mounts) the folder is
+    used unlocked, with a warning.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with FolderLock(pathlib.Path(d) / "run", "run folder"):
+    ...         try:
+    ...             FolderLock(pathlib.Path(d) / "run", "run folder").acquire()
+    ...         except FolderLocked as err:
+    ...             print(str(err).split(" by process")[0].endswith("run is in use"))
+    True
+    """
+
+    def __init__(self, folder: str | Path, what: str = "folder",
+                 lock_file: str | Path | None = None) -> None:
+        self.folder, self.what = Path(folder), what
+        absolute = self.folder.resolve()
+        self.path = Path(lock_file) if lock_file is not None else \
+            absolute.with_name(f".{absolute.name}.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> FolderLock:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            owner = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise FolderLocked(
+                    f"{self.folder} is in use by process {owner} (another colorlab command on "
+                    f"this {self.what}); wait for it to finish, or use another "
+                    f"{self.what}") from None
+            import warnings
+
+            warnings.warn(f"cannot lock {self.folder} ({os.strerror(err.errno or 0)}): "
+                          f"make sure no other process uses it", RuntimeWarning, stacklevel=2)
+            return self
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

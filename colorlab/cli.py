@@ -6,13 +6,23 @@ Every failure is one line on stderr (``colorlab: error: ...``) and a non-zero ex
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import re
 import sys
 
 from . import __version__
 from .paths import data_root, profile, results_root
 
-__all__ = ["main", "info_lines"]
+__all__ = ["main", "info_lines", "OneLineParser"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit code 2), like every
+    other error of the command line."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def info_lines() -> list[str]:
@@ -42,7 +52,7 @@ def info_lines() -> list[str]:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="colorlab", description=__doc__,
+    parser = OneLineParser(prog="colorlab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"colorlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -55,8 +65,20 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line, without the ``[Errno N]`` prefix of OS errors."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    text = re.sub(r"^\[Errno \d+\] ", "", text)
+    return text if len(text) <= 600 else text[:597] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``colorlab`` console script."""
+    """Entry point of the ``colorlab`` console script.
+
+    Exit codes: 0 success, 2 an error the user can act on (bad input, missing or corrupt files, a
+    folder in use, a full disk, a diverged run), 1 an unexpected error (a bug: set
+    ``COLORLAB_DEBUG=1`` for its traceback), 130 interrupted. Every error is one line on stderr.
+    """
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
@@ -71,12 +93,20 @@ def main(argv: list[str] | None = None) -> int:
 
             return bench_main(args.rest)
         return args.run(args)
-    except (ValueError, TypeError, OSError, RuntimeError, ImportError) as err:
-        print(f"colorlab: error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, RuntimeError, ImportError, ArithmeticError) as err:
+        if os.environ.get("COLORLAB_DEBUG"):
+            raise
+        print(f"colorlab: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("colorlab: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - a bug: still one line, with a way to see more
+        if os.environ.get("COLORLAB_DEBUG"):
+            raise
+        print(f"colorlab: internal error: {type(err).__name__}: {_one_line(err)} (please report "
+              f"it; COLORLAB_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

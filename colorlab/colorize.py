@@ -3,7 +3,10 @@
 The model sees the lightness resized to its training size; the predicted ab is upsampled back to
 the original size and joined to the original, full-resolution L. Every input is read and checked
 before anything is written, outputs never overwrite existing files (unless asked), and each file
-is written atomically; if writing fails midway, the files of this call are removed again.
+is written atomically. The outputs of one call are replaced together
+(:func:`colorlab.checkpoint.atomic_write_many`): if writing any of them fails, every file that was
+there before, ``--overwrite`` or not, is left as it was. EXIF orientation is honoured, and images
+too large to decode safely (decompression bombs) are refused.
 """
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ._validation import check_positive
 from .batches import to_lab
-from .checkpoint import atomic_write_bytes
+from .checkpoint import atomic_write_many
 from .color import lab_to_rgb
 from .images import read_rgb
 from .train import load_model
@@ -61,8 +65,8 @@ def colorize_files(images: list[str | Path], checkpoint: str | Path, out_dir: st
     if T is not None and config.head != "classification":
         raise ValueError(f"--temperature applies to classification models; {checkpoint} is a "
                          f"{config.head} model")
-    if T is not None and not T > 0:
-        raise ValueError(f"temperature must be > 0, got {T}")
+    if T is not None:
+        check_positive(T, "temperature")
     out_dir = Path(out_dir)
     inputs = [Path(p) for p in images]
     if not inputs:
@@ -70,7 +74,11 @@ def colorize_files(images: list[str | Path], checkpoint: str | Path, out_dir: st
     targets = [out_dir / f"{p.stem}_colorized.png" for p in inputs]
     if len(set(targets)) != len(targets):
         raise ValueError("two inputs share a file name stem; colorize them into different folders")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"--out {out_dir} is a file; choose a folder for the outputs")
     for p, t in zip(inputs, targets):
+        if p.is_dir():
+            raise IsADirectoryError(f"{p} is a folder; pass image files (e.g. {p}/*.jpg)")
         if not p.is_file():
             raise FileNotFoundError(f"{p} does not exist")
         if t.exists() and not overwrite:
@@ -86,13 +94,5 @@ def colorize_files(images: list[str | Path], checkpoint: str | Path, out_dir: st
     results = [_png_bytes(colorize_image(model, img, config.size, T if T is not None else 0.38))
                for img in decoded]
     out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    try:
-        for target, data in zip(targets, results):
-            atomic_write_bytes(data, target)
-            written.append(target)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-    return written
+    atomic_write_many(dict(zip(targets, results)))
+    return targets

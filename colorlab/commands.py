@@ -77,7 +77,9 @@ def _evaluate(args) -> int:
 def _reproduce(args) -> int:
     from .reproduce import reproduce
 
-    reproduce(args.out, profile=args.profile, datasets=tuple(args.datasets),
+    out = args.out if args.out is not None else ("results" if args.profile == "full"
+                                                  else f"results-{args.profile}")
+    reproduce(out, profile=args.profile, force=args.force, datasets=tuple(args.datasets),
               work_dir=args.work_dir, device=args.device,
               classifier=None if args.classifier == "none" else args.classifier,
               epochs=args.epochs, progress=not args.quiet, bench=args.bench,
@@ -125,7 +127,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("reproduce", help="the six runs of the report and results/")
     p.add_argument("--profile", choices=("ci", "full"), default="full")
-    p.add_argument("--out", default="results")
+    p.add_argument("--out", default=None,
+                   help="results folder (default: results/ for --profile full, results-ci/ for ci)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a larger reproduction found in --out (e.g. a recorded GPU run)")
     p.add_argument("--work-dir", default=None, help="checkpoints (default runs/<profile>)")
     p.add_argument("--datasets", nargs="+", choices=("celeba", "fruits"),
                    default=["celeba", "fruits"])

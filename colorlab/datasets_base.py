@@ -125,7 +125,8 @@ def _cache_file(kind: str, root: Path, paths: list[Path], size: int, fit: str) -
     cache = cache_root()
     if cache is None:
         return None
-    h = hashlib.sha256(f"{kind}|{size}|{fit}".encode())
+    # v2: images are turned upright by their EXIF orientation (earlier caches were not)
+    h = hashlib.sha256(f"v2|{kind}|{size}|{fit}".encode())
     for p in paths:
         st = p.stat()
         h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
@@ -142,7 +143,9 @@ class ImageFolder(ColorizationDataset):
         fit: ``"crop"`` (central square, default) or ``"squash"`` (see
             :func:`colorlab.images.fit_square`).
         strict: raise on the first unreadable file instead of skipping it (skips are counted,
-            listed in ``skipped`` and reported by one warning).
+            listed in ``skipped`` and reported by one warning). Unreadable files include
+            truncated or non-image files and decompression bombs; with ``class_subfolders``, a
+            file directly in ``root`` (no class) is skipped too.
         limit: keep only the first ``limit`` files in sorted order.
         cache: keep the decoded tensor in ``$COLORLAB_CACHE`` (default ``~/.cache/colorlab``;
             ``COLORLAB_CACHE=off`` disables it); the cache key covers names, sizes and mtimes.
@@ -163,18 +166,24 @@ class ImageFolder(ColorizationDataset):
             raise FileNotFoundError(f"image folder {root} does not exist")
         paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
                        and p.is_file())
+        outside: list[str] = []
+        if class_subfolders:  # a stray file beside the class folders has no class: skipped
+            outside = [f"{p}: not in a class folder ({root}/<class>/<image>)" for p in paths
+                       if len(p.relative_to(root).parts) == 1]
+            paths = [p for p in paths if len(p.relative_to(root).parts) > 1]
         if limit is not None:
             paths = paths[:limit]
         if not paths:
-            raise FileNotFoundError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {root}")
-        classes = sorted({p.relative_to(root).parts[0] for p in paths
-                          if len(p.relative_to(root).parts) > 1}) if class_subfolders else []
+            where = " in class subfolders" if class_subfolders else ""
+            raise FileNotFoundError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under "
+                                    f"{root}{where}")
+        classes = sorted({p.relative_to(root).parts[0] for p in paths}) if class_subfolders else []
         cache_path = _cache_file(type(self).__name__, root, paths, size, fit) if cache else None
         if cache_path is not None and cache_path.exists():
             try:
                 saved = torch.load(cache_path, weights_only=True)
                 super().__init__(saved["images"], saved["labels"], saved["files"], classes,
-                                 name or root.name, size, saved["skipped"], "real", fit)
+                                 name or root.name, size, outside + saved["skipped"], "real", fit)
                 self._report()
                 return
             except Exception:  # a stale or damaged cache is rebuilt, never trusted
@@ -186,13 +195,13 @@ class ImageFolder(ColorizationDataset):
         labels = torch.tensor([classes.index(f.split("/")[0]) if classes else -1 for f in files],
                               dtype=torch.long)
         super().__init__(torch.stack(images), labels, files, classes, name or root.name, size,
-                         skipped, "real", fit)
+                         outside + skipped, "real", fit)
         if cache_path is not None:
             from .checkpoint import atomic_save
 
             try:
                 atomic_save({"images": self.images, "labels": self.labels, "files": self.files,
-                             "skipped": self.skipped}, cache_path)
+                             "skipped": skipped}, cache_path)
             except OSError:
                 pass  # a read-only home is fine: the cache is only a speed-up
         self._report()

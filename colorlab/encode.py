@@ -42,7 +42,25 @@ def soft_encode(ab: torch.Tensor, bins: torch.Tensor | None = None, k: int = 5,
     check_shape(ab, "ab", ndim=4, channels=2, channel_dim=1, layout="(B, 2, H, W)")
     sigma = check_positive(sigma, "sigma")
     idx, d2 = nearest_bins(ab, k, bins)
-    return idx, torch.softmax(d2 * (-0.5 / sigma ** 2), dim=1)
+    return idx, _gaussian_weights(d2, sigma)
+
+
+def _gaussian_weights(d2: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``softmax(-d2 / 2 sigma^2)`` over dim 1, for any finite sigma > 0.
+
+    Distances are taken relative to the nearest bin's (``d2`` is sorted, nearest first), which
+    leaves the softmax unchanged and keeps the nearest term at exp(0) = 1: a tiny sigma gives the
+    one-hot limit (ties shared) instead of 0/0, and a huge sigma the uniform limit, never NaN or
+    an overflow.
+
+    >>> d2 = torch.tensor([[1.0, 4.0]]).view(1, 2, 1, 1)
+    >>> _gaussian_weights(d2, 1e-200).flatten().tolist(), _gaussian_weights(d2, 1e200).flatten().tolist()
+    ([1.0, 0.0], [0.5, 0.5])
+    """
+    scale = 0.5 / (sigma * sigma) if sigma * sigma > 0 else float("inf")
+    excess = d2 - d2[:, :1]
+    logits = torch.where(excess > 0, excess * -scale, torch.zeros_like(excess))
+    return torch.softmax(logits, dim=1)
 
 
 def to_dense(idx: torch.Tensor, w: torch.Tensor, num_bins: int = 313) -> torch.Tensor:

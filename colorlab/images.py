@@ -3,8 +3,8 @@
 Any mode Pillow opens becomes 8-bit RGB: palette (``P``, with or without transparency), ``RGBA``
 and ``LA`` (composited on white), grayscale ``L``/``1``, ``CMYK``, ``YCbCr`` and 16-bit/32-bit
 integer or float grayscale (``I;16``, ``I``, ``F``, rescaled from their own range). A truncated
-or non-image file raises :class:`UnreadableImage` with the reason; callers decide whether to skip
-it (datasets count and report skips) or to stop.
+or non-image file, or a decompression bomb, raises :class:`UnreadableImage` with the reason; callers
+decide whether to skip it (datasets count and report skips) or to stop. EXIF orientation is applied.
 """
 from __future__ import annotations
 
@@ -43,20 +43,33 @@ def _to_rgb_array(img) -> np.ndarray:
 def read_rgb(path: str | Path) -> torch.Tensor:
     """Read an image file as a uint8 tensor ``(3, H, W)``; raises :class:`UnreadableImage`.
 
+    The image is turned upright by its EXIF orientation (as image viewers show it), and a file
+    that Pillow refuses as a decompression bomb (more than twice ``PIL.Image.MAX_IMAGE_PIXELS``,
+    about 179 megapixels) is unreadable, like a truncated or non-image file.
+
     >>> import tempfile, PIL.Image
     >>> with tempfile.TemporaryDirectory() as d:
     ...     PIL.Image.new("P", (5, 4)).save(d + "/p.png")
     ...     read_rgb(d + "/p.png").shape
     torch.Size([3, 4, 5])
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
+    path = Path(path)
+    if path.is_dir():
+        raise UnreadableImage(f"{path} is a folder, not an image file")
+    if not path.is_file():
+        raise UnreadableImage(f"{path} does not exist")
     try:
         with Image.open(path) as img:
             img.load()  # decode now: a truncated file fails here, not later
-            arr = _to_rgb_array(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise UnreadableImage(f"{path}: not a readable image ({type(err).__name__}: {err})") from err
+            arr = _to_rgb_array(ImageOps.exif_transpose(img))
+    except Image.DecompressionBombError as err:
+        raise UnreadableImage(f"{path}: refused, too many pixels for an image to decode safely "
+                              f"({err})") from err
+    except Exception as err:  # noqa: BLE001 - Pillow's decoders raise many types on bad files
+        raise UnreadableImage(f"{path}: not a readable image ({type(err).__name__}: "
+                              f"{' '.join(str(err).split())[:200]})") from err
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
 
 

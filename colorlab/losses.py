@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ._validation import (check_finite, check_float, check_nonempty, check_positive, check_shape,
-                          check_tensor)
+                          check_tensor, check_weights)
 from .encode import soft_encode
 from .gamut import ab_bins
 
@@ -98,9 +98,7 @@ def rebalanced_cross_entropy(logits: torch.Tensor, ab: torch.Tensor,
     log_p = torch.log_softmax(logits, dim=1)
     per_pixel = -(w.to(log_p.dtype) * log_p.gather(1, idx)).sum(dim=1)
     if weights is not None:
-        check_tensor(weights, "weights")
-        if weights.shape != (bins.shape[0],):
-            raise ValueError(f"weights must have shape ({bins.shape[0]},), got {tuple(weights.shape)}")
+        check_weights(weights, bins.shape[0])
         per_pixel = per_pixel * weights.to(device=logits.device, dtype=log_p.dtype)[idx[:, 0]]
     return _reduce(per_pixel, reduction)
 
@@ -138,11 +136,7 @@ class RebalancedCrossEntropy(nn.Module):
         self.reduction = _check_reduction(reduction)
         self.bins = ab_bins(torch.float64) if bins is None else bins.detach().to("cpu").clone()
         if weights is not None:
-            check_tensor(weights, "weights")
-            if weights.shape != (self.bins.shape[0],):
-                raise ValueError(f"weights must have shape ({self.bins.shape[0]},), "
-                                 f"got {tuple(weights.shape)}")
-            weights = weights.detach().clone().float()
+            weights = check_weights(weights, self.bins.shape[0]).detach().clone().float()
         self.register_buffer("weights", weights)
 
     def forward(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:

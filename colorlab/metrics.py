@@ -104,6 +104,10 @@ def pixel_rebalance_weights(true_ab: torch.Tensor, prior: torch.Tensor,
     [[[1.0, 1.0], [1.0, 1.0]]]
     """
     check_tensor(prior, "prior")
+    num_bins = 313 if bins is None else len(bins)
+    if prior.shape != (num_bins,):
+        raise ValueError(f"prior must have shape ({num_bins},), one probability per ab bin, got "
+                         f"{tuple(prior.shape)}")
     return rebalance_weights(prior.double(), lam=0.0).to(true_ab.device)[nearest_bin(true_ab, bins)]
 
 

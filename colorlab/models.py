@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_float, check_positive, check_shape, check_tensor
+from ._validation import check_float, check_nonempty, check_positive, check_shape, check_tensor
 from .decode import annealed_mean
 from .gamut import NUM_BINS
 
@@ -55,9 +55,13 @@ class ColorizationNet(nn.Module):
         width: channel multiplier; 1.0 is the report's network (24,788,032 parameters with the
             classification head), small values give tiny models for CPU tests.
 
-    ``forward`` takes L in [0, 100] and divides it by 100. H and W must be multiples of 8. Under
-    ``torch.autocast`` the blocks run in bf16/fp16 and the 1x1 head in float32, so the output is
-    always float32.
+    ``forward`` takes L in [0, 100] and divides it by 100. H and W must be multiples of 8.
+
+    Dtype rule: ``L`` may have any floating dtype. Outside autocast it is cast to the dtype of
+    the network's parameters (float32, or what ``.half()``/``.to(torch.bfloat16)`` made them);
+    under ``torch.autocast`` the blocks run in autocast's bf16/fp16. The 1x1 head computes in the
+    parameters' dtype, float32 by default also under autocast, and the output is float32 in every
+    case.
 
     >>> net = ColorizationNet(width=0.125)
     >>> net(torch.rand(2, 1, 32, 32) * 100).shape
@@ -85,14 +89,17 @@ class ColorizationNet(nn.Module):
         check_tensor(L, "L")
         check_float(L, "L")
         check_shape(L, "L", ndim=4, channels=1, channel_dim=1, layout="(B, 1, H, W)")
+        check_nonempty(L, "L")
         if L.shape[-2] % 8 or L.shape[-1] % 8:
             raise ValueError(f"L height and width must be multiples of 8, got {tuple(L.shape[-2:])}; "
                              f"resize or crop the image (colorize() does this for you)")
+        if not torch.is_autocast_enabled(L.device.type):
+            L = L.to(self.head.weight.dtype)  # the dtype rule: see the class docstring
         features = self.blocks(L / 100.0)
         # the 1x1 head runs in float32 even under autocast: bf16 keeps 8 bits of mantissa, and the
         # annealed mean divides the logits by T = 0.38, so its rounding would reach the colours
         with torch.autocast(features.device.type, enabled=False):
-            out = self.head(features.float())
+            out = self.head(features.to(self.head.weight.dtype)).float()
         return out * AB_SCALE if self.head_type == "regression" else out
 
     @torch.no_grad()
@@ -109,6 +116,7 @@ class ColorizationNet(nn.Module):
         """
         check_tensor(L, "L")
         check_shape(L, "L", ndim=4, channels=1, channel_dim=1, layout="(B, 1, H, W)")
+        check_nonempty(L, "L")
         was_training = self.training
         self.eval()
         try:

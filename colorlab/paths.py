@@ -2,6 +2,8 @@
 
 * ``COLORLAB_DATA``: folder holding the real datasets (``celeba-7k/``, ``fruits-10/<class>/``,
   or CelebA's ``img_align_celeba/``); default ``./data``. Nothing is downloaded unless asked.
+
+An empty setting counts as unset.
 * ``COLORLAB_RESULTS``: folder of recorded results (``results/`` of the repository by default).
 * ``COLORLAB_PROFILE``: ``ci`` (seconds on CPU), ``default`` or ``full`` (GPU training).
 * ``COLORLAB_CACHE``: where decoded datasets and CI-sized book runs are cached; default
@@ -17,19 +19,31 @@ __all__ = ["data_root", "results_root", "cache_root", "profile", "PROFILES"]
 PROFILES = ("ci", "default", "full")
 
 
+def _setting(name: str) -> str | None:
+    """The environment variable ``name``, stripped; None when unset or empty (an empty setting
+    means "use the default", never the current folder).
+
+    >>> import os; os.environ["COLORLAB_DATA"] = "  "; _setting("COLORLAB_DATA") is None
+    True
+    >>> del os.environ["COLORLAB_DATA"]
+    """
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
 def data_root() -> Path:
     """The data folder: ``$COLORLAB_DATA`` or ``./data``.
 
     >>> isinstance(data_root(), Path)
     True
     """
-    return Path(os.environ.get("COLORLAB_DATA", "data")).expanduser()
+    return Path(_setting("COLORLAB_DATA") or "data").expanduser()
 
 
 def results_root() -> Path:
     """The recorded-results folder: ``$COLORLAB_RESULTS``, else ``results/`` beside the package's
     repository (when run from a checkout), else ``./results``."""
-    env = os.environ.get("COLORLAB_RESULTS")
+    env = _setting("COLORLAB_RESULTS")
     if env:
         return Path(env).expanduser()
     repo = Path(__file__).resolve().parent.parent

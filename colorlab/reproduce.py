@@ -43,7 +43,7 @@ from pathlib import Path
 import torch
 
 from .batches import to_lab
-from .checkpoint import atomic_write_text
+from .checkpoint import FolderLock, atomic_write_text
 from .data import ColorizationDataset, load_images, sample_stand_in
 from .evaluate import baseline_predictions, evaluate_predictions, predict_ab
 from .failures import save_figure_panels
@@ -208,13 +208,17 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
               work_dir: str | Path | None = None, device: str | torch.device | None = None,
               classifier: str | None = "efficientnet_lite0", progress: bool = True,
               epochs: int | None = None, bench: bool = False, compile: bool | None = None,
-              log=print) -> dict:
+              force: bool = False, log=print) -> dict:
     """Train and evaluate everything, then replace ``out_dir`` in one step; returns the provenance.
 
     ``epochs`` and ``compile`` override the profile's. ``bench=True`` also runs
     :func:`colorlab.train_bench.bench_train` (``full``: width 1, 176x176) and records it in the
     provenance. Datasets (and the benchmark) that an earlier call, interrupted or complete,
     finished with the same code, profile, classifier and data are kept.
+
+    ``out_dir`` is locked while the call runs (a second call on it stops at once, naming this
+    one's PID), and a larger reproduction already there (a recorded GPU run, say) is never
+    replaced by a smaller one unless ``force=True``: see :class:`colorlab.results_folder.ResultsFolder`.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {tuple(PROFILES)}, got {profile!r}")
@@ -233,7 +237,17 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
         raise ValueError(f"datasets must be among {DATASETS}, got {datasets!r}")
     work = Path(work_dir) if work_dir is not None else Path("runs") / profile
     key = {"profile": dataclasses.asdict(prof), "classifier": classifier, "sources": source_hash()}
-    folder = ResultsFolder(out_dir, key)
+    with FolderLock(out_dir, "results folder"):
+        items = list(datasets) + (["bench"] if bench else [])
+        folder = ResultsFolder(out_dir, key, items, force=force)
+        return _reproduce_into(folder, prof, key, datasets, dev, work, classifier, progress, bench,
+                               log)
+
+
+def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, datasets: tuple,
+                    dev, work: Path, classifier: str | None, progress: bool, bench: bool,
+                    log) -> dict:
+    """The body of :func:`reproduce`, with ``folder`` locked."""
     call, clf = _now(), None
     if bench:
         if folder.kept("bench") is None:

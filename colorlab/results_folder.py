@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .checkpoint import atomic_write_text
 
-__all__ = ["ResultsFolder", "source_hash", "RECORD"]
+__all__ = ["ResultsFolder", "ResultsExist", "source_hash", "RECORD", "smaller_than"]
 
 #: the record that each dataset folder carries
 RECORD = "dataset.json"
@@ -40,6 +40,29 @@ def source_hash() -> str:
     for f in sorted(Path(__file__).resolve().parent.glob("*.py")):
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
+
+
+class ResultsExist(ValueError):
+    """The results folder holds a larger reproduction than the one about to replace it."""
+
+
+def _describe(profile: dict) -> str:
+    data = "sample images" if profile.get("sample_count") else "real data"
+    return (f"{profile.get('name', '?')} profile: {data}, {profile.get('epochs')} epochs at "
+            f"{profile.get('size')}x{profile.get('size')}, width {profile.get('width')}")
+
+
+def smaller_than(new: dict, old: dict) -> bool:
+    """Whether reproduction profile ``new`` is smaller than ``old`` in any respect: sample images
+    where ``old`` had real data, or fewer epochs, a smaller image size or a narrower network.
+
+    >>> full = {"sample_count": 0, "epochs": 100, "size": 88, "width": 1.0}
+    >>> smaller_than({**full, "epochs": 2}, full), smaller_than(full, {**full, "epochs": 2})
+    (True, False)
+    """
+    if bool(new.get("sample_count")) and not old.get("sample_count"):
+        return True
+    return any((new.get(k) or 0) < (old.get(k) or 0) for k in ("epochs", "size", "width"))
 
 
 def _read(path: Path) -> dict | None:
@@ -66,7 +89,14 @@ class ResultsFolder:
 
     Args:
         path: the results folder (``results/``).
-        key: what must match for a finished item to be kept (JSON-serialisable dict).
+        key: what must match for a finished item to be kept (JSON-serialisable dict); its
+            ``"profile"`` (a :class:`colorlab.reproduce.ReproduceProfile` as a dict) says how large
+            the reproduction is.
+        items: the items this reproduction will hold (datasets, ``"bench"``); None: not checked.
+        force: replace a larger reproduction (:func:`smaller_than`), or one with items that
+            ``items`` leaves out, found in ``path`` or in its in-progress folder; without it that
+            is a :class:`ResultsExist` error, raised before anything is changed, so a CI-sized or
+            partial run never replaces a recorded GPU run by accident.
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -83,9 +113,14 @@ class ResultsFolder:
     >>> tmp.cleanup()
     """
 
-    def __init__(self, path: str | Path, key: dict):
+    def __init__(self, path: str | Path, key: dict, items: list[str] | None = None,
+                 force: bool = False):
         self.path, self.key = Path(path), json.loads(json.dumps(key))
         self.partial = self.path.with_name(f".{self.path.name}.partial")
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(f"results folder {self.path} is a file; choose a folder")
+        if not force:
+            self._refuse_to_shrink(items)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for stray in self.partial.glob(".staging-*"):  # left by a call killed while building
             shutil.rmtree(stray, ignore_errors=True)
@@ -95,6 +130,25 @@ class ResultsFolder:
         if len(self.staged) < len(in_progress):
             shutil.rmtree(self.partial)  # made by other code or settings: never mixed with this run
             self.staged = {}
+
+    def _refuse_to_shrink(self, items: list[str] | None) -> None:
+        new = self.key.get("profile") or {}
+        final = _read(self.path / "provenance.json") or {}
+        found = [(self.path, final.get("profile"),
+                  set(final.get("datasets", {})) | ({"bench"} if "bench_train" in final else set()))]
+        found += [(self.partial, r.get("key", {}).get("profile"), {item})
+                  for item, r in _records(self.partial).items()]
+        for where, old, old_items in found:
+            if not isinstance(old, dict):
+                continue
+            lost = sorted(old_items - set(items)) if items is not None else []
+            if smaller_than(new, old) or lost:
+                kind = "an unfinished" if where == self.partial else "a"
+                what = f"larger reproduction ({_describe(old)}) than this one ({_describe(new)})" \
+                    if smaller_than(new, old) else f"reproduction with {', '.join(lost)}, which " \
+                    f"this one ({', '.join(items)}) leaves out"
+                raise ResultsExist(f"{self.path} holds {kind} {what}; write elsewhere with --out "
+                                   f"DIR (out_dir=...), or pass --force (force=True) to replace it")
 
     def _matching(self, records: dict[str, dict]) -> dict[str, dict]:
         return {item: r for item, r in records.items() if r.get("key") == self.key}

@@ -25,8 +25,8 @@ import torch
 
 from ._validation import trusted_values
 from .batches import augment, downsample_ab, to_lab
-from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, atomic_write_text,
-                         load_checkpoint)
+from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, FolderLock, atomic_save,
+                         atomic_write_text, load_checkpoint)
 from .data import ColorizationDataset
 from .losses import L2Loss, RebalancedCrossEntropy
 from .train_config import TrainConfig, build_model, default_device, load_model
@@ -253,10 +253,21 @@ class Trainer:
 
         With ``resume=True`` an existing ``checkpoint.pt`` in ``run_dir`` is continued (a corrupt
         or incompatible one is an error, never a silent restart); ``resume=False`` refuses to
-        overwrite an existing run.
+        overwrite an existing run. While it trains, the run folder is locked
+        (:class:`colorlab.checkpoint.FolderLock`): a second process on the same folder stops at once
+        with :class:`colorlab.checkpoint.FolderLocked`, naming this one's PID.
         """
-        with cudnn_autotuning(self.cuda):
-            return self._fit(resume)
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise NotADirectoryError(f"run folder {self.run_dir} is a file; choose a folder")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._bar = None
+        with FolderLock(self.run_dir, "run folder", self.run_dir / ".lock"), \
+                cudnn_autotuning(self.cuda):
+            try:
+                return self._fit(resume)
+            finally:  # after an error (a diverged run, a full disk) it shows on a clean line
+                if self._bar is not None:
+                    self._bar.close()
 
     def _fit(self, resume: bool) -> list[dict]:
         c, ck_path = self.config, self.run_dir / "checkpoint.pt"
@@ -282,8 +293,8 @@ class Trainer:
         if self.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=(c.epochs - start) * steps, desc=f"{self.run_dir.name}", unit="step",
-                       leave=False)
+            bar = self._bar = tqdm(total=(c.epochs - start) * steps, desc=f"{self.run_dir.name}",
+                                   unit="step", leave=False)
         model.train()
         for epoch in range(start, c.epochs):
             t0 = time.perf_counter()

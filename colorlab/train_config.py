@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ._validation import check_positive, check_unit_interval
 from .checkpoint import CheckpointError, load_checkpoint
 from .models import ColorizationNet
 
@@ -17,14 +18,37 @@ LOSSES = ("l2", "ce", "rebal")
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` as a ``torch.device``; ``None``: CUDA when available, else CPU.
+    """``device`` as a ``torch.device``, checked to exist; ``None``: CUDA when available, else CPU.
+
+    A device this machine does not have is a ``ValueError`` that says which devices it has (not a
+    failure deep inside a checkpoint load or the first step).
 
     >>> default_device("cpu")
     device(type='cpu')
+    >>> default_device("gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: device 'gpu' is not a torch device name; use 'cpu', 'cuda' or 'cuda:<index>'
     """
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a torch device name; use 'cpu', 'cuda' or "
+                         f"'cuda:<index>'") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {str(device)!r}: this machine has no CUDA GPU that torch can "
+                             f"use; use --device cpu (or, in Colab, Runtime > Change runtime type "
+                             f"> GPU)")
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"device {str(device)!r}: this machine has {count} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r}: MPS is not available here; use --device cpu")
+    return dev
 
 
 def device_name(device: torch.device) -> str:
@@ -67,17 +91,23 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        for name in ("epochs", "batch_size", "checkpoint_every", "size"):
+        for name in ("epochs", "batch_size", "checkpoint_every", "size", "k"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if self.size % 8:
             raise ValueError(f"size must be a multiple of 8 (the network's stride), got {self.size}")
         for name in ("lr", "width", "sigma"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if not 0 <= self.lam <= 1 or self.weight_decay < 0:
-            raise ValueError("lam must be in [0, 1] and weight_decay >= 0")
+            check_positive(getattr(self, name), name)
+        check_unit_interval(self.lam, "lam")
+        if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) \
+                or not 0 <= self.weight_decay < math.inf:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        for name in ("compile", "amp"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     @property
     def head(self) -> str:
@@ -107,10 +137,11 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu",
 
     ``expect_head`` (``"classification"``/``"regression"``) turns a head mismatch into a clear error.
     """
-    ck = load_checkpoint(path, map_location)
+    device = default_device(map_location)  # an absent device is named as such, up front
+    ck = load_checkpoint(path, "cpu")
     try:
         config = TrainConfig(**ck["config"])
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: its config does not match this colorlab ({err})") from err
     if expect_head is not None and config.head != expect_head:
         raise CheckpointError(f"{path} holds a {config.head} model (loss {config.loss!r}), "
@@ -118,7 +149,8 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu",
     model = build_model(config)
     try:
         model.load_state_dict(ck["model"])
-    except RuntimeError as err:
+    except (RuntimeError, TypeError, KeyError) as err:
+        lines = str(err).strip().splitlines() or [type(err).__name__]
         raise CheckpointError(f"{path}: weights do not fit a {config.head} network of width "
-                              f"{config.width} ({str(err).splitlines()[0]})") from err
-    return model.to(map_location).eval(), config
+                              f"{config.width} ({lines[0][:200]})") from err
+    return model.to(device).eval(), config

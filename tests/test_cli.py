@@ -75,7 +75,7 @@ def test_colorize_writes_full_resolution_png(trained):
     (["{base}/cat.jpg", "{base}/bad.jpg"], "not a readable image"),
     (["{base}/missing.jpg"], "does not exist"),
     (["{base}/cat.jpg", "--head", "regression"], "not a regression one"),
-    (["{base}/cat.jpg", "--temperature", "-1"], "temperature must be > 0"),
+    (["{base}/cat.jpg", "--temperature", "-1"], "temperature must be a finite number > 0"),
 ])
 def test_colorize_errors_leave_nothing_behind(trained, args, message):
     target = trained / f"err-{abs(hash(message))}"

@@ -1,0 +1,502 @@
+"""Fault corpus: nothing is lost and no traceback reaches a user.
+
+Each class of failure a hostile test found is covered here: results never replaced by a smaller
+run, transactional ``--overwrite``, locks against concurrent processes (and stale locks left by
+``kill -9``), a full disk while checkpointing, one-line CLI errors for bad files, devices and
+settings, EXIF orientation, decompression bombs, and library inputs that must raise a clear
+``ValueError``/``TypeError`` or work. (``tests/test_train.py`` kills training with ``kill -9``
+and checks the bit-exact resume.)
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import colorlab as cl
+import colorlab.colorize
+import colorlab.data
+import colorlab.images
+import colorlab.losses
+import colorlab.reproduce
+from colorlab import checkpoint as ckmod
+from colorlab.checkpoint import FolderLock, FolderLocked, atomic_save, atomic_write_many
+from colorlab.cli import main
+from colorlab.reproduce import PROFILES
+from colorlab.results_folder import ResultsExist
+
+TINY = ["--dataset", "sample", "--loss", "ce", "--epochs", "1", "--width", "0.0625", "--size",
+        "16", "--batch-size", "16", "--device", "cpu"]
+
+
+def one_error_line(capsys) -> str:
+    """The CLI's stderr: exactly one line, starting with ``colorlab``, no traceback."""
+    err = capsys.readouterr().err
+    # what a terminal shows of each line: a closed progress bar leaves only carriage returns
+    lines = [line.split("\r")[-1] for line in err.split("\n") if line.split("\r")[-1].strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("colorlab") and "Traceback" not in err, err
+    return lines[0]
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("faults") / "run"
+    assert main(["train", *TINY, "--run-dir", str(run)]) == 0
+    return run / "model.pt"
+
+
+# ------------------------------------------------------------------ results never shrink
+def fake_results(folder: Path, profile: str = "full", datasets=("celeba", "fruits"),
+                 bench: bool = True) -> dict:
+    folder.mkdir(parents=True)
+    prov = {"profile": dataclasses.asdict(PROFILES[profile]), "device": "NVIDIA H100 80GB HBM3",
+            "datasets": {ds: {} for ds in datasets}}
+    if bench:
+        prov["bench_train"] = {}
+    (folder / "provenance.json").write_text(json.dumps(prov))
+    for ds in datasets:
+        (folder / ds).mkdir()
+        (folder / ds / "metrics.json").write_text("{}")
+    return tree_digest(folder)
+
+
+@pytest.mark.parametrize("recorded,argv", [
+    ("full", ["--profile", "ci"]),                        # sample data where it had real data
+    ("ci", ["--profile", "ci", "--epochs", "1"]),         # fewer epochs
+])
+def test_a_larger_run_is_never_replaced_by_a_smaller_one(tmp_path, capsys, recorded, argv,
+                                                         monkeypatch):
+    out = tmp_path / "results"
+    before = fake_results(out, recorded)
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", *argv, "--out", str(out)]) == 2
+    line = one_error_line(capsys)
+    assert "larger reproduction" in line and "--out" in line and "--force" in line
+    assert tree_digest(out) == before
+
+
+def test_the_ci_profile_writes_beside_the_recorded_run_by_default(tmp_path, monkeypatch):
+    import colorlab.reproduce
+
+    seen = {}
+    monkeypatch.setattr(colorlab.reproduce, "reproduce", lambda out, **kw: seen.update(out=out))
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "--profile", "ci"]) == 0
+    assert seen["out"] == "results-ci"
+
+
+def test_a_run_that_leaves_out_a_dataset_or_the_benchmark_is_refused(tmp_path):
+    out = tmp_path / "results"
+    before = fake_results(out, "ci")
+    with pytest.raises(ResultsExist, match="celeba, which this one"):
+        cl.reproduce.reproduce(out, profile="ci", datasets=("fruits",), bench=True,
+                               work_dir=tmp_path / "w")
+    with pytest.raises(ResultsExist, match="bench"):
+        cl.reproduce.reproduce(out, profile="ci", datasets=("celeba", "fruits"),
+                               work_dir=tmp_path / "w")
+    assert tree_digest(out) == before
+
+
+def test_an_unfinished_larger_run_is_not_discarded(tmp_path):
+    out = tmp_path / "results"
+    partial = tmp_path / ".results.partial" / "celeba"
+    partial.mkdir(parents=True)
+    key = {"profile": dataclasses.asdict(PROFILES["full"]), "classifier": None, "sources": "x"}
+    (partial / "dataset.json").write_text(json.dumps({"key": key, "manifest_hash": "m"}))
+    with pytest.raises(ResultsExist, match="unfinished larger"):
+        cl.reproduce.reproduce(out, profile="ci", work_dir=tmp_path / "w")
+    assert (partial / "dataset.json").is_file()
+
+
+def test_force_replaces_it(tmp_path, monkeypatch):
+    import colorlab.reproduce as rep
+
+    out = tmp_path / "results"
+    fake_results(out)
+    monkeypatch.setattr(rep, "_reproduce_into", lambda folder, *a: {"replaced": folder.path})
+    assert rep.reproduce(out, profile="ci", force=True, work_dir=tmp_path / "w") == \
+        {"replaced": out}
+
+
+# ------------------------------------------------------------------ transactional writes
+def test_overwrite_keeps_every_earlier_output_when_a_write_fails(model_file, tmp_path,
+                                                                 monkeypatch, capsys):
+    from skimage import data
+
+    for name, img in (("a", data.chelsea()), ("b", data.astronaut())):
+        Image.fromarray(img).save(tmp_path / f"{name}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = {name: f"earlier {name}".encode() for name in ("a", "b")}
+    for name, content in earlier.items():
+        (out / f"{name}_colorized.png").write_bytes(content)
+    real_fdopen, opened = os.fdopen, []
+
+    def full_disk_on_second_file(fd, *args, **kwargs):
+        fh = real_fdopen(fd, *args, **kwargs)
+        opened.append(fh)
+        if len(opened) == 2:
+            def write(_):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            fh.write = write
+        return fh
+
+    monkeypatch.setattr(ckmod.os, "fdopen", full_disk_on_second_file)
+    argv = ["colorize", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--checkpoint",
+            str(model_file), "--out", str(out), "--overwrite"]
+    assert main(argv) == 2
+    assert "No space left on device" in one_error_line(capsys)
+    assert sorted(p.name for p in out.iterdir()) == ["a_colorized.png", "b_colorized.png"]
+    for name, content in earlier.items():
+        assert (out / f"{name}_colorized.png").read_bytes() == content
+    monkeypatch.undo()
+    assert main(argv) == 0  # and with room on the disk, both are replaced
+    assert all(Image.open(out / f"{n}_colorized.png").mode == "RGB" for n in ("a", "b"))
+
+
+def test_a_failed_rename_restores_the_earlier_files(tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"old a")
+    b.write_bytes(b"old b")
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 4:  # b's new file, after a's was placed and b's old one moved aside
+            raise OSError(errno.EIO, "I/O error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(ckmod.os, "replace", replace)
+    with pytest.raises(OSError):
+        atomic_write_many({a: b"new a", b: b"new b"})
+    monkeypatch.undo()
+    assert (a.read_bytes(), b.read_bytes()) == (b"old a", b"old b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+# ------------------------------------------------------------------ a full disk
+class FillsUp:
+    """A file object that takes ``room`` bytes, then fails as a full disk does."""
+
+    def __init__(self, fh, room: int):
+        self._fh, self._room = fh, room
+
+    def write(self, data):
+        if len(data) > self._room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._room -= len(data)
+        return self._fh.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._fh.close()
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_checkpoint(
+        tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    real_mkstemp, real_fdopen, names = ckmod.tempfile.mkstemp, os.fdopen, []
+
+    def mkstemp(*args, **kwargs):
+        fd, name = real_mkstemp(*args, **kwargs)
+        names.append(Path(name).name)
+        return fd, name
+
+    def fdopen(fd, *args, **kwargs):
+        fh = real_fdopen(fd, *args, **kwargs)
+        checkpoints = [n for n in names if n.startswith(".checkpoint.pt.")]
+        if names[-1].startswith(".checkpoint.pt.") and len(checkpoints) == 2:
+            return FillsUp(fh, 4096)  # the disk fills up during the second checkpoint
+        return fh
+
+    monkeypatch.setattr(ckmod.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(ckmod.os, "fdopen", fdopen)
+    assert main(["train", *TINY[:5], "2", *TINY[6:], "--run-dir", str(run)]) == 2
+    line = one_error_line(capsys)
+    assert "could not write" in line and "checkpoint.pt" in line and "No space left" in line
+    assert "inline_container" not in line
+    monkeypatch.undo()
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 1  # the last good one
+    assert not list(run.glob(".*.tmp"))
+    assert main(["train", *TINY[:5], "2", *TINY[6:], "--run-dir", str(run)]) == 0  # resumes
+
+
+# ------------------------------------------------------------------ locks
+def hold_lock(folder: Path, lock_file: Path | None = None) -> subprocess.Popen:
+    """A second process that takes ``folder``'s lock and sleeps."""
+    code = ("import sys, time; from pathlib import Path; from colorlab.checkpoint import "
+            "FolderLock; FolderLock(Path(sys.argv[1]), 'folder', "
+            "Path(sys.argv[2]) if sys.argv[2] else None).acquire(); print('locked', flush=True); "
+            "time.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder), str(lock_file or "")],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_train_on_a_locked_run_folder_stops_then_a_killed_holder_does_not_block(
+        tmp_path, capsys):
+    run = tmp_path / "run"
+    holder = hold_lock(run, run / ".lock")
+    try:
+        assert main(["train", *TINY, "--run-dir", str(run)]) == 2
+        line = one_error_line(capsys)
+        assert f"in use by process {holder.pid}" in line
+        assert not (run / "checkpoint.pt").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (run / ".lock").exists()  # the killed holder's lock file stays, and does not block
+    assert main(["train", *TINY, "--run-dir", str(run)]) == 0
+
+
+def test_two_train_processes_on_one_run_folder(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "colorlab", "train", *TINY[:5], "200", *TINY[6:],
+           "--run-dir", str(run)]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (run / ".lock").is_file() or not (run / ".lock").read_text().strip():
+            assert first.poll() is None and time.time() < deadline, first.stderr.read()
+            time.sleep(0.2)
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 2
+        assert second.stderr.strip() == (
+            f"colorlab: error: {run} is in use by process {first.pid} (another colorlab "
+            f"command on this run folder); wait for it to finish, or use another run folder")
+        assert first.poll() is None  # the first one goes on, untouched
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_a_second_reproduce_on_one_output_stops(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "results"
+    holder = hold_lock(out)
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert main(["reproduce", "--profile", "ci", "--out", str(out)]) == 2
+        assert f"in use by process {holder.pid}" in one_error_line(capsys)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_in_the_same_process_is_refused_too(tmp_path):
+    with FolderLock(tmp_path / "x", "run folder"):
+        with pytest.raises(FolderLocked, match=f"process {os.getpid()}"):
+            FolderLock(tmp_path / "x", "run folder").acquire()
+    FolderLock(tmp_path / "x").acquire().release()  # released with the block
+
+
+# ------------------------------------------------------------------ one line, never a traceback
+def bomb_png(path: Path) -> Path:
+    """A small PNG that declares 20000 x 20000 pixels (400 MP, over twice Pillow's limit)."""
+    Image.new("1", (20000, 20000)).save(path)
+    return path
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "empty.pt").touch()
+    torch.save({"format": 1, "model": {}}, tmp_path / "noconfig.pt")
+    torch.save({"format": 1, "model": {}, "config": {"size": "x"}}, tmp_path / "badconfig.pt")
+    torch.save({"format": 1, "model": {"w": torch.ones(1)}, "config": {}}, tmp_path / "badw.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    (tmp_path / "folder").mkdir()
+    bomb_png(tmp_path / "bomb.png")
+    Image.new("RGB", (24, 16), "red").save(tmp_path / "ok.png")
+    (tmp_path / "text.jpg").write_text("hello")
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["colorize", "{d}/ok.png", "--checkpoint", "{d}/empty.pt"], "is empty (0 bytes)"),
+    (["colorize", "{d}/ok.png", "--checkpoint", "{d}/noconfig.pt"], "it lacks 'config'"),
+    (["colorize", "{d}/ok.png", "--checkpoint", "{d}/badconfig.pt"], "its config does not match"),
+    (["colorize", "{d}/ok.png", "--checkpoint", "{d}/badw.pt"], "weights do not fit"),
+    (["colorize", "{d}/ok.png", "--checkpoint", "{d}/list.pt"], "not a colorlab checkpoint"),
+    (["colorize", "{d}/ok.png", "--checkpoint", "{d}/folder"], "is a folder, not a checkpoint"),
+    (["colorize", "{d}/folder", "--checkpoint", "{model}"], "is a folder; pass image files"),
+    (["colorize", "{d}/bomb.png", "--checkpoint", "{model}"], "too many pixels"),
+    (["colorize", "{d}/text.jpg", "--checkpoint", "{model}"], "not a readable image"),
+    (["colorize", "{d}/ok.png", "--checkpoint", "{model}", "--out", "{d}/ok.png"], "is a file"),
+    (["colorize", "{d}/ok.png", "--checkpoint", "{model}", "--temperature", "nan"],
+     "temperature must be a finite number > 0"),
+    (["colorize", "{d}/ok.png", "--checkpoint", "{model}", "--device", "gpu"],
+     "not a torch device name"),
+    (["evaluate", "--checkpoint", "{d}/empty.pt", "--classifier", "none", "--size", "16"],
+     "is empty (0 bytes)"),
+    (["train", *TINY, "--run-dir", "{d}/ok.png"], "is a file"),
+    (["train", *TINY[:-2], "--device", "cuda:99", "--run-dir", "{d}/r"], "CUDA"),
+    (["reproduce", "--profile", "ci", "--out", "{d}/ok.png"], "is a file"),
+    (["train", "--epochs", "0", "--run-dir", "{d}/r"], "must be a positive integer"),
+    (["bench", "fly"], "invalid choice"),
+])
+def test_cli_errors_are_one_line(files, model_file, capsys, argv, message):
+    argv = [a.format(d=files, model=model_file) for a in argv]
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's usage errors
+        code = exit_.code
+    assert code == 2
+    assert message in one_error_line(capsys)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_says_so_not_corrupt_checkpoint(model_file, files, capsys):
+    assert main(["colorize", str(files / "ok.png"), "--checkpoint", str(model_file), "--out",
+                 str(files / "o"), "--device", "cuda"]) == 2
+    line = one_error_line(capsys)
+    assert "no CUDA GPU" in line and "corrupt" not in line
+
+
+def test_divergence_is_one_line(tmp_path, capsys, monkeypatch):
+    import colorlab.train
+
+    monkeypatch.setattr(colorlab.train.Trainer, "_step",
+                        lambda self, *a: torch.tensor(float("nan")))
+    assert main(["train", *TINY, "--run-dir", str(tmp_path / "run")]) == 2
+    assert "training diverged" in one_error_line(capsys)
+
+
+def test_an_unexpected_error_is_one_line_with_a_way_to_see_more(capsys, monkeypatch):
+    monkeypatch.setattr("colorlab.cli.info_lines", lambda: {}["boom"])
+    assert main(["info"]) == 1
+    assert "internal error: KeyError" in one_error_line(capsys)
+    monkeypatch.setenv("COLORLAB_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["info"])
+
+
+def test_an_empty_data_setting_is_the_default_not_the_current_folder(monkeypatch):
+    from colorlab.paths import data_root
+
+    monkeypatch.setenv("COLORLAB_DATA", "")
+    assert data_root() == Path("data")
+
+
+# ------------------------------------------------------------------ images and datasets
+def exif_rotated_jpeg(path: Path) -> Path:
+    """A 40 x 20 JPEG (left half red) whose EXIF says: rotate 90 degrees clockwise to view."""
+    img = Image.new("RGB", (40, 20), "blue")
+    img.paste((255, 0, 0), (0, 0, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.save(path, exif=exif, quality=95)
+    return path
+
+
+def test_exif_orientation_is_honoured(tmp_path, model_file):
+    from PIL import ImageOps
+
+    path = exif_rotated_jpeg(tmp_path / "rot.jpg")
+    upright = ImageOps.exif_transpose(Image.open(path))
+    img = cl.images.read_rgb(path)
+    assert img.shape == (3, 40, 20) == (3, upright.height, upright.width)
+    assert img[0, 5, 10] > 200 and img[2, 35, 10] > 200  # red on top after the rotation
+    out = cl.colorize.colorize_files([path], model_file, tmp_path / "out")
+    assert Image.open(out[0]).size == upright.size
+
+
+def test_a_dataset_skips_bombs_and_stray_files_and_counts_them(tmp_path):
+    root = tmp_path / "fruits-10"
+    for cls in ("apple", "kiwi"):
+        (root / cls).mkdir(parents=True)
+        Image.new("RGB", (20, 20), "green").save(root / cls / "a.png")
+    bomb_png(root / "kiwi" / "bomb.png")
+    Image.new("RGB", (20, 20)).save(root / "stray.jpg")
+    with pytest.warns(UserWarning, match="skipped 2"):
+        ds = cl.data.Fruits10(tmp_path, size=8, cache=False)
+    assert ds.files == ["apple/a.png", "kiwi/a.png"] and ds.classes == ["apple", "kiwi"]
+    assert any("not in a class folder" in s for s in ds.skipped)
+    assert any("too many pixels" in s for s in ds.skipped)
+
+
+# ------------------------------------------------------------------ library inputs
+@pytest.mark.parametrize("bad", [float("nan"), -1.0, float("inf")])
+def test_rebalancing_weights_must_be_finite_and_non_negative(bad):
+    w = torch.ones(313)
+    w[7] = bad
+    with pytest.raises(ValueError, match="weights"):
+        cl.RebalancedCrossEntropy(w)
+    with pytest.raises(ValueError, match="weights"):
+        cl.losses.rebalanced_cross_entropy(torch.zeros(1, 313, 2, 2), torch.zeros(1, 2, 2, 2), w)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_the_network_takes_any_float_input_and_returns_float32(dtype):
+    net = cl.ColorizationNet(width=0.0625).eval()
+    L = torch.rand(1, 1, 16, 16) * 100
+    out = net(L.to(dtype))
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, net(L.to(dtype).float()), atol=1e-5)
+    half = cl.ColorizationNet(width=0.0625).to(dtype).eval()
+    assert half(L).dtype == torch.float32  # a converted network takes float32 input too
+
+
+@pytest.mark.parametrize("call", [
+    lambda: cl.rgb_to_lab(torch.zeros(1, 3, 0, 4)),
+    lambda: cl.lab_to_rgb(torch.zeros(1, 3, 4, 0)),
+    lambda: cl.soft_encode(torch.zeros(1, 2, 0, 4)),
+    lambda: cl.ColorizationNet(width=0.0625)(torch.zeros(1, 1, 0, 16)),
+    lambda: cl.ColorizationNet(width=0.0625).colorize(torch.zeros(1, 1, 0, 16)),
+    lambda: cl.annealed_mean(torch.zeros(1, 313, 0, 4)),
+    lambda: cl.auc(torch.zeros(1, 2, 0, 4), torch.zeros(1, 2, 0, 4)),
+    lambda: cl.RebalancedCrossEntropy()(torch.zeros(1, 313, 0, 2), torch.zeros(1, 2, 0, 2)),
+])
+def test_inputs_of_height_zero_are_a_clear_error(call):
+    with pytest.raises(ValueError, match="empty"):
+        call()
+
+
+def test_a_prior_of_the_wrong_length_names_the_prior():
+    y = torch.zeros(1, 2, 4, 4)
+    with pytest.raises(ValueError, match=r"prior must have shape \(313,\)"):
+        cl.rebalanced_auc(y, y, torch.full((312,), 1 / 312))
+
+
+@pytest.mark.parametrize("sigma", [1e-300, 1e-30, 1e-3, 1e30, 1e300])
+def test_soft_encode_takes_any_finite_sigma(sigma):
+    ab = torch.tensor([[[[5.0, 3.0]], [[0.0, 1.0]]]])  # a tie between two bins, and a near point
+    idx, w = cl.soft_encode(ab, k=5, sigma=sigma)
+    assert torch.isfinite(w).all() and torch.allclose(w.sum(dim=1), torch.ones(1, 1, 2))
+    if sigma < 1e-3:  # the one-hot limit, the tie shared
+        assert w[0, :2, 0, 0].tolist() == [0.5, 0.5] and w[0, 0, 0, 1] == 1.0
+    if sigma > 1e3:  # the uniform limit
+        assert torch.allclose(w, torch.full_like(w, 0.2))
+
+
+@pytest.mark.parametrize("sigma", [0.0, -1.0, float("nan"), float("inf"), "5", True])
+def test_soft_encode_refuses_a_sigma_that_is_not_a_finite_positive_number(sigma):
+    with pytest.raises(ValueError, match="sigma"):
+        cl.soft_encode(torch.zeros(1, 2, 1, 1), sigma=sigma)
+
+
+def test_atomic_save_leaves_no_temporary_file_when_pickling_fails(tmp_path):
+    with pytest.raises(Exception):
+        atomic_save({"f": lambda: 0}, tmp_path / "x.pt")
+    assert list(tmp_path.iterdir()) == []
