@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import numbers
 from collections.abc import Iterator
 
 import torch
@@ -96,19 +97,96 @@ def check_weights(weights: object, n: int, name: str = "weights") -> torch.Tenso
     return weights
 
 
+def _real(value: object, name: str, want: str) -> float:
+    """``value`` as a float if it is a real number (not a bool), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be {want}, got {value!r}")
+    try:
+        return float(value)
+    except OverflowError:  # an int too large for a float
+        raise ValueError(f"{name} must be {want}, got an integer of {len(str(value))} "
+                         f"digits") from None
+
+
 def check_positive(value: float, name: str) -> float:
-    """Raise ``ValueError`` unless ``value`` is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value <= 0:
+    """Raise ``ValueError`` unless ``value`` is a finite number > 0.
+
+    >>> check_positive(10 ** 400, "T")
+    Traceback (most recent call last):
+    ...
+    ValueError: T must be a finite number > 0, got an integer of 401 digits
+    """
+    number = _real(value, name, "a finite number > 0")
+    if not math.isfinite(number) or number <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return number
+
+
+def check_positive_int(value: object, name: str, maximum: int | None = None) -> int:
+    """Raise ``ValueError`` unless ``value`` is an integer >= 1 (and <= ``maximum``).
+
+    >>> check_positive_int(0, "batch_size")
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size must be a positive integer, got 0
+    """
+    limit = 2 ** 31 - 1 if maximum is None else maximum
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if value > limit:
+        shown = repr(value) if len(str(value)) < 20 else f"an integer of {len(str(value))} digits"
+        raise ValueError(f"{name} must be a positive integer <= {limit}, got {shown}")
+    return int(value)
+
+
+def check_finite_result(result: torch.Tensor, name: str, hint: str) -> torch.Tensor:
+    """Raise ``ValueError`` naming the input ``name`` if ``result`` overflowed to NaN or inf
+    (inputs far outside their range; not checked inside :func:`trusted_values`)."""
+    if _VALUE_CHECKS.get() and not bool(torch.isfinite(result).all()):
+        raise ValueError(f"{name} holds values too large for this computation in "
+                         f"{result.dtype} (the result overflows to inf/NaN); {hint}")
+    return result
+
+
+def check_device(device: object, name: str = "device") -> torch.device:
+    """``device`` as a ``torch.device`` of a kind colorlab runs on (cpu, cuda, mps)."""
+    try:
+        dev = torch.device(device)  # type: ignore[arg-type]
+    except (RuntimeError, TypeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{name} {device!r} is not a torch device name; use 'cpu', 'cuda' or "
+                         f"'cuda:<index>'")
+    return dev
+
+
+def check_path(path: object, name: str = "path") -> None:
+    """Raise ``TypeError`` unless ``path`` is a ``str`` or an ``os.PathLike``."""
+    import os
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or pathlib.Path), got "
+                        f"{type(path).__name__}")
+
+
+def check_images(images: object, name: str = "images") -> torch.Tensor:
+    """Check a batch of 8-bit sRGB images: a uint8 tensor ``(N, 3, H, W)`` with no zero size."""
+    check_tensor(images, name)
+    if images.dtype != torch.uint8:
+        raise TypeError(f"{name} must be uint8 sRGB images (N, 3, H, W) in 0..255, got dtype "
+                        f"{images.dtype}; convert float images in [0, 1] with "
+                        f"(x * 255).round().to(torch.uint8)")
+    check_shape(images, name, ndim=4, channels=3, channel_dim=1, layout="(N, 3, H, W)")
+    check_nonempty(images, name)
+    return images
 
 
 def check_unit_interval(value: float, name: str) -> float:
     """Raise ``ValueError`` unless ``0 <= value <= 1``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+    number = _real(value, name, "a number in [0, 1]")
+    if not 0.0 <= number <= 1.0:
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-    return float(value)
+    return number
 
 
 def check_bins(bins: torch.Tensor, name: str = "bins") -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ._validation import (check_images, check_positive, check_positive_int, check_shape,
+                          check_tensor, check_unit_interval)
 from .color import rgb_to_lab
 
 __all__ = ["augment", "to_lab", "downsample_ab", "OUTPUT_STRIDE"]
@@ -27,6 +29,12 @@ def augment(images: torch.Tensor, generator: torch.Generator, flip_p: float = 0.
     >>> augment(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), g).shape
     torch.Size([4, 3, 8, 8])
     """
+    check_images(images)
+    check_unit_interval(flip_p, "flip_p")
+    check_unit_interval(zoom_p, "zoom_p")
+    if not 1.0 <= check_positive(zoom, "zoom") <= 4.0:
+        raise ValueError(f"zoom must be in [1, 4] (a resize factor before the centre crop), "
+                         f"got {zoom!r}")
     x = images.float().div_(255.0)
     b, _, h, w = x.shape
     flip = _to_device((torch.rand(b, generator=generator) < flip_p), x.device)
@@ -56,6 +64,7 @@ def to_lab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     >>> round(L.mean().item(), 3), L.shape, ab.shape
     (100.0, torch.Size([1, 1, 4, 4]), torch.Size([1, 2, 4, 4]))
     """
+    check_tensor(rgb, "rgb")
     if rgb.dtype == torch.uint8:
         rgb = rgb.float() / 255.0
     lab = rgb_to_lab(rgb)
@@ -70,5 +79,8 @@ def downsample_ab(ab: torch.Tensor, stride: int = OUTPUT_STRIDE) -> torch.Tensor
     >>> downsample_ab(torch.arange(64.0).view(1, 1, 8, 8).repeat(1, 2, 1, 1)).shape
     torch.Size([1, 2, 2, 2])
     """
+    check_tensor(ab, "ab")
+    check_shape(ab, "ab", min_ndim=2, layout="(..., H, W)")
+    stride = check_positive_int(stride, "stride", maximum=max(ab.shape[-2:]))
     off = stride // 2
     return ab[..., off::stride, off::stride]

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["atomic_save", "atomic_write_text", "atomic_write_bytes", "atomic_write_many",
-           "load_checkpoint", "CheckpointError", "FolderLock", "FolderLocked",
+           "load_checkpoint", "CheckpointError", "make_folder", "FolderLock", "FolderLocked",
            "CHECKPOINT_FORMAT", "CHECKPOINT_KEYS"]
 
 CHECKPOINT_FORMAT = 1
@@ -32,8 +32,31 @@ CHECKPOINT_FORMAT = 1
 CHECKPOINT_KEYS = ("format", "config", "model")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ValueError):
     """A checkpoint that cannot be used: missing, corrupt, or from an incompatible run."""
+
+
+def make_folder(folder: str | Path) -> Path:
+    """``mkdir -p folder``, with an error that names the file in the way, if one is.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     (pathlib.Path(d) / "f").touch()
+    ...     try:
+    ...         make_folder(pathlib.Path(d) / "f" / "sub")
+    ...     except NotADirectoryError as err:
+    ...         print(str(err).endswith("/f is a file, not a folder"))
+    True
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()),
+                       folder)
+        raise NotADirectoryError(f"cannot create the folder {folder}: {blocker} is a file, not "
+                                 f"a folder") from None
+    return folder
 
 
 def _is_write_error(err: BaseException) -> bool:
@@ -64,7 +87,9 @@ def _write_failed(path: Path, err: BaseException) -> OSError:
 
 def _write_temp(path: Path, write: Callable) -> Path:
     """Write through ``write(fh)`` into a flushed temporary file beside ``path``; returns it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: a folder of that name is in the way")
+    make_folder(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)
     os.umask(umask)
@@ -120,6 +145,7 @@ def atomic_write_many(files: dict[Path, bytes]) -> None:
     Every new file is written and flushed to a temporary file first; only when all are written
     are they renamed into place, each existing file being moved aside until the whole group is
     in. A failure at any point restores every earlier file (``colorlab colorize --overwrite``).
+    Only files are replaced: a folder in the place of a target is an error, before any write.
 
     >>> import tempfile, pathlib
     >>> with tempfile.TemporaryDirectory() as d:
@@ -128,6 +154,9 @@ def atomic_write_many(files: dict[Path, bytes]) -> None:
     ...     a.read_text(), b.read_text(), sorted(p.name for p in pathlib.Path(d).iterdir())
     ('1', '2', ['a.txt', 'b.txt'])
     """
+    for target in files:
+        if Path(target).is_dir():
+            raise IsADirectoryError(f"cannot write {target}: a folder of that name is in the way")
     staged: dict[Path, Path] = {}
     moved: dict[Path, Path] = {}  # target -> its previous file, moved aside
     placed: list[Path] = []
@@ -170,6 +199,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     ...         print(str(err).split(": ", 1)[0].endswith("empty.pt is empty (0 bytes)"))
     True
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path), got {type(path).__name__}")
     path = Path(path)
     if path.is_dir():
         hint = next((f"; pass {path / name}" for name in ("model.pt", "checkpoint.pt")
@@ -207,7 +238,7 @@ class FolderLock:
 
     The lock file is ``lock_file``, by default ``<parent>/.<name>.lock`` (beside the folder, so
     that the folder itself may be replaced by a rename while the lock is held); it holds the
-    owner's PID. A second process
+    owner's PID while the lock is held and is removed when it is released. A second process
     (or a second lock in the same process) gets :class:`FolderLocked` naming that PID at once;
     it never waits. A lock file left by a killed process does not block: the kernel released its
     lock with the process. Where the file system has no locks (some network mounts) the folder is
@@ -236,31 +267,40 @@ class FolderLock:
             import fcntl
         except ImportError:  # Windows: no advisory locks here
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            owner = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise FolderLocked(
-                    f"{self.folder} is in use by process {owner} (another colorlab command on "
-                    f"this {self.what}); wait for it to finish, or use another "
-                    f"{self.what}") from None
-            import warnings
+        make_folder(self.path.parent)
+        for _ in range(10):  # retried only if the holder removed the file while we opened it
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                owner = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise FolderLocked(
+                        f"{self.folder} is in use by process {owner} (another colorlab command "
+                        f"on this {self.what}); wait for it to finish, or use another "
+                        f"{self.what}") from None
+                import warnings
 
-            warnings.warn(f"cannot lock {self.folder} ({os.strerror(err.errno or 0)}): "
-                          f"make sure no other process uses it", RuntimeWarning, stacklevel=2)
-            return self
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-        return self
+                warnings.warn(f"cannot lock {self.folder} ({os.strerror(err.errno or 0)}): "
+                              f"make sure no other process uses it", RuntimeWarning, stacklevel=2)
+                return self
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                self._fd = fd
+                return self
+            os.close(fd)  # we locked a file its holder had just removed: take the new one
+        raise FolderLocked(f"{self.folder}: could not take its lock {self.path}")
 
     def release(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor releases the flock
+            self.path.unlink(missing_ok=True)  # removed while still held, then released
+            os.close(self._fd)
             self._fd = None
 
     def __enter__(self) -> FolderLock:

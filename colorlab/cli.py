@@ -22,7 +22,7 @@ class OneLineParser(argparse.ArgumentParser):
     other error of the command line."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"colorlab: error: {message} (see {self.prog} --help)\n")
 
 
 def info_lines() -> list[str]:

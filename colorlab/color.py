@@ -22,7 +22,8 @@ import functools
 import torch
 from torch import nn
 
-from ._validation import check_finite, check_float, check_nonempty, check_shape, check_tensor
+from ._validation import (check_finite, check_finite_result, check_float, check_nonempty,
+                          check_shape, check_tensor)
 
 __all__ = ["rgb_to_lab", "lab_to_rgb", "RgbToLab", "LabToRgb", "XYZ_FROM_RGB", "D65_WHITE"]
 
@@ -127,7 +128,8 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     [100.0, -0.002, 0.005]
     """
     _check_image(rgb, "rgb", "rgb must be in [0, 1]: use rgb.float() / 255 for 8-bit images.")
-    return _blockwise(_rgb_to_lab, rgb)
+    return check_finite_result(_blockwise(_rgb_to_lab, rgb), "rgb",
+                               "sRGB values belong in [0, 1]")
 
 
 def _rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
@@ -160,7 +162,8 @@ def lab_to_rgb(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
     [1.0, 1.0, 1.0]
     """
     _check_image(lab, "lab", "Lab values are real numbers: convert with .float().")
-    rgb = _blockwise(_lab_to_rgb, lab)
+    rgb = check_finite_result(_blockwise(_lab_to_rgb, lab), "lab",
+                              "L belongs in [0, 100] and a, b in about [-128, 128]")
     return rgb.clamp(0.0, 1.0) if clip else rgb
 
 

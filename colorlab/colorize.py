@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_positive
+from ._validation import check_images, check_positive, check_positive_int, check_tensor
 from .batches import to_lab
-from .checkpoint import atomic_write_many
+from .checkpoint import atomic_write_many, make_folder
 from .color import lab_to_rgb
 from .images import read_rgb
 from .train import load_model
@@ -37,6 +37,14 @@ def colorize_image(model, rgb: torch.Tensor, size: int, T: float = 0.38) -> torc
     >>> colorize_image(ColorizationNet(width=0.0625), torch.zeros(3, 30, 50, dtype=torch.uint8), 16).shape
     torch.Size([3, 30, 50])
     """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a ColorizationNet, got {type(model).__name__}")
+    check_tensor(rgb, "rgb")
+    if rgb.ndim != 3:
+        raise ValueError(f"rgb must be one image (3, H, W), got shape {tuple(rgb.shape)}")
+    check_images(rgb[None], "rgb")
+    size = check_positive_int(size, "size")
+    check_positive(T, "T")
     device = next(model.parameters()).device
     L, _ = to_lab(rgb[None].to(device))
     small = F.interpolate(L, size=(size, size), mode="bilinear", align_corners=False,
@@ -81,6 +89,8 @@ def colorize_files(images: list[str | Path], checkpoint: str | Path, out_dir: st
             raise IsADirectoryError(f"{p} is a folder; pass image files (e.g. {p}/*.jpg)")
         if not p.is_file():
             raise FileNotFoundError(f"{p} does not exist")
+        if t.is_dir():
+            raise IsADirectoryError(f"{t} is a folder; remove it or choose another --out")
         if t.exists() and not overwrite:
             raise FileExistsError(f"{t} exists; pass --overwrite or choose another --out")
         if t.resolve() == p.resolve():
@@ -93,6 +103,6 @@ def colorize_files(images: list[str | Path], checkpoint: str | Path, out_dir: st
             raise ValueError(str(err)) from err
     results = [_png_bytes(colorize_image(model, img, config.size, T if T is not None else 0.38))
                for img in decoded]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     atomic_write_many(dict(zip(targets, results)))
     return targets

@@ -48,6 +48,8 @@ def _evaluate(args) -> int:
     from .prior import prior_from_images
     from .train import load_model
 
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out} exists; pass --overwrite or choose another --out")
     splits = _dataset_splits(args.dataset, args.size)
     predictions = baseline_predictions(splits["test"], splits["train"])
     for ck in args.checkpoint:
@@ -122,6 +124,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classifier", choices=("efficientnet_lite0", "vgg16", "none"),
                    default="efficientnet_lite0")
     p.add_argument("--out", default=None, help="write all metrics as JSON here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_evaluate)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from .datasets_base import ColorizationDataset, ImageFolder, split_names
+from ._validation import check_positive_int
 from .images import fit_square
 from .paths import data_root
 
@@ -135,6 +136,10 @@ class SampleImages(ColorizationDataset):
     """
 
     def __init__(self, size: int = 88, n: int = 240, seed: int = 0) -> None:
+        check_positive_int(size, "size")
+        check_positive_int(n, "n")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 62:
+            raise ValueError(f"seed must be an integer in [0, 2**62), got {seed!r}")
         sources = _wheel_images()
         names = list(sources)
         gen = torch.Generator().manual_seed(seed)
@@ -181,6 +186,7 @@ def load_images(name: str, size: int = 88, root: str | Path | None = None, fallb
     """
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+    check_positive_int(sample_count, "sample_count")
     if name == "sample":
         return SampleImages(size=size, n=sample_count)
     try:

@@ -28,6 +28,11 @@ class ColorizationDataset(torch.utils.data.Dataset):
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, files: list[str],
                  classes: list[str], name: str, size: int, skipped: list[str] | None = None,
                  source: str = "real", fit: str = "crop") -> None:
+        for arg, value in (("images", images), ("labels", labels)):
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"{arg} must be a torch.Tensor, got {type(value).__name__}")
+        if not isinstance(files, (list, tuple)):
+            raise TypeError(f"files must be a list of file names, got {type(files).__name__}")
         if images.ndim != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
             raise ValueError(f"images must be uint8 (N, 3, S, S), got {images.dtype} "
                              f"{tuple(images.shape)}")
@@ -88,7 +93,14 @@ def split_names(names: list[str], seed: int = 0,
     >>> [len(s[k]) for k in ("train", "val", "test")]
     [6, 2, 2]
     """
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+        raise TypeError(f"names must be a list of file names, got {type(names).__name__}")
+    try:
+        ok = len(fractions) == 3 and all(0 <= float(f) <= 1 for f in fractions) \
+            and abs(sum(fractions) - 1) <= 1e-9
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
         raise ValueError(f"fractions must be three non-negative numbers summing to 1, "
                          f"got {fractions!r}")
     ordered = sorted(names, key=lambda n: hashlib.sha256(f"{seed}/{n}".encode()).hexdigest())
@@ -161,6 +173,9 @@ class ImageFolder(ColorizationDataset):
     def __init__(self, root: str | Path, size: int = 88, class_subfolders: bool = False,
                  fit: str = "crop", strict: bool = False, limit: int | None = None,
                  name: str | None = None, cache: bool = True) -> None:
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root must be a folder path (str or pathlib.Path), got "
+                            f"{type(root).__name__}")
         root = Path(root)
         if not root.is_dir():
             raise FileNotFoundError(f"image folder {root} does not exist")

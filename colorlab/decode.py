@@ -60,7 +60,11 @@ def annealed_mean(logits: torch.Tensor, bins: torch.Tensor | None = None, T: flo
     """
     bins = _check_logits(logits, bins)
     T = check_positive(T, "T")
-    return _expectation(torch.softmax(torch.log_softmax(logits, dim=1) / T, dim=1), bins)
+    # shifted so that the largest term is exp(0) = 1: any T > 0, even one that sends every other
+    # term to -inf, gives a distribution (the mode's, ties shared), never 0/0
+    log_p = torch.log_softmax(logits, dim=1)
+    log_p = log_p - log_p.amax(dim=1, keepdim=True)
+    return _expectation(torch.softmax(torch.where(log_p < 0, log_p / T, 0.0), dim=1), bins)
 
 
 def mean(logits: torch.Tensor, bins: torch.Tensor | None = None) -> torch.Tensor:
@@ -94,6 +98,8 @@ class AnnealedMean(torch.nn.Module):
     def __init__(self, T: float = 0.38, bins: torch.Tensor | None = None) -> None:
         super().__init__()
         self.T = check_positive(T, "T")
+        if bins is not None:
+            check_bins(bins)
         self.register_buffer("bins", ab_bins() if bins is None else bins.clone())
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from ._validation import check_positive, check_shape, check_tensor
+from ._validation import (check_bins, check_finite, check_positive, check_positive_int, check_shape,
+                          check_tensor)
 from .gamut import nearest_bins
 
 __all__ = ["soft_encode", "to_dense", "SoftEncoder"]
@@ -75,6 +76,8 @@ def to_dense(idx: torch.Tensor, w: torch.Tensor, num_bins: int = 313) -> torch.T
     if idx.shape != w.shape or idx.ndim != 4:
         raise ValueError(f"idx and w must have the same shape (B, k, H, W), got {tuple(idx.shape)} "
                          f"and {tuple(w.shape)}")
+    num_bins = check_positive_int(num_bins, "num_bins")
+    check_finite(w, "w")
     if idx.dtype != torch.long:
         raise TypeError(f"idx must be int64 bin indices, got {idx.dtype}")
     if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= num_bins):
@@ -96,6 +99,8 @@ class SoftEncoder(torch.nn.Module):
         super().__init__()
         from .gamut import ab_bins
 
+        if bins is not None:
+            check_bins(bins)
         self.bins = ab_bins(torch.float64) if bins is None else bins.detach().to("cpu").clone()
         self.k, self.sigma = k, check_positive(sigma, "sigma")
 

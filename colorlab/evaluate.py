@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from ._validation import check_device, check_images, check_positive_int, check_tensor
 from .batches import to_lab
 from .classifier import FRUIT_IMAGENET_CLASSES, ImageNetClassifier, predict_top1
 from .color import lab_to_rgb
@@ -31,7 +32,9 @@ def predict_ab(model: ColorizationNet, images: torch.Tensor, T: float = 0.38,
     >>> predict_ab(net, torch.zeros(3, 3, 16, 16, dtype=torch.uint8)).shape
     torch.Size([3, 2, 16, 16])
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    check_images(images)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    device = check_device(device) if device is not None else next(model.parameters()).device
     out = []
     for chunk in images.split(batch_size):
         L, _ = to_lab(chunk.to(device))
@@ -100,10 +103,14 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
             truth_top1 = predict_top1(truth_rgb, classifier)
             results["Ground truth"] = {"agreement": 100.0, "classified_images": len(truth_rgb)}
     for name, ab in predictions.items():
+        check_tensor(ab, f"predictions[{name!r}]")
         if ab.shape != true_ab.shape:
             raise ValueError(f"predictions[{name!r}] has shape {tuple(ab.shape)}, expected "
                              f"{tuple(true_ab.shape)}")
-        scores = error_scores(ab, true_ab, pixel_weights)
+        try:
+            scores = error_scores(ab, true_ab, pixel_weights)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"predictions[{name!r}]: {err}") from err
         entry = {"auc": 100 * float(scores["auc"].mean()),
                  "rebalanced_auc": 100 * float(scores["rebalanced_auc"].mean()),
                  "per_image_auc": scores["auc"].tolist(),

@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ._validation import (check_finite, check_float, check_nonempty, check_shape,
+                          check_tensor)
 from .batches import to_lab
 from .metrics import ab_error
 from .table1 import RUNS
@@ -46,6 +48,20 @@ def image_scores(L: torch.Tensor, true_ab: torch.Tensor, pred_ab: torch.Tensor
     >>> bool((s["colour_deficiency"] > 0).all()), sorted(s)[:3]
     (True, ['chroma', 'colour_bias', 'colour_bleeding'])
     """
+    for name, x, channels in (("L", L, 1), ("true_ab", true_ab, 2), ("pred_ab", pred_ab, 2)):
+        check_tensor(x, name)
+        check_float(x, name)
+        check_shape(x, name, ndim=4, channels=channels, channel_dim=1,
+                    layout=f"(B, {channels}, H, W)")
+        check_nonempty(x, name)
+        check_finite(x, name)
+    if not L.shape[-2:] == true_ab.shape[-2:] == pred_ab.shape[-2:] or \
+            not L.shape[0] == true_ab.shape[0] == pred_ab.shape[0]:
+        raise ValueError(f"L {tuple(L.shape)}, true_ab {tuple(true_ab.shape)} and pred_ab "
+                         f"{tuple(pred_ab.shape)} must share batch size, height and width")
+    if min(L.shape[-2:]) < 3:
+        raise ValueError(f"image_scores needs images of at least 3x3 pixels, got "
+                         f"{tuple(L.shape[-2:])}")
     L, true_ab, pred_ab = L.double(), true_ab.double(), pred_ab.double()
     err = ab_error(pred_ab, true_ab)
     mean_err = err.flatten(1).mean(1).clamp_min(1e-6)
@@ -81,6 +97,11 @@ def select(scores: torch.Tensor, n: int, among: torch.Tensor | None = None,
     >>> select(torch.tensor([0.1, 0.9, 0.5, 0.9]), 2)
     [1, 3]
     """
+    check_tensor(scores, "scores")
+    check_shape(scores, "scores", ndim=1, layout="(N,)")
+    check_finite(scores, "scores")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an integer >= 0, got {n!r}")
     order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))
     exclude = exclude or set()
     out = [i for i in order if (among is None or bool(among[i])) and i not in exclude]

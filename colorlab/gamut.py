@@ -18,8 +18,8 @@ from importlib import resources
 import numpy as np
 import torch
 
-from ._validation import (check_bins, check_finite, check_float, check_nonempty, check_shape,
-                          check_tensor)
+from ._validation import (check_bins, check_device, check_finite, check_finite_result,
+                          check_float, check_nonempty, check_shape, check_tensor)
 
 __all__ = ["ab_bins", "srgb_reachable_bins", "nearest_bin", "nearest_bins", "GRID", "NUM_BINS"]
 
@@ -45,6 +45,8 @@ def ab_bins(dtype: torch.dtype = torch.float32, device: torch.device | str | Non
     >>> q.shape, q[0].tolist(), q[-1].tolist()
     (torch.Size([313, 2]), [-90.0, 50.0], [100.0, 0.0])
     """
+    if device is not None:
+        device = check_device(device)
     return torch.as_tensor(_reference_table(), dtype=dtype, device=device)
 
 
@@ -78,8 +80,9 @@ def srgb_reachable_bins(grid: float = 10.0) -> torch.Tensor:
     >>> len(reach)
     261
     """
-    if isinstance(grid, bool) or not isinstance(grid, (int, float)) or not grid > 0:
-        raise ValueError(f"grid must be a number > 0, got {grid!r}")
+    if isinstance(grid, bool) or not isinstance(grid, (int, float)) or not 0.5 <= grid <= 256:
+        raise ValueError(f"grid must be a number in [0.5, 256] (the ab spacing of the sampled "
+                         f"sRGB colours, Lab units), got {grid!r}")
     return torch.as_tensor(_srgb_reachable(float(grid)), dtype=torch.float32)
 
 
@@ -248,6 +251,8 @@ def nearest_bins(ab: torch.Tensor, k: int = 1, bins: torch.Tensor | None = None
     else:
         idx, d2 = _full_search(points, bins.to(ab.device), lattice, k)
     shape = (*lead, h, w, k)
+    check_finite_result(d2, "ab or bins", "ab values and bin centres are in Lab units, about "
+                        "-128 to 128")
     return (idx.reshape(shape).movedim(-1, -3), d2.reshape(shape).movedim(-1, -3))
 
 

@@ -8,6 +8,7 @@ decide whether to skip it (datasets count and report skips) or to stop. EXIF ori
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,8 @@ def read_rgb(path: str | Path) -> torch.Tensor:
     """
     from PIL import Image, ImageOps
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path), got {type(path).__name__}")
     path = Path(path)
     if path.is_dir():
         raise UnreadableImage(f"{path} is a folder, not an image file")
@@ -84,8 +87,12 @@ def fit_square(img: torch.Tensor, size: int, fit: str = "crop") -> torch.Tensor:
     """
     if fit not in ("crop", "squash"):
         raise ValueError(f"fit must be 'crop' or 'squash', got {fit!r}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 2 ** 15:
+        raise ValueError(f"size must be an integer in [1, 32768], got {size!r}")
+    if not isinstance(img, torch.Tensor) or img.dtype != torch.uint8 or img.ndim != 3 \
+            or img.shape[0] != 3 or img.numel() == 0:
+        got = f"{img.dtype} {tuple(img.shape)}" if isinstance(img, torch.Tensor) else type(img).__name__
+        raise ValueError(f"img must be a uint8 image (3, H, W) with H, W >= 1, got {got}")
     _, h, w = img.shape
     if fit == "crop":
         side = min(h, w)

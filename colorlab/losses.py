@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validation import (check_finite, check_float, check_nonempty, check_positive, check_shape,
-                          check_tensor, check_weights)
+from ._validation import (check_bins, check_finite, check_finite_result, check_float,
+                          check_nonempty, check_positive, check_shape, check_tensor, check_weights)
 from .encode import soft_encode
 from .gamut import ab_bins
 
@@ -57,7 +57,9 @@ def l2_loss(pred_ab: torch.Tensor, ab: torch.Tensor, reduction: str = "mean") ->
     _check_ab(ab, "ab")
     if pred_ab.shape != ab.shape:
         raise ValueError(f"pred_ab {tuple(pred_ab.shape)} and ab {tuple(ab.shape)} must match")
-    return _reduce(0.5 * (pred_ab - ab).square().sum(dim=1), _check_reduction(reduction))
+    per_pixel = check_finite_result(0.5 * (pred_ab - ab).square().sum(dim=1), "pred_ab or ab",
+                                    "ab values are in Lab units, about -128 to 128")
+    return _reduce(per_pixel, _check_reduction(reduction))
 
 
 def rebalanced_cross_entropy(logits: torch.Tensor, ab: torch.Tensor,
@@ -86,12 +88,14 @@ def rebalanced_cross_entropy(logits: torch.Tensor, ab: torch.Tensor,
     check_tensor(logits, "logits")
     check_float(logits, "logits")
     check_shape(logits, "logits", ndim=4, layout="(B, Q, h, w)")
+    check_finite(logits, "logits")
     _check_ab(ab, "ab")
     if logits.shape[0] != ab.shape[0] or logits.shape[2:] != ab.shape[2:]:
         raise ValueError(f"logits {tuple(logits.shape)} and ab {tuple(ab.shape)} must share batch "
                          f"size and resolution: downsample ab to the output size first")
     reduction = _check_reduction(reduction)
     bins = ab_bins(torch.float64) if bins is None else bins  # stays where it is: see nearest_bins
+    check_bins(bins)
     if logits.shape[1] != bins.shape[0]:
         raise ValueError(f"logits has {logits.shape[1]} channels for {bins.shape[0]} bins")
     idx, w = soft_encode(ab.detach(), bins, k, sigma)
@@ -99,7 +103,9 @@ def rebalanced_cross_entropy(logits: torch.Tensor, ab: torch.Tensor,
     per_pixel = -(w.to(log_p.dtype) * log_p.gather(1, idx)).sum(dim=1)
     if weights is not None:
         check_weights(weights, bins.shape[0])
-        per_pixel = per_pixel * weights.to(device=logits.device, dtype=log_p.dtype)[idx[:, 0]]
+        per_pixel = check_finite_result(
+            per_pixel * weights.to(device=logits.device, dtype=log_p.dtype)[idx[:, 0]], "weights",
+            "rebalancing weights are of order 1 (colorlab.prior.rebalance_weights)")
     return _reduce(per_pixel, reduction)
 
 
@@ -134,6 +140,8 @@ class RebalancedCrossEntropy(nn.Module):
         super().__init__()
         self.k, self.sigma = k, check_positive(sigma, "sigma")
         self.reduction = _check_reduction(reduction)
+        if bins is not None:
+            check_bins(bins)
         self.bins = ab_bins(torch.float64) if bins is None else bins.detach().to("cpu").clone()
         if weights is not None:
             weights = check_weights(weights, self.bins.shape[0]).detach().clone().float()

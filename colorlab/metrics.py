@@ -8,12 +8,14 @@ that rare saturated colours count as much as common grey ones.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_finite, check_float, check_nonempty, check_shape, check_tensor
+from ._validation import (_VALUE_CHECKS, check_finite, check_finite_result, check_float,
+                          check_nonempty, check_shape, check_tensor)
 from .gamut import nearest_bin
 from .prior import rebalance_weights
 
@@ -24,10 +26,18 @@ __all__ = ["auc", "rebalanced_auc", "ab_error", "cumulative_error_per_pixel",
 DEFAULT_THRESHOLDS = range(0, 151)
 
 
+def _value_checks() -> bool:
+    return _VALUE_CHECKS.get()
+
+
 def _thresholds(thresholds: Sequence[float], like: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(list(thresholds), dtype=like.dtype, device=like.device)
-    if t.ndim != 1 or t.numel() == 0 or not bool(torch.isfinite(t).all()):
-        raise ValueError("thresholds must be a non-empty sequence of finite numbers")
+    try:
+        t = torch.as_tensor(list(thresholds), dtype=like.dtype, device=like.device)
+    except (TypeError, ValueError, RuntimeError):
+        t = None
+    if t is None or t.ndim != 1 or t.numel() == 0 or not bool(torch.isfinite(t).all()):
+        raise ValueError(f"thresholds must be a non-empty sequence of finite numbers (Lab units), "
+                         f"got {thresholds!r}"[:300])
     return t
 
 
@@ -46,7 +56,8 @@ def ab_error(pred_ab: torch.Tensor, true_ab: torch.Tensor) -> torch.Tensor:
     if pred_ab.shape != true_ab.shape:
         raise ValueError(f"pred_ab {tuple(pred_ab.shape)} and true_ab {tuple(true_ab.shape)} "
                          f"must have the same shape")
-    return torch.linalg.vector_norm(pred_ab.double() - true_ab.double(), dim=1)
+    return check_finite_result(torch.linalg.vector_norm(pred_ab.double() - true_ab.double(), dim=1),
+                               "pred_ab or true_ab", "ab values are in Lab units, about -128 to 128")
 
 
 def _weighted_auc(err: torch.Tensor, weight: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -103,7 +114,13 @@ def pixel_rebalance_weights(true_ab: torch.Tensor, prior: torch.Tensor,
     >>> pixel_rebalance_weights(torch.zeros(1, 2, 2, 2), torch.full((313,), 1 / 313)).tolist()
     [[[1.0, 1.0], [1.0, 1.0]]]
     """
+    check_tensor(true_ab, "true_ab")
     check_tensor(prior, "prior")
+    check_float(prior, "prior")
+    check_finite(prior, "prior")
+    if _value_checks() and (bool((prior < 0).any()) or not float(prior.sum()) > 0):
+        raise ValueError("prior must be non-negative with a positive sum (a colour distribution "
+                         "over the ab bins, colorlab.prior.smooth_prior)")
     num_bins = 313 if bins is None else len(bins)
     if prior.shape != (num_bins,):
         raise ValueError(f"prior must have shape ({num_bins},), one probability per ab bin, got "
@@ -187,6 +204,11 @@ def error_scores(pred_ab: torch.Tensor, true_ab: torch.Tensor,
             raise ValueError(f"pixel_weights has shape {tuple(pixel_weights.shape)}, expected "
                              f"{tuple(err.shape)} (B, H, W) of true_ab: use "
                              f"pixel_rebalance_weights(true_ab, prior)")
+        check_float(pixel_weights, "pixel_weights")
+        check_finite(pixel_weights, "pixel_weights")
+        if _value_checks() and bool((pixel_weights < 0).any()):
+            raise ValueError("pixel_weights must be >= 0: use pixel_rebalance_weights(true_ab, "
+                             "prior)")
         scores["rebalanced_auc"] = _weighted_auc(err, pixel_weights.to(err), t)
     return scores
 
@@ -219,14 +241,17 @@ def random_ab(true_ab: torch.Tensor, pool_ab: torch.Tensor,
     check_shape(true_ab, "true_ab", ndim=4, channels=2, channel_dim=1, layout="(B, 2, H, W)")
     check_tensor(pool_ab, "pool_ab")
     check_shape(pool_ab, "pool_ab", ndim=4, channels=2, channel_dim=1, layout="(N, 2, h, w)")
-    if pool_ab.shape[0] == 0:
-        raise ValueError("pool_ab is empty: pass at least one training image")
+    check_float(pool_ab, "pool_ab")
+    check_nonempty(true_ab, "true_ab")
+    check_nonempty(pool_ab, "pool_ab")
+    check_finite(pool_ab, "pool_ab")
     pick = torch.randint(pool_ab.shape[0], (true_ab.shape[0],), generator=generator)
     chosen = pool_ab[pick.to(pool_ab.device)].to(device=true_ab.device, dtype=true_ab.dtype)
     if chosen.shape[-2:] != true_ab.shape[-2:]:
         chosen = F.interpolate(chosen, size=true_ab.shape[-2:], mode="bilinear",
                                align_corners=False)
-    return chosen
+    return check_finite_result(chosen, "pool_ab", f"its values do not fit {true_ab.dtype}; ab "
+                               f"values are in Lab units, about -128 to 128")
 
 
 def paired_difference(scores_a: Sequence[float] | torch.Tensor,
@@ -242,14 +267,27 @@ def paired_difference(scores_a: Sequence[float] | torch.Tensor,
     >>> round(mean, 4), round(se, 4)
     (0.0667, 0.0333)
     """
-    a = torch.as_tensor(scores_a, dtype=torch.float64).flatten()
-    b = torch.as_tensor(scores_b, dtype=torch.float64).flatten()
+    def scores(values, name: str) -> torch.Tensor:
+        try:
+            out = torch.as_tensor(values, dtype=torch.float64).flatten()
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"{name} must be a sequence or tensor of numbers, got "
+                            f"{type(values).__name__}") from None
+        check_finite(out, name)
+        return out
+
+    a, b = scores(scores_a, "scores_a"), scores(scores_b, "scores_b")
     if a.shape != b.shape:
         raise ValueError(f"scores_a and scores_b must score the same images, got {a.numel()} and "
                          f"{b.numel()} scores")
     if a.numel() < 2:
-        raise ValueError(f"a standard error needs at least 2 paired scores, got {a.numel()}")
+        raise ValueError(f"scores_a and scores_b need at least 2 paired scores for a standard "
+                         f"error, got {a.numel()}")
     d = a - b
     if not bool(torch.isfinite(d).all()):
         raise ValueError("scores_a and scores_b must be finite (no NaN or inf)")
-    return float(d.mean()), float(d.std(correction=1) / d.numel() ** 0.5)
+    mean, se = float(d.mean()), float(d.std(correction=1) / d.numel() ** 0.5)
+    if not (math.isfinite(mean) and math.isfinite(se)):
+        raise ValueError("scores_a - scores_b overflows float64: pass scores of a sensible size "
+                         "(e.g. AuC in [0, 1])")
+    return mean, se

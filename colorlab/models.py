@@ -11,13 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_float, check_nonempty, check_positive, check_shape, check_tensor
+from ._validation import (check_finite, check_finite_result, check_float, check_nonempty,
+                          check_positive, check_shape, check_tensor)
 from .decode import annealed_mean
 from .gamut import NUM_BINS
 
-__all__ = ["ColorizationNet", "AB_SCALE"]
+__all__ = ["ColorizationNet", "AB_SCALE", "MAX_WIDTH"]
 
 AB_SCALE = 110.0  #: the regression head predicts ab / AB_SCALE; forward() returns Lab units
+MAX_WIDTH = 16.0  #: the largest channel multiplier (width 1 is the report's network)
 
 # (in, out, stride, dilation) for the convolutions of each block, at width 1
 _BLOCKS: tuple[tuple[tuple[int, int, int, int], ...], ...] = (
@@ -75,6 +77,10 @@ class ColorizationNet(nn.Module):
         if head not in _HEADS:
             raise ValueError(f"head must be one of {_HEADS}, got {head!r}")
         self.head_type, self.width = head, check_positive(width, "width")
+        if self.width > MAX_WIDTH:
+            raise ValueError(f"width must be at most {MAX_WIDTH} ({MAX_WIDTH}x the report's "
+                             f"channels, about {MAX_WIDTH ** 2 * 25:.0f} million parameters), "
+                             f"got {width!r}")
         blocks, c_in = [], 1
         for i, convs in enumerate(_BLOCKS):
             block = _block(convs, self.width, upsample=(i == 7), first_in=c_in)
@@ -90,6 +96,7 @@ class ColorizationNet(nn.Module):
         check_float(L, "L")
         check_shape(L, "L", ndim=4, channels=1, channel_dim=1, layout="(B, 1, H, W)")
         check_nonempty(L, "L")
+        check_finite(L, "L")
         if L.shape[-2] % 8 or L.shape[-1] % 8:
             raise ValueError(f"L height and width must be multiples of 8, got {tuple(L.shape[-2:])}; "
                              f"resize or crop the image (colorize() does this for you)")
@@ -100,7 +107,8 @@ class ColorizationNet(nn.Module):
         # annealed mean divides the logits by T = 0.38, so its rounding would reach the colours
         with torch.autocast(features.device.type, enabled=False):
             out = self.head(features.to(self.head.weight.dtype)).float()
-        return out * AB_SCALE if self.head_type == "regression" else out
+        out = out * AB_SCALE if self.head_type == "regression" else out
+        return check_finite_result(out, "L", "L belongs in [0, 100]")
 
     @torch.no_grad()
     def colorize(self, L: torch.Tensor, T: float = 0.38) -> torch.Tensor:
@@ -115,6 +123,7 @@ class ColorizationNet(nn.Module):
         torch.Size([1, 2, 30, 45])
         """
         check_tensor(L, "L")
+        check_float(L, "L")
         check_shape(L, "L", ndim=4, channels=1, channel_dim=1, layout="(B, 1, H, W)")
         check_nonempty(L, "L")
         was_training = self.training

@@ -38,6 +38,9 @@ def bin_grid(values: torch.Tensor, bins: torch.Tensor | None = None, fill: float
     q = (ab_bins(torch.float64) if bins is None else bins.double()).cpu().numpy()
     v = values.detach().cpu().double().numpy() if isinstance(values, torch.Tensor) else \
         np.asarray(values, dtype=np.float64)
+    if v.ndim == 0 or v.shape[0] != len(q):
+        raise ValueError(f"values must have one entry per bin, shape ({len(q)}, ...), got "
+                         f"{v.shape}")
     ia = np.round((q[:, 0] - q[:, 0].min()) / GRID).astype(int)
     ib = np.round((q[:, 1] - q[:, 1].min()) / GRID).astype(int)
     grid = np.full((ib.max() + 1, ia.max() + 1, *v.shape[1:]), fill, dtype=np.float64)

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 
 import torch
 
-from ._validation import (check_bins, check_finite, check_float, check_positive, check_tensor,
-                          check_unit_interval)
+from ._validation import (check_bins, check_finite, check_float, check_images, check_positive,
+                          check_positive_int, check_tensor, check_unit_interval)
 from .gamut import NUM_BINS, ab_bins, nearest_bin
 
 __all__ = ["empirical_prior", "smooth_prior", "rebalance_weights", "prior_from_images"]
@@ -41,9 +41,14 @@ def empirical_prior(ab_batches: torch.Tensor | Iterable[torch.Tensor],
     """
     if isinstance(ab_batches, torch.Tensor):
         ab_batches = [ab_batches]
+    elif not hasattr(ab_batches, "__iter__") or isinstance(ab_batches, (str, bytes)):
+        raise TypeError(f"ab_batches must be an ab tensor (B, 2, H, W) or an iterable of them, "
+                        f"got {type(ab_batches).__name__}")
     counts: torch.Tensor | None = None
     for i, ab in enumerate(ab_batches):
         check_tensor(ab, f"ab_batches[{i}]")
+        if bins is not None:
+            check_bins(bins)
         n = NUM_BINS if bins is None else bins.shape[0]
         hist = torch.bincount(nearest_bin(ab, bins).reshape(-1), minlength=n).to("cpu",
                                                                                torch.float64)
@@ -93,7 +98,10 @@ def smooth_prior(p: torch.Tensor, sigma: float = 5.0, bins: torch.Tensor | None 
     if centres.shape[0] != p.shape[0]:
         raise ValueError(f"p has {p.shape[0]} entries but there are {centres.shape[0]} bins")
     centres = centres.to("cpu", torch.float64)
-    kernel = torch.exp(-torch.cdist(centres, centres).square() / (2 * sigma ** 2))
+    # exp(-d^2 / 2 sigma^2): the diagonal is exp(0) = 1 for any sigma, so a tiny sigma gives the
+    # identity (no smoothing) and a huge one a uniform kernel, never 0/0 or an overflow
+    d2 = torch.cdist(centres, centres).square()
+    kernel = torch.exp(torch.where(d2 > 0, -d2 / (2 * sigma * sigma), 0.0))
     kernel = kernel / kernel.sum(dim=0, keepdim=True)
     out = kernel @ p.to("cpu", torch.float64)
     return out / out.sum()
@@ -118,6 +126,7 @@ def rebalance_weights(p_smoothed: torch.Tensor, lam: float = 0.5) -> torch.Tenso
     _check_distribution(p_smoothed, "p_smoothed")
     lam = check_unit_interval(lam, "lam")
     p = p_smoothed.to("cpu", torch.float64)
+    p = p / p.max()  # first, so that the sum of huge entries cannot overflow
     p = p / p.sum()
     mix = (1 - lam) * p + lam / p.numel()
     w = torch.where(mix > 0, 1.0 / mix.clamp_min(torch.finfo(torch.float64).tiny), 0.0)
@@ -144,6 +153,8 @@ def prior_from_images(images: torch.Tensor, sigma: float = 5.0, lam: float = 0.5
     """
     from .batches import to_lab
 
+    check_images(images)
+    batch_size = check_positive_int(batch_size, "batch_size")
     p = empirical_prior(to_lab(chunk)[1] for chunk in images.split(batch_size))
     p_smooth = smooth_prior(p, sigma)
     return p, p_smooth, rebalance_weights(p_smooth, lam)

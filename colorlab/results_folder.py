@@ -15,13 +15,14 @@ its record's key (profile, classifier, hash of the colorlab sources) and data ma
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from .checkpoint import atomic_write_text
+from .checkpoint import atomic_write_text, make_folder
 
 __all__ = ["ResultsFolder", "ResultsExist", "source_hash", "RECORD", "smaller_than"]
 
@@ -30,15 +31,41 @@ RECORD = "dataset.json"
 BENCH = "bench_train.json"
 
 
+#: modules that only parse arguments or print: they cannot change what a reproduction computes
+FRONT_ENDS = ("__main__.py", "cli.py", "commands.py", "bench.py")
+
+
+def _code_only(source: str) -> str:
+    """The code of a module without its comments, docstrings and layout: ``ast.dump`` of the
+    parsed module with every docstring removed (comments and blank lines never reach the AST).
+
+    >>> _code_only('def f():\\n    "Doc."\\n    return 1  # one') == _code_only("def f():\\n    return 1")
+    True
+    """
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False)
+
+
 def source_hash() -> str:
-    """First 12 hex digits of the sha256 of the colorlab sources (``colorlab/*.py``).
+    """First 12 hex digits of the sha256 of the colorlab code that computes results.
+
+    It covers ``colorlab/*.py`` except the command-line front ends (:data:`FRONT_ENDS`), as code
+    only (:func:`_code_only`): editing a comment or a docstring keeps a partial reproduction, any
+    change to the code discards it.
 
     >>> len(source_hash())
     12
     """
     h = hashlib.sha256()
     for f in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        h.update(f.read_bytes())
+        if f.name not in FRONT_ENDS:
+            h.update(f.name.encode() + b"\0" + _code_only(f.read_text()).encode() + b"\0")
     return h.hexdigest()[:12]
 
 
@@ -60,9 +87,10 @@ def smaller_than(new: dict, old: dict) -> bool:
     >>> smaller_than({**full, "epochs": 2}, full), smaller_than(full, {**full, "epochs": 2})
     (True, False)
     """
-    if bool(new.get("sample_count")) and not old.get("sample_count"):
+    if "sample_count" in old and bool(new.get("sample_count")) and not old["sample_count"]:
         return True
-    return any((new.get(k) or 0) < (old.get(k) or 0) for k in ("epochs", "size", "width"))
+    return any(isinstance(old.get(k), (int, float)) and (new.get(k) or 0) < old[k]
+               for k in ("epochs", "size", "width"))  # what the old record does not say: unknown
 
 
 def _read(path: Path) -> dict | None:
@@ -96,7 +124,8 @@ class ResultsFolder:
         force: replace a larger reproduction (:func:`smaller_than`), or one with items that
             ``items`` leaves out, found in ``path`` or in its in-progress folder; without it that
             is a :class:`ResultsExist` error, raised before anything is changed, so a CI-sized or
-            partial run never replaces a recorded GPU run by accident.
+            partial run never replaces a recorded GPU run by accident. So is a ``path`` that holds
+            anything but a reproduction (the folder is replaced as a whole).
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -121,7 +150,8 @@ class ResultsFolder:
             raise NotADirectoryError(f"results folder {self.path} is a file; choose a folder")
         if not force:
             self._refuse_to_shrink(items)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._refuse_foreign_files()
+        make_folder(self.path.parent)
         for stray in self.partial.glob(".staging-*"):  # left by a call killed while building
             shutil.rmtree(stray, ignore_errors=True)
         self.final = self._matching(_records(self.path))
@@ -130,6 +160,16 @@ class ResultsFolder:
         if len(self.staged) < len(in_progress):
             shutil.rmtree(self.partial)  # made by other code or settings: never mixed with this run
             self.staged = {}
+
+    def _refuse_foreign_files(self) -> None:
+        """``path`` is replaced as a whole: it must be new, empty or a reproduction."""
+        if self.path.is_dir() and not (self.path / "provenance.json").is_file():
+            found = sorted(p.name for p in self.path.iterdir())
+            if found:
+                raise ResultsExist(
+                    f"{self.path} holds files that are not a colorlab reproduction (e.g. "
+                    f"{found[0]}), and the results folder is replaced as a whole; write elsewhere "
+                    f"with --out DIR (out_dir=...), or pass --force (force=True) to replace it")
 
     def _refuse_to_shrink(self, items: list[str] | None) -> None:
         new = self.key.get("profile") or {}

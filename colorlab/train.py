@@ -9,7 +9,9 @@ the work since its last checkpoint; resumed, it ends with the same weights as an
 (on CPU, where kernels are deterministic).
 
 Run folder: ``checkpoint.pt`` (latest state), ``history.json`` (per-epoch losses, Fig. 4),
-``model.pt`` (final weights + config, what ``colorlab colorize`` loads) and ``done.json``.
+``model.pt`` (final weights + config, what ``colorlab colorize`` loads), ``best.pt`` (the weights
+of the epoch with the lowest validation loss, in the same format, with its ``epoch``) and
+``done.json``.
 """
 from __future__ import annotations
 
@@ -26,12 +28,15 @@ import torch
 from ._validation import trusted_values
 from .batches import augment, downsample_ab, to_lab
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, FolderLock, atomic_save,
-                         atomic_write_text, load_checkpoint)
+                         atomic_write_text, load_checkpoint, make_folder)
 from .data import ColorizationDataset
 from .losses import L2Loss, RebalancedCrossEntropy
 from .train_config import TrainConfig, build_model, default_device, load_model
 
-__all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device"]
+__all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device", "RUN_FILES"]
+
+#: the files a run writes into its folder (besides ``checkpoint.pt``)
+RUN_FILES = ("config.json", "history.json", "model.pt", "best.pt", "done.json")
 
 
 def _is_compile_error(err: BaseException) -> bool:
@@ -90,7 +95,13 @@ class Trainer:
         if config.loss == "rebal" and weights is None:
             raise ValueError("loss='rebal' needs the rebalancing weights "
                              "(colorlab.prior.rebalance_weights of the training prior)")
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         for name, ds in (("train_set", train_set), ("val_set", val_set)):
+            if (ds is not None or name == "train_set") and not isinstance(ds, ColorizationDataset):
+                raise TypeError(f"{name} must be a colorlab ColorizationDataset (e.g. "
+                                f"colorlab.data.load_images(...).splits()['train']), got "
+                                f"{type(ds).__name__}")
             if ds is not None and ds.size != config.size:
                 raise ValueError(f"{name} has images of size {ds.size}, config.size is {config.size}")
         if len(train_set) == 0:
@@ -247,6 +258,38 @@ class Trainer:
         model.train()
         return float(total) / count
 
+    def _refuse_foreign_files(self) -> None:
+        """Without a checkpoint, the files a run writes may only be there from this same run
+        (killed before its first checkpoint): anything else would be overwritten."""
+        config = self.run_dir / "config.json"
+        try:
+            ours = config.is_file() and json.loads(config.read_text()) == self.config.to_dict()
+        except (OSError, ValueError):
+            ours = False
+        found = [name for name in RUN_FILES if (self.run_dir / name).exists()]
+        if found and not (ours and found == ["config.json"]):
+            raise CheckpointError(
+                f"run folder {self.run_dir} holds {', '.join(found)} but no checkpoint.pt of this "
+                f"run, and training would overwrite them; use a new or empty --run-dir")
+
+    def _track_best(self, model, epoch: int, val_loss: float | None, history: list,
+                    best: dict | None) -> dict | None:
+        """The weights of the epoch with the lowest validation loss so far (earliest on ties),
+        kept in memory until the next checkpoint writes them; ``history`` holds the epochs before
+        this one (those of a resumed run included), whose best is already in ``best.pt``."""
+        earlier = [h["val_loss"] for h in history if h.get("val_loss") is not None]
+        if val_loss is None or (earlier and val_loss >= min(earlier)):
+            return best
+        return {"epoch": epoch, "val_loss": val_loss,
+                "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+
+    def _save_best(self, best: dict | None) -> None:
+        if best is not None and not best.get("saved"):
+            atomic_save({"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(),
+                         "model": best["model"], "epoch": best["epoch"],
+                         "val_loss": best["val_loss"]}, self.run_dir / "best.pt")
+            best["saved"] = True
+
     # ------------------------------------------------------------------ main loop
     def fit(self, resume: bool = True) -> list[dict]:
         """Train to ``config.epochs``; returns the history (one dict per epoch).
@@ -259,7 +302,7 @@ class Trainer:
         """
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise NotADirectoryError(f"run folder {self.run_dir} is a file; choose a folder")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.run_dir)
         self._bar = None
         with FolderLock(self.run_dir, "run folder", self.run_dir / ".lock"), \
                 cudnn_autotuning(self.cuda):
@@ -273,6 +316,8 @@ class Trainer:
         c, ck_path = self.config, self.run_dir / "checkpoint.pt"
         model, opt, sched, gen = self._fresh_state()
         start, history = 0, []
+        if not ck_path.exists():
+            self._refuse_foreign_files()
         if ck_path.exists():
             if not resume:
                 raise CheckpointError(f"{ck_path} exists: resume it or choose an empty run folder")
@@ -289,6 +334,8 @@ class Trainer:
         n = len(self.train_images)
         # a compiled graph would recompile for a smaller last batch: it is dropped then
         steps = n // c.batch_size if c.compile and n > c.batch_size else math.ceil(n / c.batch_size)
+        if c.size == 8 and n % c.batch_size == 1 and n > c.batch_size:
+            steps = n // c.batch_size  # one image, a 1x1 deepest map: BatchNorm cannot use it
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
@@ -296,6 +343,7 @@ class Trainer:
             bar = self._bar = tqdm(total=(c.epochs - start) * steps, desc=f"{self.run_dir.name}",
                                    unit="step", leave=False)
         model.train()
+        best = None
         for epoch in range(start, c.epochs):
             t0 = time.perf_counter()
             perm = torch.randperm(n, generator=gen).to(self.device)
@@ -319,12 +367,14 @@ class Trainer:
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0
             val_loss = self._validate(model, loss_fn)
+            best = self._track_best(model, epoch + 1, val_loss, history, best)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                             "seconds": seconds, "images_per_s": seen / seconds,
                             "compiled": self.compiled})
             if bar is not None:
                 bar.set_postfix(loss=f"{train_loss:.3f}", img_s=f"{seen / seconds:.0f}")
             if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:
+                self._save_best(best)  # before the checkpoint that covers it
                 atomic_save(self._checkpoint(model, opt, sched, gen, epoch + 1, history), ck_path)
                 atomic_write_text(json.dumps(history, indent=1), self.run_dir / "history.json")
             if self.callback is not None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from ._validation import check_positive, check_unit_interval
+from ._validation import check_device, check_positive, check_unit_interval
 from .checkpoint import CheckpointError, load_checkpoint
-from .models import ColorizationNet
+from .models import MAX_WIDTH, ColorizationNet
 
 __all__ = ["TrainConfig", "build_model", "load_model", "default_device", "device_name", "LOSSES"]
 
@@ -32,11 +32,7 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device {device!r} is not a torch device name; use 'cpu', 'cuda' or "
-                         f"'cuda:<index>'") from None
+    dev = check_device(device)
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
@@ -95,12 +91,21 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) \
+                or not 0 <= self.seed < 2 ** 62:
+            raise ValueError(f"seed must be an integer in [0, 2**62), got {self.seed!r}")
+        if self.k > 313:
+            raise ValueError(f"k must be at most 313 (the number of ab bins), got {self.k}")
+        if self.size == 8 and self.batch_size == 1:
+            raise ValueError("size 8 with batch_size 1: the network's deepest feature map is 1x1, "
+                             "and BatchNorm needs more than one value per channel; use "
+                             "batch_size >= 2 or size >= 16")
         if self.size % 8:
             raise ValueError(f"size must be a multiple of 8 (the network's stride), got {self.size}")
         for name in ("lr", "width", "sigma"):
             check_positive(getattr(self, name), name)
+        if self.width > MAX_WIDTH:
+            raise ValueError(f"width must be at most {MAX_WIDTH}, got {self.width!r}")
         check_unit_interval(self.lam, "lam")
         if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) \
                 or not 0 <= self.weight_decay < math.inf:

@@ -350,6 +350,8 @@ def files(tmp_path):
      "not a torch device name"),
     (["evaluate", "--checkpoint", "{d}/empty.pt", "--classifier", "none", "--size", "16"],
      "is empty (0 bytes)"),
+    (["evaluate", "--checkpoint", "{model}", "--classifier", "none", "--size", "16", "--out",
+      "{d}/ok.png"], "exists; pass --overwrite"),
     (["train", *TINY, "--run-dir", "{d}/ok.png"], "is a file"),
     (["train", *TINY[:-2], "--device", "cuda:99", "--run-dir", "{d}/r"], "CUDA"),
     (["reproduce", "--profile", "ci", "--out", "{d}/ok.png"], "is a file"),
@@ -500,3 +502,23 @@ def test_atomic_save_leaves_no_temporary_file_when_pickling_fails(tmp_path):
     with pytest.raises(Exception):
         atomic_save({"f": lambda: 0}, tmp_path / "x.pt")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ partial GPU work is kept
+def test_a_docstring_or_comment_edit_keeps_the_source_hash(tmp_path, monkeypatch):
+    import shutil
+
+    import colorlab.results_folder as rf
+
+    copy = tmp_path / "colorlab"
+    shutil.copytree(Path(rf.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(rf, "__file__", str(copy / "results_folder.py"))
+    before = rf.source_hash()
+    losses = copy / "losses.py"
+    text = losses.read_text()
+    losses.write_text(text.replace('"""Losses of the report', '"""Losses (typo fixed) of the report')
+                      .replace("    return _reduce(", "    # a comment\n    return _reduce(", 1))
+    (copy / "cli.py").write_text((copy / "cli.py").read_text() + "\nX = 1\n")  # a front end
+    assert rf.source_hash() == before
+    losses.write_text(text.replace("0.5 * (pred_ab - ab)", "0.25 * (pred_ab - ab)"))
+    assert rf.source_hash() != before

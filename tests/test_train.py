@@ -153,3 +153,25 @@ def test_cuda_training_step(splits, tmp_path):
     t = Trainer(config(epochs=1), splits["train"], splits["val"], tmp_path, device="cuda",
                 progress=False)
     assert t.fit()[0]["train_loss"] > 0
+
+
+def test_best_pt_holds_the_lowest_validation_loss_also_after_a_resume(splits, tmp_path):
+    c = config(epochs=5, lr=3e-3)
+    straight = Trainer(c, splits["train"], splits["val"], tmp_path / "a", progress=False)
+    history = straight.fit()
+    best = torch.load(tmp_path / "a" / "best.pt", weights_only=True)
+    losses = [h["val_loss"] for h in history]
+    assert best["epoch"] == losses.index(min(losses)) + 1 and best["val_loss"] == min(losses)
+    model, saved = load_model(tmp_path / "a" / "best.pt")
+    assert saved == c
+
+    def stop_after_two(event, epoch, step):
+        if event == "epoch" and epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(c, splits["train"], splits["val"], tmp_path / "b", progress=False,
+                callback=stop_after_two).fit()
+    Trainer(c, splits["train"], splits["val"], tmp_path / "b", progress=False).fit()
+    resumed = torch.load(tmp_path / "b" / "best.pt", weights_only=True)
+    assert resumed["epoch"] == best["epoch"] and weights_equal(resumed["model"], best["model"])
