@@ -30,6 +30,12 @@ import colorlab.data
 import colorlab.images
 import colorlab.losses
 import colorlab.reproduce
+import colorlab.batches
+import colorlab.checkpoint
+import colorlab.evaluate
+import colorlab.metrics
+import colorlab.prior
+import colorlab.train
 from colorlab import checkpoint as ckmod
 from colorlab.checkpoint import FolderLock, FolderLocked, atomic_save, atomic_write_many
 from colorlab.cli import main
@@ -522,3 +528,89 @@ def test_a_docstring_or_comment_edit_keeps_the_source_hash(tmp_path, monkeypatch
     assert rf.source_hash() == before
     losses.write_text(text.replace("0.5 * (pred_ab - ab)", "0.25 * (pred_ab - ab)"))
     assert rf.source_hash() != before
+
+
+# ------------------------------------------------------------------ user files are never overwritten
+def test_a_results_folder_with_other_files_is_not_replaced(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "--profile", "ci", "--out", str(out)]) == 2
+    assert "not a colorlab reproduction (e.g. notes.txt)" in one_error_line(capsys)
+    assert (out / "notes.txt").read_text() == "my notes"
+
+
+def test_a_run_folder_with_other_files_of_those_names_is_not_written(tmp_path, capsys):
+    run = tmp_path / "project"
+    run.mkdir()
+    (run / "config.json").write_text('{"mine": 1}')
+    (run / "history.json").write_text("[my history]")
+    assert main(["train", *TINY, "--run-dir", str(run)]) == 2
+    assert "no checkpoint.pt of this run" in one_error_line(capsys)
+    assert (run / "config.json").read_text() == '{"mine": 1}'
+    assert (run / "history.json").read_text() == "[my history]"
+
+
+def test_overwrite_never_replaces_a_folder(model_file, tmp_path, capsys):
+    Image.new("RGB", (24, 16), "red").save(tmp_path / "one.png")
+    (tmp_path / "out" / "one_colorized.png").mkdir(parents=True)
+    (tmp_path / "out" / "one_colorized.png" / "keep.txt").write_text("keep")
+    assert main(["colorize", str(tmp_path / "one.png"), "--checkpoint", str(model_file), "--out",
+                 str(tmp_path / "out"), "--overwrite"]) == 2
+    assert "is a folder" in one_error_line(capsys)
+    assert (tmp_path / "out" / "one_colorized.png" / "keep.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("argv", [
+    ["evaluate", "--checkpoint", "{model}", "--classifier", "none", "--size", "16", "--out",
+     "{d}/afile/x.json"],
+    ["reproduce", "--profile", "ci", "--out", "{d}/afile/results"],
+    ["colorize", "{d}/ok.png", "--checkpoint", "{model}", "--out", "{d}/afile/out"],
+])
+def test_a_file_in_the_way_of_an_output_folder_is_named(files, model_file, capsys, argv):
+    (files / "afile").write_text("a file")
+    assert main([a.format(d=files, model=model_file) for a in argv]) == 2
+    assert f"{files / 'afile'} is a file" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: cl.annealed_mean(torch.zeros(1, 313, 1, 1), T=10 ** 400), "T must be"),
+    (lambda: cl.soft_encode(torch.zeros(1, 2, 1, 1), sigma=10 ** 400), "sigma must be"),
+    (lambda: cl.to_dense(torch.zeros(1, 1, 1, 1, dtype=torch.long), torch.ones(1, 1, 1, 1),
+                         num_bins=10 ** 400), "num_bins must be"),
+    (lambda: cl.SoftEncoder(bins=[[0.0, 0.0]]), "bins must be a torch.Tensor"),
+    (lambda: cl.prior.prior_from_images(torch.zeros(1, 3, 8, 8)), "images must be uint8"),
+    (lambda: cl.prior.prior_from_images(torch.zeros(0, 3, 8, 8, dtype=torch.uint8)),
+     "images is empty"),
+    (lambda: cl.evaluate.predict_ab(cl.ColorizationNet(width=0.0625),
+                                    torch.zeros(2, 3, 16, 16, dtype=torch.uint8), batch_size=0),
+     "batch_size must be"),
+    (lambda: cl.batches.downsample_ab(torch.zeros(1, 2, 8, 8), stride=0), "stride must be"),
+    (lambda: cl.images.read_rgb(None), "path must be a file path"),
+    (lambda: cl.checkpoint.load_checkpoint(3), "path must be a file path"),
+    (lambda: cl.prior.empirical_prior(5), "ab_batches must be"),
+    (lambda: cl.auc(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, 2), thresholds=None),
+     "thresholds must be"),
+    (lambda: cl.metrics.paired_difference(None, [1.0, 2.0]), "scores_a must be"),
+    (lambda: cl.rebalanced_auc(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, 2), -torch.ones(313)),
+     "prior must be non-negative"),
+    (lambda: cl.rgb_to_lab(torch.full((1, 3, 1, 1), 1e30)), "rgb holds values too large"),
+    (lambda: cl.train.TrainConfig(width=1e300), "width must be at most"),
+    (lambda: cl.train.TrainConfig(k=400), "k must be at most 313"),
+    (lambda: cl.train.Trainer(cl.train.TrainConfig(size=16), None, None, "x"), "train_set must be"),
+    (lambda: cl.ab_bins(device="meta"), "not a torch device name"),
+])
+def test_library_inputs_raise_a_named_value_or_type_error(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+
+
+def test_annealed_mean_and_smoothing_take_extreme_parameters():
+    uniform = torch.zeros(1, 313, 1, 1)
+    assert torch.isfinite(cl.annealed_mean(uniform, T=1e-300)).all()
+    p = torch.rand(313, dtype=torch.float64)
+    for sigma in (1e-300, 1e300):
+        smoothed = cl.smooth_prior(p, sigma=sigma)
+        assert torch.isfinite(smoothed).all() and smoothed.sum().item() == pytest.approx(1.0)
+    assert torch.allclose(cl.smooth_prior(p, sigma=1e-300), p / p.sum())
