@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -37,6 +38,12 @@ __all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_devic
 
 #: the files a run writes into its folder (besides ``checkpoint.pt``)
 RUN_FILES = ("config.json", "history.json", "model.pt", "best.pt", "done.json")
+
+
+def _no_terminal() -> bool:
+    """No progress bar in logs: stderr is no terminal, and this is no notebook (whose bar is a
+    widget)."""
+    return not sys.stderr.isatty() and "ipykernel" not in sys.modules
 
 
 def _is_compile_error(err: BaseException) -> bool:
@@ -341,7 +348,7 @@ class Trainer:
             from tqdm.auto import tqdm
 
             bar = self._bar = tqdm(total=(c.epochs - start) * steps, desc=f"{self.run_dir.name}",
-                                   unit="step", leave=False)
+                                   unit="step", leave=False, disable=_no_terminal())
         model.train()
         best = None
         for epoch in range(start, c.epochs):
