@@ -12,6 +12,7 @@ from ._validation import check_device, check_images, check_positive_int, check_t
 from .batches import to_lab
 from .classifier import FRUIT_IMAGENET_CLASSES, ImageNetClassifier, predict_top1
 from .color import lab_to_rgb
+from .colorfulness import hasler_susstrunk, mean_chroma, saturation_histogram
 from .data import ColorizationDataset
 from .metrics import error_scores, gray_ab, pixel_rebalance_weights, random_ab
 from .models import ColorizationNet
@@ -78,14 +79,16 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
     ``per_image_auc`` (list), ``cumulative_per_pixel`` / ``cumulative_per_image`` (thresholds
     0..150), and, with a classifier, ``classifier_accuracy`` (top-1 %, on images whose class has
     an ImageNet counterpart) or ``agreement`` (% of images whose top-1 class matches the one of the
-    true colour image, for unlabeled sets). A ``"Ground truth"`` entry carries the classifier
-    figures of the real colour images.
+    true colour image, for unlabeled sets). Every method also gets ``mean_chroma`` (Lab units),
+    ``colourfulness`` (Hasler-Süsstrunk) and a 20-bin ``saturation_histogram``
+    (:mod:`colorlab.colorfulness`). A ``"Ground truth"`` entry carries the same measures, and the
+    classifier figures, of the real colour images.
 
     >>> from colorlab.data import SampleImages
     >>> ds = SampleImages(size=16, n=10)
     >>> m = evaluate_predictions(ds, baseline_predictions(ds, ds), torch.full((313,), 1 / 313))
-    >>> sorted(m), 0 < m["Gray"]["auc"] <= 100
-    (['Gray', 'Random'], True)
+    >>> sorted(m), 0 < m["Gray"]["auc"] <= 100, m["Gray"]["mean_chroma"]
+    (['Gray', 'Ground truth', 'Random'], True, 0.0)
     """
     L, true_ab = to_lab(test_set.images)
     pixel_weights = pixel_rebalance_weights(true_ab, prior)  # the same for every method
@@ -116,8 +119,9 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
                  "per_image_auc": scores["auc"].tolist(),
                  "cumulative_per_pixel": scores["cumulative_per_pixel"].tolist(),
                  "cumulative_per_image": scores["cumulative_per_image"].tolist()}
+        rgb = lab_to_rgb(torch.cat([L, ab.to(L.dtype)], dim=1))
+        entry.update(_colourfulness(ab, rgb))
         if classifier is not None and truth_top1 is not None:
-            rgb = lab_to_rgb(torch.cat([L, ab.to(L.dtype)], dim=1))
             if keep is not None:
                 top1 = predict_top1(rgb[keep], classifier)
                 entry["classifier_accuracy"] = 100 * float((top1 == labels[keep]).double().mean())
@@ -125,4 +129,14 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
                 top1 = predict_top1(rgb, classifier)
                 entry["agreement"] = 100 * float((top1 == truth_top1).double().mean())
         results[name] = entry
+    truth = _colourfulness(true_ab, test_set.images.float() / 255.0)
+    results["Ground truth"] = {**results.get("Ground truth", {}), **truth}
     return results
+
+
+def _colourfulness(ab: torch.Tensor, rgb: torch.Tensor) -> dict:
+    """Mean chroma and Hasler-Süsstrunk colourfulness (means over the images) and the saturation
+    histogram (20 bins) of one method's colorizations (:mod:`colorlab.colorfulness`)."""
+    return {"mean_chroma": float(mean_chroma(ab).mean()),
+            "colourfulness": float(hasler_susstrunk(rgb).mean()),
+            "saturation_histogram": saturation_histogram(rgb, bins=20).tolist()}

@@ -56,3 +56,19 @@ def test_mean_chroma_matches_scikit_image_lab(photos):
 def test_bad_inputs_are_named(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_the_evaluation_reports_colourfulness_for_every_method_and_the_truth():
+    from colorlab.batches import to_lab
+    from colorlab.data import SampleImages
+    from colorlab.evaluate import baseline_predictions, evaluate_predictions
+
+    ds = SampleImages(size=16, n=8)
+    m = evaluate_predictions(ds, baseline_predictions(ds, ds), torch.full((313,), 1 / 313))
+    _, true_ab = to_lab(ds.images)
+    assert m["Ground truth"]["mean_chroma"] == pytest.approx(float(mean_chroma(true_ab).mean()))
+    assert m["Ground truth"]["colourfulness"] == pytest.approx(
+        float(hasler_susstrunk(ds.images.double() / 255).mean()), rel=1e-5)
+    assert m["Gray"]["mean_chroma"] == 0.0 and m["Gray"]["colourfulness"] < 0.01
+    assert m["Gray"]["saturation_histogram"][0] > 0.99  # grey pixels have (almost) no saturation
+    assert all(len(m[k]["saturation_histogram"]) == 20 for k in ("Gray", "Random", "Ground truth"))
