@@ -136,8 +136,8 @@ class DistContext:
             return model
         dev = next(model.parameters()).device
         ids = [dev] if dev.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids,
-                                                         broadcast_buffers=True)
+        # buffers (BatchNorm running statistics) follow rank 0's at every forward pass (default)
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
 def _launched() -> bool:
