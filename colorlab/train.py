@@ -6,7 +6,8 @@ pass runs in bf16 autocast with channels_last memory, Adam is fused and ``torch.
 optional. Checkpoints are atomic and hold everything needed to continue bit-for-bit: model,
 optimizer, scheduler, epoch, RNG states, config and history. A run killed at any moment loses only
 the work since its last checkpoint; resumed, it ends with the same weights as an uninterrupted run
-(on CPU, where kernels are deterministic).
+(on CPU, where kernels are deterministic). Under ``torchrun`` it trains one model on several
+devices with DistributedDataParallel, each rank holding its shard (:mod:`colorlab.distributed`).
 
 Run folder: ``checkpoint.pt`` (latest state), ``history.json`` (per-epoch losses, Fig. 4),
 ``model.pt`` (final weights + config, what ``colorlab colorize`` loads) and ``done.json``.
@@ -294,7 +295,8 @@ class Trainer:
                                            gen)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.run_dir.glob(".*.tmp"):  # left by a write that was killed midway
-            stale.unlink(missing_ok=True)
+            if self.dist.main:  # (elsewhere it could be rank 0's write in progress)
+                stale.unlink(missing_ok=True)
         _write_text(json.dumps(c.to_dict(), indent=2), self.run_dir / "config.json")
         self._use_model(model)
         loss_fn = self._loss_fn()

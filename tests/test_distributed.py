@@ -52,9 +52,11 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def torchrun(nproc, *args, tmp_path, check=True):
+def torchrun(nproc, *args, tmp_path, check=True, env=None):
+    """``python -m torch.distributed.run --standalone`` (a free port) with a time limit: a hung
+    rank fails the test instead of CI (collectives also time out after 2 minutes)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1",
-               COLORLAB_DIST_TIMEOUT_MIN="2", COLORLAB_CACHE="off")
+               COLORLAB_DIST_TIMEOUT_MIN="2", COLORLAB_CACHE="off", **(env or {}))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            "--nproc_per_node", str(nproc), *args]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300,
@@ -150,3 +152,20 @@ def test_single_process_context():
     assert sorted(torch.cat(shards).tolist()) == list(range(9))  # disjoint, 10 // 3 each
     with pytest.raises(ValueError, match="cannot be shared by 3"):
         distributed.shard(torch.arange(2), distributed.DistContext(0, 3))
+
+
+def test_reproduce_under_torchrun(tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    torchrun(2, "-m", "colorlab", "reproduce", "--profile", "ci", "--classifier", "none",
+             "--datasets", "celeba", "--epochs", "1", "--device", "cpu", "--quiet",
+             "--out", str(tmp_path / "results"), "--work-dir", str(tmp_path / "runs"),
+             tmp_path=tmp_path, env={"TMPDIR": str(scratch)})
+    provenance = json.loads((tmp_path / "results" / "provenance.json").read_text())
+    assert set(provenance["runs"]) == {"celeba/l2", "celeba/ce", "celeba/rebal"}
+    for name, run in provenance["runs"].items():
+        assert run["config"]["batch_size"] == 8  # the profile's 16, shared by two ranks
+        history = json.loads((tmp_path / "results" / name / "history.json").read_text())
+        assert (history[0]["world_size"], history[0]["effective_batch_size"]) == (2, 16)
+    assert (tmp_path / "results" / "celeba" / "metrics.json").is_file()
+    assert not list(scratch.glob("colorlab-rank-*"))  # rank 1's scratch copy is gone
