@@ -169,3 +169,23 @@ def test_reproduce_under_torchrun(tmp_path):
         assert (history[0]["world_size"], history[0]["effective_batch_size"]) == (2, 16)
     assert (tmp_path / "results" / "celeba" / "metrics.json").is_file()
     assert not list(scratch.glob("colorlab-rank-*"))  # rank 1's scratch copy is gone
+
+
+def test_train_on_an_image_folder(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from colorlab.cli import main
+
+    monkeypatch.setenv("COLORLAB_CACHE", "off")
+    for c, cls in enumerate(("n01", "n02")):  # ImageNet-style: one subfolder per class
+        (tmp_path / "train" / cls).mkdir(parents=True)
+        for i in range(5):
+            Image.new("RGB", (20, 24), (50 * i, 90 * c, 200)).save(tmp_path / "train" / cls /
+                                                                   f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--images", str(tmp_path / "train"), "--size", "16", "--width",
+                 "0.0625", "--epochs", "1", "--batch-size", "4", "--loss", "ce", "--run-dir",
+                 str(run), "--device", "cpu"]) == 0
+    assert "train: read 10 images at 16x16, 2 classes" in capsys.readouterr().out
+    model = load_checkpoint(run / "model.pt")
+    assert (model["world_size"], model["effective_batch_size"]) == (1, 4)
