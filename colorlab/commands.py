@@ -50,8 +50,9 @@ def _train(args) -> int:
     last = history[-1]
     if ctx.main:
         print(f"trained {len(history)} epochs on {ctx.world_size} process(es), effective batch "
-              f"{config.batch_size * ctx.world_size}, lr {lr:.3g}: train loss {last['train_loss']:.4f}"
-              f", val loss {last['val_loss']:.4f}; model in {Path(args.run_dir) / 'model.pt'}")
+              f"{config.batch_size * ctx.world_size}, lr {lr:.3g}: train loss "
+              f"{last['train_loss']:.4f}, val loss {last['val_loss']:.4f}; model in "
+              f"{Path(args.run_dir) / 'model.pt'}")
     return 0
 
 

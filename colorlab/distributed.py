@@ -13,16 +13,20 @@ section of ``book/07_training.ipynb``).
 * trains the same model: DDP all-reduces (averages) the gradients in every backward pass.
 
 BatchNorm: statistics per rank. Each rank normalises with the statistics of its own batch (as the
-single-GPU run does with a batch of ``batch_size``) and DDP broadcasts rank 0's running averages
-at every forward pass and at every checkpoint, so all ranks hold identical buffers. SyncBatchNorm
-would average the batch statistics over ranks at the cost of one all-reduce per BatchNorm layer
-per forward pass; a per-rank batch of 8 or more (the report used 8) does not need it.
+single-GPU run does with a batch of ``batch_size``); rank 0's running averages are broadcast at
+every forward pass (by DDP) and after every epoch, so all ranks end with identical buffers.
+SyncBatchNorm would average the batch statistics over ranks at the cost of one all-reduce per
+BatchNorm layer per forward pass; a per-rank batch of 8 or more (the report used 8) does not
+need it.
+
+The history's losses are means over all ranks' images and its ``images_per_s`` counts the
+images of all ranks; it also records ``world_size``, ``effective_batch_size`` and ``lr``.
 
 Rank 0 alone prints and writes files (checkpoints atomically, via
 :func:`colorlab.checkpoint.atomic_save`). A checkpoint records the world size and every rank's
 random state, so a run resumes exactly with the same world size; another world size is an error
 (the shards and random streams would differ). World size 1 under ``torchrun`` trains without the
-DDP wrapper (an all-reduce over one process does nothing) and costs nothing.
+DDP wrapper (an all-reduce over one process does nothing): no work is added to a step.
 
 Validation is exact across ranks: the validation set is cut into the chunks that one process
 uses, rank ``r`` computes chunks ``r, r + W, ...``, and the per-chunk results are summed in chunk
@@ -34,7 +38,6 @@ import dataclasses
 import datetime
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -242,8 +245,8 @@ def sharded_predict_ab(model: torch.nn.Module, images: torch.Tensor, ctx: DistCo
     from .evaluate import predict_ab
 
     ctx = ctx or context()
-    parts = sharded_chunks(images, batch_size, ctx, lambda c: predict_ab(model, c, batch_size=len(c),
-                                                                          device=device))
+    parts = sharded_chunks(images, batch_size, ctx,
+                           lambda c: predict_ab(model, c, batch_size=len(c), device=device))
     return torch.cat(parts) if parts else predict_ab(model, images, device=device)
 
 

@@ -146,14 +146,14 @@ else:
 # ## Scaling up: several GPUs
 #
 # The trainer keeps the whole training set on one GPU as `uint8`, which limits it to what one card
-# holds (the arithmetic is below); Zhang et al. trained on ImageNet. `colorlab train`, `colorlab reproduce` and
-# `colorlab bench train` also run under `torchrun`, PyTorch's launcher, and then train **one**
-# model with PyTorch's `DistributedDataParallel` (DDP), one process (rank) per GPU
-# (`colorlab.distributed`):
+# holds (the arithmetic is below); Zhang et al. trained on ImageNet. `colorlab train`,
+# `colorlab reproduce` and `colorlab bench train` also run under `torchrun`, PyTorch's launcher,
+# and then train **one** model with PyTorch's `DistributedDataParallel` (DDP), one process (rank)
+# per GPU (`colorlab.distributed`):
 #
 # * each rank keeps only its **shard** of the training set on its GPU: rank $r$ of $W$ holds
-#   training images $r, r + W, r + 2W, \dots$, $\lfloor n / W \rfloor$ of them, so every rank takes the
-#   same number of steps;
+#   training images $r, r + W, r + 2W, \dots$, $\lfloor n / W \rfloor$ of them, so every rank
+#   takes the same number of steps;
 # * `--batch-size` is per rank: the effective batch is $W$ times larger, and the default learning
 #   rate is scaled for it ($3 \cdot 10^{-5} \sqrt{W \cdot \text{batch} / 8}$); `world_size`, the
 #   effective batch and the learning rate are recorded in `history.json` and `model.pt`
