@@ -30,7 +30,8 @@ DDP wrapper (an all-reduce over one process does nothing): no work is added to a
 
 Validation is exact across ranks: the validation set is cut into the chunks that one process
 uses, rank ``r`` computes chunks ``r, r + W, ...``, and the per-chunk results are summed in chunk
-order on every rank, so the metric equals the single-process one bit for bit.
+order on every rank, so the metric equals the single-process one bit for bit (on the CPU; on GPUs
+up to cuDNN's choice of algorithms, which also varies between two runs of one process).
 """
 from __future__ import annotations
 

@@ -171,7 +171,7 @@ else:
 #   an error that says which one to use;
 # * validation is shared out in the chunks one process uses and summed in the same order: the
 #   validation loss, and `colorlab evaluate`'s predictions under `torchrun`, equal those of one
-#   process bit for bit. The test suite checks this, and identical weights on both ranks, with two
+#   process bit for bit (on the CPU; on GPUs up to cuDNN's choice of algorithms). The test suite checks this, and identical weights on both ranks, with two
 #   CPU processes on the gloo backend.
 #
 # On one node with 8 GPUs, an ImageNet-style folder (`train/<class>/<image>.JPEG`, split 60/20/20
