@@ -85,11 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"soft_encode {r['batch']}x{s}x{s} (k=5): colorlab {r['soft_encode_s']:.3f} s, "
               f"cKDTree+weights {r['ckdtree_s']:.3f} s -> {r['soft_encode_speedup']:.2f}x faster")
         return 0
+    from .distributed import setup, shutdown
     from .train_bench import bench_train, format_train_bench
 
-    print(format_train_bench(bench_train(batch=args.batch, size=args.size, steps=args.steps,
-                                         width=args.width, device=args.device,
-                                         compile=not args.no_compile, repeats=args.repeats)))
+    ctx = setup(args.device)  # under torchrun: every rank trains its shard with DDP
+    result = bench_train(batch=args.batch, size=args.size, steps=args.steps, width=args.width,
+                         device=args.device, compile=not args.no_compile, repeats=args.repeats)
+    shutdown()
+    if ctx.main:
+        print(format_train_bench(result))
     return 0
 
 

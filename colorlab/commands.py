@@ -15,20 +15,29 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _dataset_splits(name: str, size: int):
+def _dataset_splits(name: str, size: int, folder: str | None = None):
     from .data import load_images
+    from .datasets_base import ImageFolder
+    from .distributed import context, main_first
 
-    data = load_images(name, size, fallback=False)
-    print(data.summary())
+    # under torchrun rank 0 decodes (and caches) first, the other ranks then read its cache
+    data = main_first(lambda: ImageFolder(folder, size, class_subfolders=True) if folder
+                      else load_images(name, size, fallback=False))
+    if context().main:
+        print(data.summary())
     return data.splits(seed=0)
 
 
 def _train(args) -> int:
+    from .distributed import setup, shutdown
     from .prior import prior_from_images
     from .train import TrainConfig, Trainer
 
-    splits = _dataset_splits(args.dataset, args.size)
-    lr = args.lr if args.lr is not None else TrainConfig.scaled_lr(args.batch_size)
+    ctx = setup(args.device)  # joins the process group under torchrun (colorlab.distributed)
+    splits = _dataset_splits(args.dataset, args.size, args.images)
+    # --batch-size is per process; the default lr is scaled for the effective batch
+    lr = args.lr if args.lr is not None else TrainConfig.scaled_lr(args.batch_size *
+                                                                   ctx.world_size)
     config = TrainConfig(loss=args.loss, width=args.width, epochs=args.epochs,
                          batch_size=args.batch_size, lr=lr, size=args.size, seed=args.seed,
                          compile=args.compile, checkpoint_every=args.checkpoint_every)
@@ -36,34 +45,44 @@ def _train(args) -> int:
     if args.loss == "rebal":
         weights = prior_from_images(splits["train"].images, lam=config.lam)[2]
     history = Trainer(config, splits["train"], splits["val"], args.run_dir, weights=weights,
-                      device=args.device).fit(resume=True)
+                      device=args.device, progress=ctx.main).fit(resume=True)
+    shutdown()
     last = history[-1]
-    print(f"trained {len(history)} epochs: train loss {last['train_loss']:.4f}, val loss "
-          f"{last['val_loss']:.4f}; model in {Path(args.run_dir) / 'model.pt'}")
+    if ctx.main:
+        print(f"trained {len(history)} epochs on {ctx.world_size} process(es), effective batch "
+              f"{config.batch_size * ctx.world_size}, lr {lr:.3g}: train loss "
+              f"{last['train_loss']:.4f}, val loss {last['val_loss']:.4f}; model in "
+              f"{Path(args.run_dir) / 'model.pt'}")
     return 0
 
 
 def _evaluate(args) -> int:
-    from .evaluate import baseline_predictions, evaluate_predictions, predict_ab
+    from .distributed import setup, sharded_predict_ab, shutdown
+    from .evaluate import baseline_predictions, evaluate_predictions
     from .prior import prior_from_images
     from .train import load_model
 
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise FileExistsError(f"{args.out} exists; pass --overwrite or choose another --out")
+    ctx = setup(args.device or "cpu")  # under torchrun the ranks share out the predictions
+    device = ctx.device(args.device or "cpu")
     splits = _dataset_splits(args.dataset, args.size)
     predictions = baseline_predictions(splits["test"], splits["train"])
     for ck in args.checkpoint:
-        model, config = load_model(ck, args.device or "cpu")
+        model, config = load_model(ck, device)
         if config.size != args.size:
             raise ValueError(f"{ck} was trained at {config.size}x{config.size}; pass --size "
                              f"{config.size}")
-        predictions[str(ck)] = predict_ab(model, splits["test"].images)
+        predictions[str(ck)] = sharded_predict_ab(model, splits["test"].images, device=device)
+    shutdown()
+    if not ctx.main:  # rank 0 computes the metrics from every rank's predictions
+        return 0
     prior = prior_from_images(splits["train"].images)[1]
     clf = None
     if args.classifier != "none":
         from .classifier import load_classifier
 
-        clf = load_classifier(args.classifier, args.device or "cpu")
+        clf = load_classifier(args.classifier, device)
     metrics = evaluate_predictions(splits["test"], predictions, prior, clf)
     for name, m in metrics.items():
         parts = [f"{k} {m[k]:.1f}" for k in ("auc", "rebalanced_auc", "classifier_accuracy",
@@ -77,6 +96,7 @@ def _evaluate(args) -> int:
 
 
 def _reproduce(args) -> int:
+    from .distributed import shutdown
     from .reproduce import reproduce
 
     out = args.out if args.out is not None else ("results" if args.profile == "full"
@@ -86,6 +106,7 @@ def _reproduce(args) -> int:
               classifier=None if args.classifier == "none" else args.classifier,
               epochs=args.epochs, progress=not args.quiet, bench=args.bench,
               compile=args.compile)
+    shutdown()  # of the process group reproduce joined under torchrun
     return 0
 
 
@@ -104,11 +125,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     datasets = ("sample", "celeba", "fruits")
     p = sub.add_parser("train", help="train one model on a dataset's training split")
     p.add_argument("--dataset", choices=datasets, default="sample")
+    p.add_argument("--images", default=None, metavar="DIR",
+                   help="train on an image folder instead (class subfolders, as ImageNet's)")
     p.add_argument("--loss", choices=("l2", "ce", "rebal"), default="rebal")
     p.add_argument("--run-dir", required=True, help="folder for checkpoints and the final model")
     p.add_argument("--epochs", type=_positive_int, default=100)
-    p.add_argument("--batch-size", type=_positive_int, default=8)
-    p.add_argument("--lr", type=float, default=None, help="default: 3e-5 * sqrt(batch / 8)")
+    p.add_argument("--batch-size", type=_positive_int, default=8,
+                   help="per process (torchrun: the effective batch is nproc x this)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="default: 3e-5 * sqrt(effective batch / 8)")
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--size", type=_positive_int, default=88)
     p.add_argument("--seed", type=int, default=0)

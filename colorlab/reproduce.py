@@ -37,6 +37,7 @@ import json
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,13 +46,14 @@ import torch
 from .batches import to_lab
 from .checkpoint import FolderLock, atomic_write_text
 from .data import ColorizationDataset, load_images, sample_stand_in
-from .evaluate import baseline_predictions, evaluate_predictions, predict_ab
+from .distributed import context, setup, sharded_predict_ab
+from .evaluate import baseline_predictions, evaluate_predictions
 from .failures import save_figure_panels
 from .prior import prior_from_images
 from .results_folder import ResultsFolder, source_hash
 from .table1 import DATASETS, RUNS, table1_markdown, table1_rows
 from .train import TrainConfig, Trainer
-from .train_config import default_device, device_name
+from .train_config import device_name
 
 __all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "profile_dataset"]
 
@@ -118,8 +120,10 @@ def _now() -> str:
 def _train_run(ds_name: str, loss: str, splits: dict, weights, prof: ReproduceProfile, dev,
                work: Path, progress: bool, log) -> tuple[Trainer, dict]:
     """Train (or resume, or reload) one of the three models; returns the trainer and its record."""
+    # under torchrun the profile's batch is shared out: the effective batch and lr stay the same
     config = TrainConfig(loss=loss, width=prof.width, epochs=prof.epochs,
-                         batch_size=prof.batch_size, lr=prof.lr, size=prof.size,
+                         batch_size=prof.batch_size // context().world_size, lr=prof.lr,
+                         size=prof.size,
                          compile=prof.compile and dev.type == "cuda",
                          checkpoint_every=max(1, prof.epochs // 10))
     run_dir = work / ds_name / loss
@@ -164,7 +168,7 @@ def _reproduce_dataset(ds_name: str, data: ColorizationDataset, manifest: dict,
                                                          work, progress, log)
         (out / loss).mkdir()
         shutil.copy(work / ds_name / loss / "history.json", out / loss / "history.json")
-        predictions[method] = predict_ab(trainer.model, splits["test"].images, device=dev)
+        predictions[method] = sharded_predict_ab(trainer.model, splits["test"].images, device=dev)
         if loss == "rebal":
             _save_examples(trainer.model, splits["test"], out / "examples.pt", dev)
     metrics = evaluate_predictions(splits["test"], predictions, p_smooth, clf)
@@ -227,7 +231,15 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
         prof = dataclasses.replace(prof, epochs=epochs)
     if compile is not None:
         prof = dataclasses.replace(prof, compile=bool(compile))
-    dev = default_device(device)
+    ctx = setup(device)  # under torchrun: every rank trains, rank 0 writes (colorlab.distributed)
+    dev = ctx.device(device)
+    if ctx.active and (bench or prof.batch_size % ctx.world_size):
+        raise ValueError(f"under torchrun the profile's batch of {prof.batch_size} is shared by "
+                         f"{ctx.world_size} processes: it must divide evenly, and --bench runs "
+                         f"without torchrun")
+    if not ctx.main:  # the other ranks train along, write a scratch copy and discard it
+        out_dir, classifier = Path(tempfile.mkdtemp(prefix="colorlab-rank-")) / "results", None
+        log, progress = (lambda *args: None), False
     if profile == "full" and dev.type != "cuda":
         raise RuntimeError("the full reproduction trains six width-1 networks for 100 epochs and "
                            "needs a CUDA GPU (in Colab: Runtime > Change runtime type > GPU); use "
@@ -241,12 +253,12 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
         items = list(datasets) + (["bench"] if bench else [])
         folder = ResultsFolder(out_dir, key, items, force=force)
         return _reproduce_into(folder, prof, key, datasets, dev, work, classifier, progress, bench,
-                               log)
+                               log, ctx)
 
 
 def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, datasets: tuple,
                     dev, work: Path, classifier: str | None, progress: bool, bench: bool,
-                    log) -> dict:
+                    log, ctx) -> dict:
     """The body of :func:`reproduce`, with ``folder`` locked."""
     call, clf = _now(), None
     if bench:
@@ -266,7 +278,7 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
         data = profile_dataset(ds_name, prof)
         log(data.summary())
         manifest = data.manifest(seed=0)
-        records[ds_name] = folder.kept(ds_name, manifest["hash"])
+        records[ds_name] = ctx.broadcast(folder.kept(ds_name, manifest["hash"]))  # rank 0's
         if records[ds_name] is not None:
             log(f"{ds_name}: kept, finished by an earlier call ({records[ds_name]['date']})")
             continue
@@ -286,6 +298,9 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
     provenance = _provenance(prof, key, records, folder.kept("bench") if bench else None)
     table = {r["table_name"]: r["rows"] for r in records.values()}
     items = list(datasets) + (["bench"] if bench else [])
+    if not ctx.main:
+        shutil.rmtree(folder.path.parent, ignore_errors=True)
+        return provenance
     if folder.finish(items, provenance, {"table1.json": json.dumps(table, indent=1),
                                          "table1.md": table1_markdown(table)}):
         log(f"results written to {folder.path} ({provenance['wall_seconds']:.0f} s of work in "

@@ -6,7 +6,8 @@ pass runs in bf16 autocast with channels_last memory, Adam is fused and ``torch.
 optional. Checkpoints are atomic and hold everything needed to continue bit-for-bit: model,
 optimizer, scheduler, epoch, RNG states, config and history. A run killed at any moment loses only
 the work since its last checkpoint; resumed, it ends with the same weights as an uninterrupted run
-(on CPU, where kernels are deterministic).
+(on CPU, where kernels are deterministic). Under ``torchrun`` it trains one model on several
+devices with DistributedDataParallel, each rank holding its shard (:mod:`colorlab.distributed`).
 
 Run folder: ``checkpoint.pt`` (latest state), ``history.json`` (per-epoch losses, Fig. 4),
 ``model.pt`` (final weights + config, what ``colorlab colorize`` loads), ``best.pt`` (the weights
@@ -31,6 +32,7 @@ from .batches import augment, downsample_ab, to_lab
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, FolderLock, atomic_save,
                          atomic_write_text, load_checkpoint, make_folder)
 from .data import ColorizationDataset
+from .distributed import context, main_only, shard, sharded_chunks
 from .losses import L2Loss, RebalancedCrossEntropy
 from .train_config import TrainConfig, build_model, default_device, load_model
 
@@ -44,6 +46,9 @@ def _no_terminal() -> bool:
     """No progress bar in logs: stderr is no terminal, and this is no notebook (whose bar is a
     widget)."""
     return not sys.stderr.isatty() and "ipykernel" not in sys.modules
+
+# under torchrun only rank 0 writes the run's files (colorlab.distributed)
+_save, _write_text = main_only(atomic_save), main_only(atomic_write_text)
 
 
 def _is_compile_error(err: BaseException) -> bool:
@@ -114,10 +119,11 @@ class Trainer:
         if len(train_set) == 0:
             raise ValueError("train_set is empty")
         self.config, self.run_dir = config, Path(run_dir)
-        self.device = default_device(device)
-        self.train_images = train_set.images.to(self.device)
-        self.val_images = val_set.images.to(self.device) if val_set is not None and len(val_set) \
-            else None
+        self.dist = context()  # rank and world size under torchrun (colorlab.distributed)
+        self.device = self.dist.device(device)
+        self.train_images = shard(train_set.images, self.dist).to(self.device)
+        self.val_images = val_set.images.to(self.device if not self.dist.active else "cpu") \
+            if val_set is not None and len(val_set) else None
         self.weights = weights
         self.progress, self.callback = progress, callback
         self.cuda = self.device.type == "cuda"
@@ -139,16 +145,25 @@ class Trainer:
         opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay,
                                fused=self.cuda)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-        gen = torch.Generator().manual_seed(c.seed + 1)
+        gen = torch.Generator().manual_seed(c.seed + 1 + self.dist.rank * 2 ** 32)
         return model, opt, sched, gen
 
+    def _rng_states(self, gen) -> dict:
+        return {"generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.cuda else []}
+
     def _checkpoint(self, model, opt, sched, gen, epoch: int, history: list) -> dict:
+        # every rank's random states (a collective: all ranks call this), rank 0's at the top
+        ranks = self.dist.gather(self._rng_states(gen))
         return {"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(), "epoch": epoch,
                 "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if self.cuda else [],
-                "history": history}
+                "scheduler": sched.state_dict(), **ranks[0], "history": history,
+                **self._scale(), **({"rank_states": ranks} if self.dist.active else {})}
+
+    def _scale(self) -> dict:
+        """World size, effective batch (all ranks together) and learning rate of this run."""
+        return {"world_size": self.dist.world_size, "lr": self.config.lr,
+                "effective_batch_size": self.config.batch_size * self.dist.world_size}
 
     def _restore(self, ck: dict, model, opt, sched, gen) -> tuple[int, list]:
         if ck["config"] != self.config.to_dict():
@@ -157,13 +172,20 @@ class Trainer:
             raise CheckpointError(f"{self.run_dir / 'checkpoint.pt'} belongs to a run with another "
                                   f"config (differs in {', '.join(changed)}); use another run "
                                   f"folder or delete it")
+        if ck.get("world_size", 1) != self.dist.world_size:
+            raise CheckpointError(f"{self.run_dir / 'checkpoint.pt'} was trained by "
+                                  f"{ck.get('world_size', 1)} process(es), this run has "
+                                  f"{self.dist.world_size}: resume it with torchrun "
+                                  f"--nproc_per_node {ck.get('world_size', 1)} (each rank's "
+                                  f"data shard and random state are in the checkpoint)")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
-        gen.set_state(ck["generator"])
-        torch.set_rng_state(ck["torch_rng"])
-        if self.cuda and ck["cuda_rng"]:
-            torch.cuda.set_rng_state_all(ck["cuda_rng"])
+        rng = ck["rank_states"][self.dist.rank] if self.dist.active else ck
+        gen.set_state(rng["generator"])
+        torch.set_rng_state(rng["torch_rng"])
+        if self.cuda and rng["cuda_rng"]:
+            torch.cuda.set_rng_state_all(rng["cuda_rng"])
         return int(ck["epoch"]), list(ck["history"])
 
     def _forward_loss(self, forward, loss_fn, images: torch.Tensor, gen: torch.Generator | None):
@@ -179,7 +201,8 @@ class Trainer:
     def _use_model(self, model: torch.nn.Module) -> None:
         """Train ``model`` from now on: through ``torch.compile`` when the config asks for it."""
         self._model, self.compiled = model, self.config.compile
-        self._forward = torch.compile(model) if self.config.compile else model
+        self._wrapped = self.dist.wrap(model)  # DistributedDataParallel under torchrun
+        self._forward = torch.compile(self._wrapped) if self.config.compile else self._wrapped
         self._proven = not self.config.compile
 
     def _step(self, loss_fn, opt, sched, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -202,7 +225,7 @@ class Trainer:
             warnings.warn(f"torch.compile failed ({type(err).__name__}: {first_line}); "
                           f"training continues without compilation", RuntimeWarning, stacklevel=2)
             gen.set_state(state)
-            self._forward, self.compiled = self._model, False
+            self._forward, self.compiled = self._wrapped, False
             loss = self._update(self._forward, loss_fn, opt, sched, idx, gen)
         self._proven = True
         return loss
@@ -258,12 +281,13 @@ class Trainer:
         if self.val_images is None:
             return None
         model.eval()
-        total, count = torch.zeros((), device=self.device, dtype=torch.float64), 0
-        for chunk in self.val_images.split(max(self.config.batch_size, 64)):
-            total += self._forward_loss(model, loss_fn, chunk, None).double() * len(chunk)
-            count += len(chunk)
+        # each rank computes its share of the chunks; all are summed in chunk order (exact)
+        parts = sharded_chunks(self.val_images, max(self.config.batch_size, 64), self.dist,
+                               lambda chunk: self._forward_loss(model, loss_fn,
+                                                                chunk.to(self.device), None
+                                                                ).double() * len(chunk))
         model.train()
-        return float(total) / count
+        return float(sum(parts, torch.zeros((), dtype=torch.float64))) / len(self.val_images)
 
     def _refuse_foreign_files(self) -> None:
         """Without a checkpoint, the files a run writes may only be there from this same run
@@ -292,9 +316,9 @@ class Trainer:
 
     def _save_best(self, best: dict | None) -> None:
         if best is not None and not best.get("saved"):
-            atomic_save({"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(),
-                         "model": best["model"], "epoch": best["epoch"],
-                         "val_loss": best["val_loss"]}, self.run_dir / "best.pt")
+            _save({"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(),
+                   "model": best["model"], "epoch": best["epoch"],
+                   "val_loss": best["val_loss"]}, self.run_dir / "best.pt")
             best["saved"] = True
 
     # ------------------------------------------------------------------ main loop
@@ -311,8 +335,10 @@ class Trainer:
             raise NotADirectoryError(f"run folder {self.run_dir} is a file; choose a folder")
         make_folder(self.run_dir)
         self._bar = None
-        with FolderLock(self.run_dir, "run folder", self.run_dir / ".lock"), \
-                cudnn_autotuning(self.cuda):
+        # under torchrun rank 0 holds the lock for all ranks (one process per run folder)
+        lock = FolderLock(self.run_dir, "run folder", self.run_dir / ".lock") if self.dist.main \
+            else contextlib.nullcontext()
+        with lock, cudnn_autotuning(self.cuda):
             try:
                 return self._fit(resume)
             finally:  # after an error (a diverged run, a full disk) it shows on a clean line
@@ -334,8 +360,9 @@ class Trainer:
                                            gen)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.run_dir.glob(".*.tmp"):  # left by a write that was killed midway
-            stale.unlink(missing_ok=True)
-        atomic_write_text(json.dumps(c.to_dict(), indent=2), self.run_dir / "config.json")
+            if self.dist.main:  # (elsewhere it could be rank 0's write in progress)
+                stale.unlink(missing_ok=True)
+        _write_text(json.dumps(c.to_dict(), indent=2), self.run_dir / "config.json")
         self._use_model(model)
         loss_fn = self._loss_fn()
         n = len(self.train_images)
@@ -344,7 +371,7 @@ class Trainer:
         if c.size == 8 and n % c.batch_size == 1 and n > c.batch_size:
             steps = n // c.batch_size  # one image, a 1x1 deepest map: BatchNorm cannot use it
         bar = None
-        if self.progress:
+        if self.progress and self.dist.main:
             from tqdm.auto import tqdm
 
             bar = self._bar = tqdm(total=(c.epochs - start) * steps, desc=f"{self.run_dir.name}",
@@ -364,7 +391,9 @@ class Trainer:
                     bar.update(1)
                 if self.callback is not None:
                     self.callback("step", epoch, step)
-            train_loss = float(total) / seen
+            total, seen = self.dist.sum(total, seen)  # over all ranks
+            train_loss = total / seen
+            self.dist.sync_buffers(model)  # rank 0's BatchNorm statistics on every rank
             if not math.isfinite(train_loss):
                 raise FloatingPointError(
                     f"training diverged: the mean training loss of epoch {epoch + 1} is "
@@ -377,21 +406,22 @@ class Trainer:
             best = self._track_best(model, epoch + 1, val_loss, history, best)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                             "seconds": seconds, "images_per_s": seen / seconds,
-                            "compiled": self.compiled})
+                            "compiled": self.compiled, **self._scale()})
             if bar is not None:
                 bar.set_postfix(loss=f"{train_loss:.3f}", img_s=f"{seen / seconds:.0f}")
             if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:
                 self._save_best(best)  # before the checkpoint that covers it
-                atomic_save(self._checkpoint(model, opt, sched, gen, epoch + 1, history), ck_path)
-                atomic_write_text(json.dumps(history, indent=1), self.run_dir / "history.json")
+                _save(self._checkpoint(model, opt, sched, gen, epoch + 1, history), ck_path)
+                _write_text(json.dumps(history, indent=1), self.run_dir / "history.json")
             if self.callback is not None:
                 self.callback("epoch", epoch, steps)
         if bar is not None:
             bar.close()
         self.model = model.eval()
-        atomic_save({"format": CHECKPOINT_FORMAT, "config": c.to_dict(),
-                     "model": model.state_dict(), "history": history}, self.run_dir / "model.pt")
-        atomic_write_text(json.dumps({"epochs": c.epochs, "final_train_loss":
+        _save({"format": CHECKPOINT_FORMAT, "config": c.to_dict(), "model": model.state_dict(),
+               "history": history, **self._scale()}, self.run_dir / "model.pt")
+        _write_text(json.dumps({"epochs": c.epochs, "final_train_loss":
                                       history[-1]["train_loss"] if history else None}),
                           self.run_dir / "done.json")
+        self.dist.barrier()  # rank 0's files are written when fit returns on any rank
         return history

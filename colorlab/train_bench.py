@@ -76,6 +76,7 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
     flops = 3 * forward_flops(ColorizationNet(config.head, width).to(dev), size)
     ceiling = matmul_ceiling(dev)
     return {"device": device_name(dev), "images_per_s": images_per_s,
+            "world_size": trainer.dist.world_size,  # > 1 under torchrun: per process, with DDP
             "images_per_s_windows": windows, "batch": batch, "size": size,
             "width": width, "compile": trainer.compiled, "bf16": cuda, "steps": steps,
             "gflop_per_image": flops / 1e9, "matmul_tflops": ceiling / 1e12,
@@ -94,7 +95,8 @@ def _timing(r: dict) -> str:
 
 def format_train_bench(r: dict) -> str:
     """Human-readable lines of :func:`bench_train`'s result."""
-    return (f"train benchmark on {r['device']}\n"
+    ddp = f", per process of {r['world_size']} (DDP)" if r.get("world_size", 1) > 1 else ""
+    return (f"train benchmark on {r['device']}{ddp}\n"
             f"  width {r['width']:g}, {r['size']}x{r['size']}, batch {r['batch']}, "
             f"bf16 {r['bf16']}, torch.compile {r['compile']}\n"
             f"  {r['images_per_s']:.1f} images/s ({_timing(r)})\n"

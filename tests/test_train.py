@@ -47,7 +47,8 @@ def test_same_seed_same_result(loss, splits, tmp_path):
     assert weights_equal(w1, w2)
     assert len(h1) == 3 and all(h["images_per_s"] > 0 for h in h1)
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert files == ["checkpoint.pt", "config.json", "done.json", "history.json", "model.pt"]
+    assert files == ["best.pt", "checkpoint.pt", "config.json", "done.json", "history.json",
+                     "model.pt"]
     assert json.loads((tmp_path / "a" / "history.json").read_text())[-1]["epoch"] == 3
 
 

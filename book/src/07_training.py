@@ -141,3 +141,135 @@ if profile() == "full":
     reproduce("results", profile="full")
 else:
     print("profile is not 'full': nothing is trained here")
+
+# %% [markdown]
+# ## Scaling up: several GPUs
+#
+# The trainer keeps the whole training set on one GPU as `uint8`, which limits it to what one card
+# holds (the arithmetic is below); Zhang et al. trained on ImageNet. `colorlab train`,
+# `colorlab reproduce` and `colorlab bench train` also run under `torchrun`, PyTorch's launcher,
+# and then train **one** model with PyTorch's `DistributedDataParallel` (DDP), one process (rank)
+# per GPU (`colorlab.distributed`):
+#
+# * each rank keeps only its **shard** of the training set on its GPU: rank $r$ of $W$ holds
+#   training images $r, r + W, r + 2W, \dots$, $\lfloor n / W \rfloor$ of them, so every rank
+#   takes the same number of steps;
+# * `--batch-size` is per rank: the effective batch is $W$ times larger, and the default learning
+#   rate is scaled for it ($3 \cdot 10^{-5} \sqrt{W \cdot \text{batch} / 8}$); `world_size`, the
+#   effective batch and the learning rate are recorded in `history.json` and `model.pt`
+#   (`colorlab reproduce` instead shares the profile's batch of 64 out over the ranks, so the
+#   report's recipe is unchanged);
+# * DDP averages the gradients over the ranks with an all-reduce during the backward pass, so all
+#   ranks apply the same update and hold the same weights;
+# * BatchNorm keeps **per-rank statistics**: each rank normalises with the statistics of its own
+#   batch, as the single-GPU run does, and rank 0's running averages are copied to every rank.
+#   SyncBatchNorm would average the batch statistics over the ranks at the cost of one all-reduce
+#   per BatchNorm layer and step; with 8 or more images per rank (the report used 8) it is not
+#   needed;
+# * rank 0 alone prints and writes the checkpoints, atomically. A checkpoint holds every rank's
+#   random state, so a run resumes exactly with the same number of processes; another number is
+#   an error that says which one to use;
+# * validation is shared out in the chunks one process uses and summed in the same order: the
+#   validation loss, and `colorlab evaluate`'s predictions under `torchrun`, equal those of one
+#   process bit for bit (on the CPU; on GPUs up to cuDNN's choice of algorithms). The test suite checks this, and identical weights on both ranks, with two
+#   CPU processes on the gloo backend.
+#
+# On one node with 8 GPUs, an ImageNet-style folder (`train/<class>/<image>.JPEG`, split 60/20/20
+# by file name like every data set here):
+#
+# ```bash
+# torchrun --standalone --nproc_per_node 8 -m colorlab train --images /data/imagenet/train \
+#     --size 176 --batch-size 128 --loss rebal --epochs 20 --run-dir runs/imagenet
+# torchrun --standalone --nproc_per_node 8 -m colorlab reproduce --profile full  # the six runs
+# torchrun --standalone --nproc_per_node 8 -m colorlab bench train   # images/s per GPU with DDP
+# ```
+#
+# An interrupted run resumes with the same command. On a CPU the same code runs with
+# `--device cpu` (gloo instead of NCCL); `torchrun --nproc_per_node 1` trains exactly as without
+# `torchrun`.
+#
+# ### Memory: the shards
+#
+# A shard takes $3 S^2$ bytes per image of $S \times S$ pixels.
+
+# %%
+try:
+    from myst_nb import glue
+except ImportError:  # outside the book build (e.g. in Colab): show the values instead
+    def glue(name, value, display=True):
+        print(f"{name}: {value:.3g}")
+
+from colorlab.models import ColorizationNet
+from colorlab.scaling import IMAGENET_TRAIN_IMAGES, shard_bytes
+
+CARD_GB = 80  # an H100's memory, as its name says (NVIDIA H100 80GB)
+lines = ["| GPUs | images per GPU | shard at 88x88 (GB) | shard at 176x176 (GB) "
+         "| of an 80 GB card at 176x176 |", "| ---: | ---: | ---: | ---: | ---: |"]
+for world in (1, 2, 4, 8):
+    gb88, gb176 = (shard_bytes(IMAGENET_TRAIN_IMAGES, s, world) / 1e9 for s in (88, 176))
+    lines.append(f"| {world} | {IMAGENET_TRAIN_IMAGES // world:,} | {gb88:.1f} | {gb176:.1f} | "
+                 f"{100 * gb176 / CARD_GB:.0f} % |")
+display(Markdown("\n".join(lines)))
+n_params = sum(p.numel() for p in ColorizationNet().parameters())
+glue("imagenet_gb", shard_bytes(IMAGENET_TRAIN_IMAGES, 176) / 1e9, display=False)
+glue("imagenet_gb_8", shard_bytes(IMAGENET_TRAIN_IMAGES, 176, 8) / 1e9, display=False)
+glue("imagenet_gb_88", shard_bytes(IMAGENET_TRAIN_IMAGES, 88) / 1e9, display=False)
+glue("model_state_gb", 16 * n_params / 1e9, display=False)
+
+# %% [markdown]
+# ImageNet's training set at 176x176 takes {glue:text}`imagenet_gb:.0f` GB: more than one card
+# holds, but {glue:text}`imagenet_gb_8:.1f` GB per GPU on 8 GPUs. At 88x88 it is
+# {glue:text}`imagenet_gb_88:.0f` GB. Every GPU also holds the weights,
+# their gradients and Adam's two moments (16 bytes per parameter:
+# {glue:text}`model_state_gb:.2f` GB, the same on every rank) and the activations of its batch,
+# which do not shrink with more GPUs. The host is another matter: each process decodes the whole
+# folder into its own memory (rank 0 first, into `$COLORLAB_CACHE`; the others read that cache)
+# before it moves its shard to its GPU, so the node needs the full set's size in RAM once per
+# process.
+#
+# ### Throughput per GPU
+#
+# A step on one GPU takes $t = B / R$ for a batch of $B$ images at the measured $R$ images/s. DDP
+# adds an all-reduce of the float32 gradients, $G$ bytes, in which each GPU sends and receives
+# $2 \frac{W-1}{W} G$ bytes: $a = 2 \frac{W-1}{W} G / \beta$ at a bus bandwidth $\beta$. DDP
+# overlaps it with the backward pass, so a step takes between $\max(t, a)$ and $t + a$, and each
+# GPU trains between $B / (t + a)$ and $B / \max(t, a)$ images/s. The table starts from the
+# single-GPU benchmark above (`results/bench_train.json`); the bandwidths are assumptions for the
+# two common kinds of node, not measurements.
+
+# %%
+from colorlab.scaling import expected_throughput, gradient_bytes
+
+bench_file = results.path / "bench_train.json"
+single = results.json("bench_train.json")["bench_train"] if bench_file.is_file() else (bench or r)
+grad = gradient_bytes(ColorizationNet(width=single["width"]))
+LINKS = {"NVLink (assumed 400 GB/s)": 400e9, "PCIe (assumed 25 GB/s)": 25e9}
+lines = ["| GPUs | link | effective batch | step (ms) | all-reduce (ms) | images/s per GPU "
+         "| images/s per node |", "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+expected = {}
+for link, bandwidth in LINKS.items():
+    for world in (2, 4, 8):
+        e = expected_throughput(single["images_per_s"], single["batch"], grad, world, bandwidth)
+        expected[link, world] = e
+        lines.append(f"| {world} | {link} | {e['effective_batch']} | {1e3 * e['step_s']:.1f} | "
+                     f"{1e3 * e['allreduce_s']:.1f} | {e['worst']:,.0f} to {e['best']:,.0f} | "
+                     f"{e['node_worst']:,.0f} to {e['node_best']:,.0f} |")
+display(Markdown("\n".join(lines)))
+nvlink, pcie = expected[next(iter(LINKS)), 8], expected[list(LINKS)[1], 8]
+print(f"from: {single['images_per_s']:.0f} images/s on {single['device']} "
+      f"(width {single['width']:g}, {single['size']}x{single['size']}, batch {single['batch']})")
+glue("single_rate", single["images_per_s"], display=False)
+glue("grad_mb", grad / 1e6, display=False)
+glue("nvlink_worst", nvlink["worst"], display=False)
+glue("nvlink_share", 100 * nvlink["worst"] / single["images_per_s"], display=False)
+glue("pcie_worst", pcie["worst"], display=False)
+glue("pcie_share", 100 * pcie["worst"] / single["images_per_s"], display=False)
+
+# %% [markdown]
+# From the measured {glue:text}`single_rate:,.0f` images/s of one GPU and
+# {glue:text}`grad_mb:.0f` MB of gradients per step, a GPU of an 8-GPU NVLink node should keep at
+# least {glue:text}`nvlink_worst:,.0f` images/s ({glue:text}`nvlink_share:.0f` % of one GPU alone)
+# even if no communication overlapped; through PCIe, as little as
+# {glue:text}`pcie_worst:,.0f` ({glue:text}`pcie_share:.0f` %) unless the overlap hides it. This is
+# a first-order model. `torchrun --nproc_per_node 8 -m colorlab bench train` measures the real
+# figure on a node, per process with DDP.
