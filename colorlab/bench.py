@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=float, default=1.0, help="train: network width")
     parser.add_argument("--device", default=None, help="train: cuda or cpu (default: best)")
     parser.add_argument("--no-compile", action="store_true", help="train: skip torch.compile")
+    from .commands import add_precision_option
+
+    add_precision_option(parser)
     args = parser.parse_args(argv)
     if args.what == "core":
         r = bench_core(batch=args.batch or 256, size=args.size, repeats=args.repeats)
@@ -87,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(format_train_bench(bench_train(batch=args.batch, size=args.size, steps=args.steps,
                                          width=args.width, device=args.device,
-                                         compile=not args.no_compile, repeats=args.repeats)))
+                                         compile=not args.no_compile, repeats=args.repeats,
+                                         precision=args.precision)))
     return 0
 
 

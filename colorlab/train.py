@@ -2,7 +2,8 @@
 
 The whole dataset lives on the training device as uint8; each step augments, converts to Lab and
 soft-encodes on that device, in batch, so data loading never starves a GPU. On CUDA the forward
-pass runs in bf16 autocast with channels_last memory, Adam is fused and ``torch.compile`` is
+pass runs in autocast (bf16, or fp16 with a gradient scaler on pre-Ampere GPUs:
+:mod:`colorlab.precision`) with channels_last memory, Adam is fused and ``torch.compile`` is
 optional. Checkpoints are atomic and hold everything needed to continue bit-for-bit: model,
 optimizer, scheduler, epoch, RNG states, config and history. A run killed at any moment loses only
 the work since its last checkpoint; resumed, it ends with the same weights as an uninterrupted run
@@ -29,6 +30,7 @@ from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, atomic
                          load_checkpoint)
 from .data import ColorizationDataset
 from .losses import L2Loss, RebalancedCrossEntropy
+from .precision import autocast, grad_scaler, resolve_precision
 from .train_config import TrainConfig, build_model, default_device, load_model
 
 __all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device"]
@@ -103,6 +105,7 @@ class Trainer:
         self.weights = weights
         self.progress, self.callback = progress, callback
         self.cuda = self.device.type == "cuda"
+        self.precision = resolve_precision(config.precision if config.amp else "fp32", self.device)
 
     # ------------------------------------------------------------------ pieces
     def _loss_fn(self) -> torch.nn.Module:
@@ -122,6 +125,7 @@ class Trainer:
                                fused=self.cuda)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
         gen = torch.Generator().manual_seed(c.seed + 1)
+        self.scaler = grad_scaler(self.device, self.precision)
         return model, opt, sched, gen
 
     def _checkpoint(self, model, opt, sched, gen, epoch: int, history: list) -> dict:
@@ -130,12 +134,13 @@ class Trainer:
                 "scheduler": sched.state_dict(), "generator": gen.get_state(),
                 "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if self.cuda else [],
-                "history": history}
+                "scaler": self.scaler.state_dict(), "history": history}
 
     def _restore(self, ck: dict, model, opt, sched, gen) -> tuple[int, list]:
-        if ck["config"] != self.config.to_dict():
+        saved = {"precision": "auto", **ck["config"]}  # checkpoints from before the setting
+        if saved != self.config.to_dict():
             changed = sorted(k for k in self.config.to_dict()
-                             if ck["config"].get(k) != self.config.to_dict()[k])
+                             if saved.get(k) != self.config.to_dict()[k])
             raise CheckpointError(f"{self.run_dir / 'checkpoint.pt'} belongs to a run with another "
                                   f"config (differs in {', '.join(changed)}); use another run "
                                   f"folder or delete it")
@@ -146,6 +151,8 @@ class Trainer:
         torch.set_rng_state(ck["torch_rng"])
         if self.cuda and ck["cuda_rng"]:
             torch.cuda.set_rng_state_all(ck["cuda_rng"])
+        if ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
         return int(ck["epoch"]), list(ck["history"])
 
     def _forward_loss(self, forward, loss_fn, images: torch.Tensor, gen: torch.Generator | None):
@@ -153,8 +160,7 @@ class Trainer:
         L, ab = to_lab(rgb)
         if self.cuda:
             L = L.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16,
-                            enabled=self.cuda and self.config.amp):
+        with autocast(self.device, self.precision):
             out = forward(L)
         return loss_fn(out.float(), downsample_ab(ab))
 
@@ -197,6 +203,14 @@ class Trainer:
         with trusted_values():
             loss = self._forward_loss(forward, loss_fn, self.train_images[idx], gen)
         opt.zero_grad(set_to_none=True)
+        if self.scaler.is_enabled():  # fp16: scaled backward; a step with inf/NaN is skipped
+            self.scaler.scale(loss).backward()
+            self.scaler.step(opt)
+            self.scaler.update()
+            with warnings.catch_warnings():  # a skipped first step makes torch warn here
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+                sched.step()
+            return loss
         loss.backward()
         opt.step()
         sched.step()
@@ -310,7 +324,7 @@ class Trainer:
             val_loss = self._validate(model, loss_fn)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                             "seconds": seconds, "images_per_s": seen / seconds,
-                            "compiled": self.compiled})
+                            "compiled": self.compiled, "precision": self.precision})
             if bar is not None:
                 bar.set_postfix(loss=f"{train_loss:.3f}", img_s=f"{seen / seconds:.0f}")
             if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:

@@ -10,6 +10,7 @@ import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .models import ColorizationNet
+from .precision import PRECISIONS
 
 __all__ = ["TrainConfig", "build_model", "load_model", "default_device", "device_name", "LOSSES"]
 
@@ -63,6 +64,7 @@ class TrainConfig:
     compile: bool = False
     amp: bool = True
     size: int = 88
+    precision: str = "auto"  # auto, bf16, fp16 or fp32 (colorlab.precision); amp=False: fp32
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -76,6 +78,8 @@ class TrainConfig:
         for name in ("lr", "width", "sigma"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if not 0 <= self.lam <= 1 or self.weight_decay < 0:
             raise ValueError("lam must be in [0, 1] and weight_decay >= 0")
 
