@@ -161,3 +161,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_colorize)
+
+    from .fetch_results import add_results_command
+
+    add_results_command(sub)
