@@ -1,3 +1,4 @@
+# colab: gpu
 # %% [markdown]
 # # Training
 #
