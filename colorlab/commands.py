@@ -162,6 +162,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None)
     p.set_defaults(run=_colorize)
 
+    from .download import add_data_command
     from .fetch_results import add_results_command
 
     add_results_command(sub)
+    add_data_command(sub)
