@@ -3,23 +3,11 @@ the CPU, skipped steps on inf gradients, and resume with the scaler's state."""
 import pytest
 import torch
 
+from test_train import config, splits  # noqa: F401 - the same data, a pytest fixture
+
 from colorlab.checkpoint import load_checkpoint
-from colorlab.data import SampleImages
 from colorlab.precision import resolve_precision
-from colorlab.train import TrainConfig, Trainer
-
-SIZE, WIDTH = 16, 0.0625
-
-
-@pytest.fixture(scope="module")
-def splits():
-    return SampleImages(size=SIZE, n=40, seed=5).splits()
-
-
-def config(**kw):
-    base = dict(loss="ce", width=WIDTH, epochs=3, batch_size=8, size=SIZE, lr=1e-3)
-    base.update(kw)
-    return TrainConfig(**base)
+from colorlab.train import Trainer
 
 
 @pytest.mark.parametrize("capability, expected", [
