@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=float, default=1.0, help="train: network width")
     parser.add_argument("--device", default=None, help="train: cuda or cpu (default: best)")
     parser.add_argument("--no-compile", action="store_true", help="train: skip torch.compile")
+    from .commands import add_precision_option
+
+    add_precision_option(parser)
     args = parser.parse_args(argv)
     if args.what == "core":
         r = bench_core(batch=args.batch or 256, size=args.size, repeats=args.repeats)
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ctx = setup(args.device)  # under torchrun: every rank trains its shard with DDP
     result = bench_train(batch=args.batch, size=args.size, steps=args.steps, width=args.width,
-                         device=args.device, compile=not args.no_compile, repeats=args.repeats)
+                         device=args.device, compile=not args.no_compile, repeats=args.repeats,
+                         precision=args.precision)
     shutdown()
     if ctx.main:
         print(format_train_bench(result))

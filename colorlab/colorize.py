@@ -21,6 +21,7 @@ from .batches import to_lab
 from .checkpoint import atomic_write_many, make_folder
 from .color import lab_to_rgb
 from .images import read_rgb
+from .precision import autocast, resolve_precision
 from .train import load_model
 
 __all__ = ["colorize_image", "colorize_files"]
@@ -49,7 +50,8 @@ def colorize_image(model, rgb: torch.Tensor, size: int, T: float = 0.38) -> torc
     L, _ = to_lab(rgb[None].to(device))
     small = F.interpolate(L, size=(size, size), mode="bilinear", align_corners=False,
                           antialias=True)
-    ab_small = model.colorize(small, T=T)
+    with autocast(device, resolve_precision("auto", device)):  # colorlab.precision's rule
+        ab_small = model.colorize(small, T=T).float()
     ab = F.interpolate(ab_small, size=L.shape[-2:], mode="bilinear", align_corners=False)
     out = lab_to_rgb(torch.cat([L, ab], dim=1))[0]
     return (out * 255).round().clamp(0, 255).to(torch.uint8).cpu()

@@ -15,6 +15,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def add_precision_option(parser: argparse.ArgumentParser) -> None:
+    """``--precision {auto,bf16,fp16,fp32}`` (:mod:`colorlab.precision`)."""
+    from .precision import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: bf16 on GPUs of compute capability >= 8.0, fp16 with a "
+                             "gradient scaler on older GPUs (T4, V100), fp32 on CPU")
+
+
 def _dataset_splits(name: str, size: int, folder: str | None = None):
     from .data import load_images
     from .datasets_base import ImageFolder
@@ -40,7 +49,8 @@ def _train(args) -> int:
                                                                    ctx.world_size)
     config = TrainConfig(loss=args.loss, width=args.width, epochs=args.epochs,
                          batch_size=args.batch_size, lr=lr, size=args.size, seed=args.seed,
-                         compile=args.compile, checkpoint_every=args.checkpoint_every)
+                         compile=args.compile, checkpoint_every=args.checkpoint_every,
+                         precision=args.precision)
     weights = None
     if args.loss == "rebal":
         weights = prior_from_images(splits["train"].images, lam=config.lam)[2]
@@ -105,7 +115,7 @@ def _reproduce(args) -> int:
               work_dir=args.work_dir, device=args.device,
               classifier=None if args.classifier == "none" else args.classifier,
               epochs=args.epochs, progress=not args.quiet, bench=args.bench,
-              compile=args.compile)
+              compile=args.compile, precision=args.precision)
     shutdown()  # of the process group reproduce joined under torchrun
     return 0
 
@@ -140,6 +150,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=_positive_int, default=1)
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--device", default=None)
+    add_precision_option(p)
     p.set_defaults(run=_train)
 
     p = sub.add_parser("evaluate", help="AuC, rebalanced AuC and classifier accuracy on a test split")
@@ -170,6 +181,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bench", action="store_true", help="record `colorlab bench train` first")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the six models (default: the profile's, off)")
+    add_precision_option(p)
     p.set_defaults(run=_reproduce)
 
     p = sub.add_parser("colorize", help="colorize image files with a trained model")
@@ -182,3 +194,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_colorize)
+
+    from .download import add_data_command
+    from .fetch_results import add_results_command
+
+    add_results_command(sub)
+    add_data_command(sub)

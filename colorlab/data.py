@@ -59,8 +59,8 @@ class CelebA(ImageFolder):
         if folder is None:
             raise FileNotFoundError(
                 f"CelebA not found under {root}: put the aligned JPEGs (img_align_celeba/"
-                f"000001.jpg ...) in {root / 'img_align_celeba'}, or set COLORLAB_DATA, or pass "
-                f"download=True")
+                f"000001.jpg ...) in {root / 'img_align_celeba'}, or run `colorlab data download "
+                f"celeba --root {root}`, or set COLORLAB_DATA")
         super().__init__(folder, size, fit=fit, limit=subset, name="celeba", **kwargs)
 
     @staticmethod
@@ -82,8 +82,8 @@ class CelebA(ImageFolder):
 class Fruits10(ImageFolder):
     """The 10-class fruit photos: ``root/fruits-10/<class>/*`` (default root ``$COLORLAB_DATA``).
 
-    The collection is Kaggle's "fruit-classification10-class" (an account is needed, so there is
-    no automatic download): unzip it so that each class is a subfolder of ``fruits-10/``.
+    The collection is Kaggle's "fruit-classification10-class", also public on GitHub:
+    ``colorlab data download fruits`` (:mod:`colorlab.download`) rebuilds the book's copy.
     """
 
     def __init__(self, root: str | Path | None = None, size: int = 88, fit: str = "crop",
@@ -92,8 +92,8 @@ class Fruits10(ImageFolder):
         folder = root / "fruits-10"
         if not folder.is_dir():
             raise FileNotFoundError(
-                f"fruits-10 not found under {root}: unzip Kaggle's 'fruit-classification10-class' "
-                f"so that {folder}/<class>/<image> exists, or set COLORLAB_DATA")
+                f"fruits-10 not found under {root}: run `colorlab data download fruits --root "
+                f"{root}`, or set COLORLAB_DATA")
         super().__init__(folder, size, class_subfolders=True, fit=fit, name="fruits", **kwargs)
 
 

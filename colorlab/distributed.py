@@ -233,8 +233,8 @@ def sharded_chunks(values: torch.Tensor, chunk: int, ctx: DistContext,
 
 
 def sharded_predict_ab(model: torch.nn.Module, images: torch.Tensor, ctx: DistContext | None = None,
-                       batch_size: int = 64, device: torch.device | str | None = None
-                       ) -> torch.Tensor:
+                       batch_size: int = 64, device: torch.device | str | None = None,
+                       precision: str = "auto") -> torch.Tensor:
     """:func:`colorlab.evaluate.predict_ab` of ``images`` with the chunks shared out over ranks;
     every rank returns the full ``(N, 2, S, S)`` result, equal to one process's.
 
@@ -247,8 +247,10 @@ def sharded_predict_ab(model: torch.nn.Module, images: torch.Tensor, ctx: DistCo
 
     ctx = ctx or context()
     parts = sharded_chunks(images, batch_size, ctx,
-                           lambda c: predict_ab(model, c, batch_size=len(c), device=device))
-    return torch.cat(parts) if parts else predict_ab(model, images, device=device)
+                           lambda c: predict_ab(model, c, batch_size=len(c), device=device,
+                                                precision=precision))
+    return torch.cat(parts) if parts else predict_ab(model, images, device=device,
+                                                     precision=precision)
 
 
 def main_first(load: Callable[[], object]) -> object:

@@ -16,6 +16,7 @@ from .colorfulness import hasler_susstrunk, mean_chroma, saturation_histogram
 from .data import ColorizationDataset
 from .metrics import error_scores, gray_ab, pixel_rebalance_weights, random_ab
 from .models import ColorizationNet
+from .precision import autocast, resolve_precision
 
 __all__ = ["predict_ab", "baseline_predictions", "evaluate_predictions", "imagenet_labels",
            "SAMPLE_IMAGENET_CLASSES"]
@@ -26,8 +27,12 @@ SAMPLE_IMAGENET_CLASSES = {"chelsea": 285, "coffee": 967}
 
 @torch.no_grad()
 def predict_ab(model: ColorizationNet, images: torch.Tensor, T: float = 0.38,
-               batch_size: int = 64, device: torch.device | str | None = None) -> torch.Tensor:
+               batch_size: int = 64, device: torch.device | str | None = None,
+               precision: str = "auto") -> torch.Tensor:
     """ab predicted by ``model`` for uint8 images ``(N, 3, S, S)``: ``(N, 2, S, S)`` float32, CPU.
+
+    The network runs in ``precision`` (:func:`colorlab.precision.resolve_precision`: ``"auto"``
+    is bf16 on Ampere and newer GPUs, fp16 on older ones, float32 on the CPU).
 
     >>> net = ColorizationNet(width=0.0625)
     >>> predict_ab(net, torch.zeros(3, 3, 16, 16, dtype=torch.uint8)).shape
@@ -36,10 +41,10 @@ def predict_ab(model: ColorizationNet, images: torch.Tensor, T: float = 0.38,
     check_images(images)
     batch_size = check_positive_int(batch_size, "batch_size")
     device = check_device(device) if device is not None else next(model.parameters()).device
-    out = []
+    out, precision = [], resolve_precision(precision, device)
     for chunk in images.split(batch_size):
         L, _ = to_lab(chunk.to(device))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with autocast(device, precision):
             ab = model.colorize(L, T=T)
         out.append(ab.float().cpu())
     return torch.cat(out)

@@ -2,9 +2,8 @@
 
 * ``COLORLAB_DATA``: folder holding the real datasets (``celeba-7k/``, ``fruits-10/<class>/``,
   or CelebA's ``img_align_celeba/``); default ``./data``. Nothing is downloaded unless asked.
-
-An empty setting counts as unset.
-* ``COLORLAB_RESULTS``: folder of recorded results (``results/`` of the repository by default).
+* ``COLORLAB_RESULTS``: folder of recorded results (``results/`` of the repository by default;
+  outside a checkout the chapters fetch it: :mod:`colorlab.fetch_results`).
 * ``COLORLAB_PROFILE``: ``ci`` (seconds on CPU), ``default`` or ``full`` (GPU training).
 * ``COLORLAB_CACHE``: where decoded datasets and CI-sized book runs are cached; default
   ``~/.cache/colorlab``, ``off`` disables the cache.
@@ -14,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["data_root", "results_root", "cache_root", "profile", "PROFILES"]
+__all__ = ["data_root", "results_root", "cache_root", "checkout_root", "profile", "PROFILES"]
 
 PROFILES = ("ci", "default", "full")
 
@@ -46,8 +45,14 @@ def results_root() -> Path:
     env = _setting("COLORLAB_RESULTS")
     if env:
         return Path(env).expanduser()
+    repo = checkout_root()
+    return repo / "results" if repo is not None else Path("results")
+
+
+def checkout_root() -> Path | None:
+    """The repository colorlab runs from (an editable install or a checkout), None for a wheel."""
     repo = Path(__file__).resolve().parent.parent
-    return repo / "results" if (repo / "pyproject.toml").exists() else Path("results")
+    return repo if (repo / "pyproject.toml").exists() else None
 
 
 def cache_root() -> Path | None:

@@ -8,8 +8,9 @@ Class+rebal), then Gray, Random and the three models evaluated on the test split
 Profiles:
 
 * ``full``: real data (``$COLORLAB_DATA``) at 88x88, width-1 network, 100 epochs, batch 64 with the
-  square-root-scaled learning rate, bf16 autocast and channels_last on one GPU. Refuses to run on
-  a CPU. ``torch.compile`` is off by default here (``compile=True``, ``--compile``: on): it would
+  square-root-scaled learning rate, autocast in the device's precision (bf16 on Ampere and newer,
+  fp16 with a gradient scaler on a T4 or V100: ``--precision``) and channels_last on one GPU.
+  Refuses to run on a CPU. ``torch.compile`` is off by default here (``compile=True``, ``--compile``: on): it would
   compile two heads and six models, tens of seconds each, to speed up the elementwise part of
   steps of 64 images of 88x88, a small share of a step dominated by cuDNN convolutions. This
   trade-off is an estimate, not a measurement. ``--bench`` measures the compiled step at 176x176.
@@ -72,6 +73,7 @@ class ReproduceProfile:
     figure_images: int = 6
     bench_size: int = 176  # ``--bench``: the report's resolution with the width-1 network
     bench_width: float = 1.0
+    precision: str = "auto"  # colorlab.precision: bf16 on capability >= 8.0, fp16 below, fp32 on CPU
 
     @property
     def lr(self) -> float:
@@ -125,7 +127,7 @@ def _train_run(ds_name: str, loss: str, splits: dict, weights, prof: ReproducePr
                          batch_size=prof.batch_size // context().world_size, lr=prof.lr,
                          size=prof.size,
                          compile=prof.compile and dev.type == "cuda",
-                         checkpoint_every=max(1, prof.epochs // 10))
+                         checkpoint_every=max(1, prof.epochs // 10), precision=prof.precision)
     run_dir = work / ds_name / loss
     t0 = time.perf_counter()
     trainer = Trainer(config, splits["train"], splits["val"], run_dir,
@@ -141,7 +143,8 @@ def _train_run(ds_name: str, loss: str, splits: dict, weights, prof: ReproducePr
               # steady state: the median epoch
               "median_epoch_images_per_s": statistics.median(h["images_per_s"] for h in history),
               "wall_seconds_this_call": wall, "resumed_complete": already,
-              "compiled": all(h.get("compiled", False) for h in history)}
+              "compiled": all(h.get("compiled", False) for h in history),
+              "precision": trainer.precision}
     log(f"{ds_name}/{loss}: {'already trained' if already else 'trained'} {len(history)} epochs "
         f"in {train_seconds:.0f} s ({record['images_per_s']:.0f} images/s, median epoch "
         f"{record['median_epoch_images_per_s']:.0f}), final train loss "
@@ -168,7 +171,8 @@ def _reproduce_dataset(ds_name: str, data: ColorizationDataset, manifest: dict,
                                                          work, progress, log)
         (out / loss).mkdir()
         shutil.copy(work / ds_name / loss / "history.json", out / loss / "history.json")
-        predictions[method] = sharded_predict_ab(trainer.model, splits["test"].images, device=dev)
+        predictions[method] = sharded_predict_ab(trainer.model, splits["test"].images, device=dev,
+                                                 precision=prof.precision)
         if loss == "rebal":
             _save_examples(trainer.model, splits["test"], out / "examples.pt", dev)
     metrics = evaluate_predictions(splits["test"], predictions, p_smooth, clf)
@@ -201,6 +205,8 @@ def _provenance(prof: ReproduceProfile, key: dict, records: dict, bench: dict | 
                   "calls": len({r["call"] for r in parts}),
                   "datasets": {ds: r["dataset"] for ds, r in records.items()},
                   "runs": {name: run for r in records.values() for name, run in r["runs"].items()},
+                  "precision": _joined(run.get("precision", "?") for r in records.values()
+                                       for run in r["runs"].values()),
                   "wall_seconds": sum(r["wall_seconds"] for r in parts)}
     if bench:
         provenance["bench_train"] = bench["bench_train"]
@@ -212,10 +218,10 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
               work_dir: str | Path | None = None, device: str | torch.device | None = None,
               classifier: str | None = "efficientnet_lite0", progress: bool = True,
               epochs: int | None = None, bench: bool = False, compile: bool | None = None,
-              force: bool = False, log=print) -> dict:
+              force: bool = False, log=print, precision: str | None = None) -> dict:
     """Train and evaluate everything, then replace ``out_dir`` in one step; returns the provenance.
 
-    ``epochs`` and ``compile`` override the profile's. ``bench=True`` also runs
+    ``epochs``, ``compile`` and ``precision`` (:mod:`colorlab.precision`) override the profile's. ``bench=True`` also runs
     :func:`colorlab.train_bench.bench_train` (``full``: width 1, 176x176) and records it in the
     provenance. Datasets (and the benchmark) that an earlier call, interrupted or complete,
     finished with the same code, profile, classifier and data are kept.
@@ -231,6 +237,8 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
         prof = dataclasses.replace(prof, epochs=epochs)
     if compile is not None:
         prof = dataclasses.replace(prof, compile=bool(compile))
+    if precision is not None:
+        prof = dataclasses.replace(prof, precision=precision)
     ctx = setup(device)  # under torchrun: every rank trains, rank 0 writes (colorlab.distributed)
     dev = ctx.device(device)
     if ctx.active and (bench or prof.batch_size % ctx.world_size):
@@ -266,7 +274,8 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
             from .train_bench import bench_train
 
             t0 = time.perf_counter()
-            result = bench_train(size=prof.bench_size, width=prof.bench_width, device=dev)
+            result = bench_train(size=prof.bench_size, width=prof.bench_width, device=dev,
+                                 precision=prof.precision)
             folder.commit_bench(result, {"device": device_name(dev), "torch": torch.__version__,
                                          "git_commit": _git_commit(), "date": _now(),
                                          "wall_seconds": time.perf_counter() - t0, "call": call})

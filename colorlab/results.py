@@ -84,8 +84,11 @@ def ci_results(log=None) -> BookResults:
 
 
 def book_results(log=None) -> BookResults:
-    """The recorded results if present, else :func:`ci_results`, clearly labelled as such."""
-    return recorded_results() or ci_results(log)
+    """The recorded results if present (outside a checkout: fetched, see
+    :mod:`colorlab.fetch_results`), else :func:`ci_results`, clearly labelled as such."""
+    from .fetch_results import fetched_recorded_results
+
+    return recorded_results() or fetched_recorded_results() or ci_results(log)
 
 
 def book_examples(dataset: str = "celeba") -> tuple[dict, str]:
@@ -98,7 +101,8 @@ def book_examples(dataset: str = "celeba") -> tuple[dict, str]:
     saved = torch.load(results.path / dataset / "examples.pt", weights_only=True)
     examples = {k: v.float() if isinstance(v, torch.Tensor) else v for k, v in saved.items()}
     if results.recorded:
-        label = f"the Class+rebal model of the recorded run ({results.provenance['device']})"
+        label = (f"the Class+rebal model of the recorded run ({results.provenance['device']}, "
+                 f"commit {results.provenance['git_commit'][:10]})")
     else:
         prof = results.provenance["profile"]
         label = (f"the tiny Class+rebal model of a CI-sized run (width {prof['width']}, "

@@ -2,7 +2,8 @@
 
 The whole dataset lives on the training device as uint8; each step augments, converts to Lab and
 soft-encodes on that device, in batch, so data loading never starves a GPU. On CUDA the forward
-pass runs in bf16 autocast with channels_last memory, Adam is fused and ``torch.compile`` is
+pass runs in autocast (bf16, or fp16 with a gradient scaler on pre-Ampere GPUs:
+:mod:`colorlab.precision`) with channels_last memory, Adam is fused and ``torch.compile`` is
 optional. Checkpoints are atomic and hold everything needed to continue bit-for-bit: model,
 optimizer, scheduler, epoch, RNG states, config and history. A run killed at any moment loses only
 the work since its last checkpoint; resumed, it ends with the same weights as an uninterrupted run
@@ -34,6 +35,7 @@ from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, FolderLock, atomic_
 from .data import ColorizationDataset
 from .distributed import context, main_only, shard, sharded_chunks
 from .losses import L2Loss, RebalancedCrossEntropy
+from .precision import autocast, grad_scaler, resolve_precision
 from .train_config import TrainConfig, build_model, default_device, load_model
 
 __all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device", "RUN_FILES"]
@@ -127,6 +129,7 @@ class Trainer:
         self.weights = weights
         self.progress, self.callback = progress, callback
         self.cuda = self.device.type == "cuda"
+        self.precision = resolve_precision(config.precision if config.amp else "fp32", self.device)
 
     # ------------------------------------------------------------------ pieces
     def _loss_fn(self) -> torch.nn.Module:
@@ -146,6 +149,7 @@ class Trainer:
                                fused=self.cuda)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
         gen = torch.Generator().manual_seed(c.seed + 1 + self.dist.rank * 2 ** 32)
+        self.scaler = grad_scaler(self.device, self.precision)
         return model, opt, sched, gen
 
     def _rng_states(self, gen) -> dict:
@@ -158,6 +162,7 @@ class Trainer:
         return {"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(), "epoch": epoch,
                 "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), **ranks[0], "history": history,
+                "scaler": self.scaler.state_dict(),
                 **self._scale(), **({"rank_states": ranks} if self.dist.active else {})}
 
     def _scale(self) -> dict:
@@ -166,9 +171,10 @@ class Trainer:
                 "effective_batch_size": self.config.batch_size * self.dist.world_size}
 
     def _restore(self, ck: dict, model, opt, sched, gen) -> tuple[int, list]:
-        if ck["config"] != self.config.to_dict():
+        saved = {"precision": "auto", **ck["config"]}  # checkpoints from before the setting
+        if saved != self.config.to_dict():
             changed = sorted(k for k in self.config.to_dict()
-                             if ck["config"].get(k) != self.config.to_dict()[k])
+                             if saved.get(k) != self.config.to_dict()[k])
             raise CheckpointError(f"{self.run_dir / 'checkpoint.pt'} belongs to a run with another "
                                   f"config (differs in {', '.join(changed)}); use another run "
                                   f"folder or delete it")
@@ -186,6 +192,8 @@ class Trainer:
         torch.set_rng_state(rng["torch_rng"])
         if self.cuda and rng["cuda_rng"]:
             torch.cuda.set_rng_state_all(rng["cuda_rng"])
+        if ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
         return int(ck["epoch"]), list(ck["history"])
 
     def _forward_loss(self, forward, loss_fn, images: torch.Tensor, gen: torch.Generator | None):
@@ -193,8 +201,7 @@ class Trainer:
         L, ab = to_lab(rgb)
         if self.cuda:
             L = L.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16,
-                            enabled=self.cuda and self.config.amp):
+        with autocast(self.device, self.precision):
             out = forward(L)
         return loss_fn(out.float(), downsample_ab(ab))
 
@@ -238,6 +245,14 @@ class Trainer:
         with trusted_values():
             loss = self._forward_loss(forward, loss_fn, self.train_images[idx], gen)
         opt.zero_grad(set_to_none=True)
+        if self.scaler.is_enabled():  # fp16: scaled backward; a step with inf/NaN is skipped
+            self.scaler.scale(loss).backward()
+            self.scaler.step(opt)
+            self.scaler.update()
+            with warnings.catch_warnings():  # a skipped first step makes torch warn here
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+                sched.step()
+            return loss
         loss.backward()
         opt.step()
         sched.step()
@@ -406,7 +421,8 @@ class Trainer:
             best = self._track_best(model, epoch + 1, val_loss, history, best)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                             "seconds": seconds, "images_per_s": seen / seconds,
-                            "compiled": self.compiled, **self._scale()})
+                            "compiled": self.compiled, "precision": self.precision,
+                            **self._scale()})
             if bar is not None:
                 bar.set_postfix(loss=f"{train_loss:.3f}", img_s=f"{seen / seconds:.0f}")
             if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:

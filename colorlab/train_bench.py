@@ -1,6 +1,7 @@
 """``colorlab bench train``: training throughput of the real trainer against the device's ceiling.
 
-The ceiling is the device's measured dense matmul rate (bf16 on CUDA, float32 on CPU) divided by
+The ceiling is the device's measured dense matmul rate in the run's precision (bf16 on Ampere and
+newer GPUs, fp16 on older ones, float32 on CPU: :mod:`colorlab.precision`) divided by
 the FLOPs of one trained image: 3x the forward FLOPs (forward + two backward matmuls), counted
 from the network's convolutions (30.45 GFLOP forward at 176x176, width 1, so 91.4 GFLOP trained).
 """
@@ -14,6 +15,7 @@ import torch
 
 from .data import ColorizationDataset
 from .models import ColorizationNet
+from .precision import matmul_dtype, resolve_precision
 from .summary import layer_table
 from .train import TrainConfig, Trainer
 from .train_config import default_device, device_name
@@ -31,11 +33,13 @@ def forward_flops(model: torch.nn.Module, size: int) -> float:
     return sum(row["flops"] for row in layer_table(model, size))
 
 
-def matmul_ceiling(device: torch.device, n: int | None = None, repeats: int = 10) -> float:
-    """Measured dense matmul FLOP/s: bf16 on CUDA, float32 on CPU."""
+def matmul_ceiling(device: torch.device, n: int | None = None, repeats: int = 10,
+                   precision: str = "auto") -> float:
+    """Measured dense matmul FLOP/s in ``precision`` (``"auto"``: bf16 on CUDA capability >= 8,
+    fp16 on older CUDA, float32 on CPU)."""
     cuda = device.type == "cuda"
     n = n or (8192 if cuda else 1024)
-    dtype = torch.bfloat16 if cuda else torch.float32
+    dtype = matmul_dtype(device, precision)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
@@ -52,7 +56,7 @@ def matmul_ceiling(device: torch.device, n: int | None = None, repeats: int = 10
 
 def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, width: float = 1.0,
                 device: str | torch.device | None = None, compile: bool = True, warmup: int = 5,
-                loss: str = "ce", repeats: int = 5) -> dict:
+                loss: str = "ce", repeats: int = 5, precision: str = "auto") -> dict:
     """Measure training images/s on random images (the data values do not change the cost).
 
     ``images_per_s`` is the median over ``repeats`` timed windows of ``steps`` steps (each
@@ -62,7 +66,8 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
     cuda = dev.type == "cuda"
     batch = batch or (128 if cuda else 8)
     config = TrainConfig(loss=loss, width=width, batch_size=batch, size=size,
-                         compile=compile and cuda, lr=TrainConfig.scaled_lr(batch))
+                         compile=compile and cuda, lr=TrainConfig.scaled_lr(batch),
+                         precision=precision)
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (batch * 2, 3, size, size), generator=gen, dtype=torch.uint8)
     data = ColorizationDataset(images, torch.full((len(images),), -1), [f"{i}" for i in
@@ -74,11 +79,12 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
                                     max(warmup, 3), repeats=repeats)
     images_per_s = statistics.median(windows)
     flops = 3 * forward_flops(ColorizationNet(config.head, width).to(dev), size)
-    ceiling = matmul_ceiling(dev)
+    used = resolve_precision(precision, dev)
+    ceiling = matmul_ceiling(dev, precision=used)
     return {"device": device_name(dev), "images_per_s": images_per_s,
             "world_size": trainer.dist.world_size,  # > 1 under torchrun: per process, with DDP
             "images_per_s_windows": windows, "batch": batch, "size": size,
-            "width": width, "compile": trainer.compiled, "bf16": cuda, "steps": steps,
+            "width": width, "compile": trainer.compiled, "precision": used, "steps": steps,
             "gflop_per_image": flops / 1e9, "matmul_tflops": ceiling / 1e12,
             "ceiling_images_per_s": ceiling / flops, "fraction_of_ceiling": images_per_s * flops
             / ceiling}
@@ -93,12 +99,17 @@ def _timing(r: dict) -> str:
             f"{max(windows):.1f}")
 
 
+def _precision(r: dict) -> str:
+    """The precision of a record (records made before the setting say ``bf16: true/false``)."""
+    return r.get("precision") or ("bf16" if r.get("bf16") else "fp32")
+
+
 def format_train_bench(r: dict) -> str:
     """Human-readable lines of :func:`bench_train`'s result."""
     ddp = f", per process of {r['world_size']} (DDP)" if r.get("world_size", 1) > 1 else ""
     return (f"train benchmark on {r['device']}{ddp}\n"
             f"  width {r['width']:g}, {r['size']}x{r['size']}, batch {r['batch']}, "
-            f"bf16 {r['bf16']}, torch.compile {r['compile']}\n"
+            f"precision {_precision(r)}, torch.compile {r['compile']}\n"
             f"  {r['images_per_s']:.1f} images/s ({_timing(r)})\n"
             f"  ceiling {r['ceiling_images_per_s']:.1f} images/s: measured matmul "
             f"{r['matmul_tflops']:.2f} TFLOP/s\n"

@@ -11,6 +11,7 @@ import torch
 from ._validation import check_device, check_positive, check_unit_interval
 from .checkpoint import CheckpointError, load_checkpoint
 from .models import MAX_WIDTH, ColorizationNet
+from .precision import PRECISIONS
 
 __all__ = ["TrainConfig", "build_model", "load_model", "default_device", "device_name", "LOSSES"]
 
@@ -83,6 +84,7 @@ class TrainConfig:
     compile: bool = False
     amp: bool = True
     size: int = 88
+    precision: str = "auto"  # auto, bf16, fp16 or fp32 (colorlab.precision); amp=False: fp32
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -106,6 +108,8 @@ class TrainConfig:
             check_positive(getattr(self, name), name)
         if self.width > MAX_WIDTH:
             raise ValueError(f"width must be at most {MAX_WIDTH}, got {self.width!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         check_unit_interval(self.lam, "lam")
         if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) \
                 or not 0 <= self.weight_decay < math.inf:

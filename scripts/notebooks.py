@@ -7,7 +7,10 @@ prefixed by ``# ``); ``# %% tags=["remove-cell"]`` adds cell tags, and
 ``# %% [figure fig-name] Caption`` makes the cell's image a numbered figure (MyST-NB metadata)
 that the text can reference with {numref}`fig-name`. Every chapter gets, as its
 first cell, the Colab install cell, built from the single repository setting in ``_config.yml``
-(``repository.url``). Notebooks are written without outputs.
+(``repository.url``). Outside a checkout the chapters fetch the recorded ``results/`` of the
+installed commit themselves (:mod:`colorlab.fetch_results`). A source whose first line is
+``# colab: gpu`` (a chapter that trains) asks Colab for a GPU runtime; the others run on a CPU
+runtime. Notebooks are written without outputs.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC, OUT = ROOT / "book" / "src", ROOT / "book"
+GPU_MARK = "# colab: gpu\n"  #: first line of a chapter that trains: Colab opens it on a GPU
 HEADER = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*?\]))?"
                     r"(?: \[figure (?P<fig>[\w-]+)\] (?P<caption>.+))?\s*$")
 
@@ -38,7 +42,7 @@ def install_cell(url: str) -> dict:
         "import importlib.util, subprocess, sys\n"
         "if importlib.util.find_spec(\"colorlab\") is None:\n"
         f"    subprocess.check_call([sys.executable, \"-m\", \"pip\", \"install\", \"-q\",\n"
-        f"                           \"colorlab[metrics] @ git+{url}\"])"
+        f"                           \"colorlab @ git+{url}\"])"
     )
     return _cell("code", source, ["remove-cell"])
 
@@ -82,12 +86,15 @@ def parse(text: str) -> list[dict]:
 
 
 def notebook(src: Path, url: str) -> str:
-    nb = {"cells": [install_cell(url)] + parse(src.read_text()),
+    text = src.read_text()
+    nb = {"cells": [install_cell(url)] + parse(text),
           "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
                                       "name": "python3"},
                        "language_info": {"name": "python"},
-                       "colab": {"provenance": []}, "accelerator": "GPU"},
+                       "colab": {"provenance": []}},
           "nbformat": 4, "nbformat_minor": 5}
+    if text.startswith(GPU_MARK):
+        nb["metadata"]["accelerator"] = "GPU"
     for i, cell in enumerate(nb["cells"]):
         cell["id"] = f"{src.stem[:2]}-{i:03d}"
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"

@@ -70,3 +70,11 @@ def test_figures_referenced_exist():
     defined = set(re.findall(r"\[figure ([\w-]+)\]", text))
     referenced = set(re.findall(r"\{numref\}`([\w-]+)`", text))
     assert referenced <= defined, referenced - defined
+
+
+def test_only_chapters_that_train_ask_colab_for_a_gpu():
+    """Colab's GPU runtime is scarce: a chapter that does not train opens on a CPU runtime."""
+    gpu = {p.stem for p in CHAPTERS if json.loads(p.read_text())["metadata"].get("accelerator")}
+    trains = {p.stem for p in (REPO / "book" / "src").glob("*.py")
+              if "reproduce(" in p.read_text() or "Trainer(" in p.read_text()}
+    assert gpu == trains == {"07_training"}

@@ -102,6 +102,19 @@ print(f"L in [{ours[..., 0].min():.1f}, {ours[..., 0].max():.1f}], "
 # fixed mid lightness ({numref}`fig-lab-channels`; the data set is the real one when
 # `COLORLAB_DATA` points at it).
 
+# %% [markdown]
+# :::{tip}
+# **The real data in Colab.** Without it, these cells use the sample images and say so. One
+# command per data set downloads it into `./data`, where colorlab looks, and checks it against the
+# book's manifest (CelebA comes through `gdown`, which Colab has; elsewhere
+# `pip install "colorlab[data]"`):
+#
+# ```
+# !colorlab data download celeba
+# !colorlab data download fruits
+# ```
+# :::
+
 # %% [figure fig-lab-channels] A face and a fruit photograph split into L, a and b. The network sees only the second column.
 import matplotlib.pyplot as plt
 

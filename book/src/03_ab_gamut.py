@@ -102,6 +102,12 @@ assert gap < 1e-6
 # ImageNet {cite}`deng2009imagenet`, which the report's code used instead of its own data's (it
 # ships with the reference tables beside the data).
 
+# %% [markdown]
+# :::{tip}
+# In Colab, `!colorlab data download celeba` and `!colorlab data download fruits` fetch the real
+# data into `./data`, where these cells look for it ({doc}`02_lab_colour` has the details).
+# :::
+
 # %%
 from colorlab.batches import to_lab
 from colorlab.data import images_for_profile

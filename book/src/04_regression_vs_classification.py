@@ -130,6 +130,12 @@ assert abs(float(w.sum()) - 1) < 1e-6
 # keeps its scale. The smoothing is over the *distance between bin centres*; smoothing along the
 # array of 313 bins, as one public implementation does, mixes bins that are far apart in colour.
 
+# %% [markdown]
+# :::{tip}
+# In Colab, `!colorlab data download celeba` and `!colorlab data download fruits` fetch the real
+# data into `./data`, where these cells look for it ({doc}`02_lab_colour` has the details).
+# :::
+
 # %%
 import numpy as np
 

@@ -1,3 +1,4 @@
+# colab: gpu
 # %% [markdown]
 # # Training
 #
@@ -141,6 +142,69 @@ if profile() == "full":
     reproduce("results", profile="full")
 else:
     print("profile is not 'full': nothing is trained here")
+
+# %% [markdown]
+# ## On Colab's free GPU
+#
+# Colab's free GPU is an NVIDIA T4 (compute capability 7.5). It has float16 tensor cores but no
+# native bfloat16, so `precision="auto"` (`colorlab.precision`, also `--precision` on the command
+# line) trains there in float16 autocast with a gradient scaler: the loss is multiplied by a
+# scale $s$ before the backward pass so that small float16 gradients do not underflow, the
+# gradients are divided by $s$ before the update, and a step whose gradients overflow is skipped
+# while $s$ is halved. On compute capability 8.0 and newer (A100, H100) it is bfloat16, and
+# float32 on a CPU. The choice follows the compute capability: `torch.cuda.is_bf16_supported()`
+# answers True on a T4 too, because it counts bfloat16 *emulation*, which runs without tensor
+# cores.
+#
+# Nobody has timed the full profile on a T4 yet, so the cell below **estimates** it from the
+# FLOP count of the recorded run (`colorlab.estimate`): every trained image costs three forward
+# passes and every validation image one, and the T4 is assumed to reach the same share of its
+# datasheet rate as the recorded runs reached of their card's measured matmul rate (a lower
+# bound) or as the recorded 176x176 benchmark did (an upper bound).
+
+# %%
+from colorlab.estimate import T4, achieved_fraction, estimate_seconds, run_flops
+
+prov = results.provenance
+if results.recorded and "bench_train" in prov:
+    flops = sum(run_flops(prov).values())
+    shares = sorted([achieved_fraction(prov), prov["bench_train"]["fraction_of_ceiling"]])
+    fp16 = [estimate_seconds(prov, T4["fp16"], f) / 60 for f in reversed(shares)]
+    fp32 = [estimate_seconds(prov, T4["fp32"], f) / 3600 for f in reversed(shares)]
+    display(Markdown(
+        f"**Estimate, not a measurement.** The full profile trains and validates "
+        f"{flops / 1e15:.1f} PFLOP. The recorded runs reached {100 * shares[0]:.0f} % of their "
+        f"card's measured matmul rate, its 176x176 benchmark {100 * shares[1]:.0f} %. At those "
+        f"shares of the T4's float16 tensor-core peak ({T4['fp16'] / 1e12:.0f} TFLOP/s) the six "
+        f"runs take about **{fp16[0]:.0f} to {fp16[1]:.0f} minutes**; in emulated bfloat16, "
+        f"which runs at about the float32 rate ({T4['fp32'] / 1e12:.1f} TFLOP/s), "
+        f"{fp32[0]:.1f} to {fp32[1]:.1f} hours. The recorded run itself took "
+        f"{prov['wall_seconds'] / 60:.1f} minutes on {prov['device']}. A T4 often stays below "
+        f"its datasheet peak (it is limited to 70 W), so a measured time may well be longer; "
+        f"`colorlab bench train` on the T4 measures its rate."))
+else:
+    print("No recorded GPU run with a benchmark here: nothing to estimate from.")
+
+# %% [markdown]
+# ### Keeping work across Colab sessions
+#
+# A Colab session ends after a few idle minutes or some hours, and its disk goes with it. Keep the
+# data, the checkpoints (`--work-dir`) and the results (`--out`) on Google Drive: a re-run of the
+# same command in a new session then resumes. Finished runs are skipped, an interrupted run
+# continues from its last checkpoint (the full profile writes one every 10 epochs), and a data set
+# that an earlier session finished is kept.
+#
+# ```python
+# from google.colab import drive
+# drive.mount("/content/drive")
+# ```
+#
+# ```bash
+# !colorlab data download celeba --root /content/drive/MyDrive/colorlab/data
+# !colorlab data download fruits --root /content/drive/MyDrive/colorlab/data
+# !COLORLAB_DATA=/content/drive/MyDrive/colorlab/data colorlab reproduce --profile full \
+#     --out /content/drive/MyDrive/colorlab/results --work-dir /content/drive/MyDrive/colorlab/runs
+# ```
 
 # %% [markdown]
 # ## Scaling up: several GPUs
