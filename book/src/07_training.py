@@ -85,9 +85,9 @@ below = sorted(n for n, r in ratios.items() if r < 1)
 compiled = [n for n, run in results.provenance["runs"].items() if run.get("compiled")]
 text = (f"Over all epochs, {len(below)} of the {len(ratios)} runs are slower than in their median "
         f"epoch and {len(ratios) - len(below)} faster; the two differ by "
-        f"{100 * min(abs(r - 1) for r in ratios.values()):.0f}% to "
-        f"{100 * max(abs(r - 1) for r in ratios.values()):.0f}%. The median epoch is the steadier "
-        f"figure: it ignores one slow or fast epoch (start-up, a checkpoint write).")
+        f"{100 * min(abs(r - 1) for r in ratios.values()):.1f}% to "
+        f"{100 * max(abs(r - 1) for r in ratios.values()):.1f}%. The median epoch is the "
+        f"steadier figure: a single slow or fast epoch does not move it.")
 if compiled:
     text += (f" {len(compiled)} run(s) were compiled with `torch.compile`; their first epoch "
              f"includes the compilation.")
