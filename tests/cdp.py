@@ -138,14 +138,19 @@ class Browser:
         return result["result"].get("value")
 
     def screenshot(self, path: str, full_page: bool = False) -> None:
-        """Save the viewport (or the whole page) as a PNG."""
-        params = {"format": "png"}
+        """Save the viewport, or the whole page (the viewport stretched to the page's height,
+        at most 16,000 px), as a PNG."""
+        metrics = self.evaluate("[window.innerWidth, window.innerHeight, "
+                                "document.documentElement.scrollHeight]")
         if full_page:
-            params["captureBeyondViewport"] = True
-            size = self.send("Page.getLayoutMetrics")["cssContentSize"]
-            params["clip"] = {"x": 0, "y": 0, "width": size["width"],
-                              "height": min(size["height"], 16000), "scale": 1}
-        data = self.send("Page.captureScreenshot", **params)["data"]
+            self.evaluate("window.scrollTo(0, 0)")
+            self.send("Emulation.setDeviceMetricsOverride", width=metrics[0],
+                      height=min(metrics[2], 16000), deviceScaleFactor=1, mobile=False)
+            self.evaluate("new Promise(r => setTimeout(r, 300))", await_promise=True)
+        data = self.send("Page.captureScreenshot", format="png")["data"]
+        if full_page:
+            self.send("Emulation.setDeviceMetricsOverride", width=metrics[0], height=metrics[1],
+                      deviceScaleFactor=1, mobile=False)
         with open(path, "wb") as fh:
             fh.write(base64.b64decode(data))
 

@@ -7,7 +7,7 @@ A page fails on:
 
 * an element of the text column (table, code, output, equation, image) wider than the column at
   1280 px, or holding lines that are cut off (content wider than the element itself);
-* at 400 px, anything that makes the page itself scroll sideviews (wide things must scroll inside
+* at 400 px, anything that makes the page itself scroll sideways (wide things must scroll inside
   their own container);
 * a MathJax error, a console error, an uncaught exception or a failed request (every host but
   127.0.0.1 is unresolvable, so a page that needs a CDN fails here);
@@ -49,7 +49,10 @@ PAGES = sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("**/*.html")
 MEASURE = r"""
 (() => {
   const article = document.querySelector('article.bd-article') || document.querySelector('main');
-  const col = article.getBoundingClientRect();
+  const box = article.getBoundingClientRect(), style = getComputedStyle(article);
+  const col = {left: box.left + parseFloat(style.paddingLeft),
+               right: box.right - parseFloat(style.paddingRight)};
+  col.width = col.right - col.left;
   const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
       (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : '');
   const heading = el => { let h = el; while (h && !/^H[1-3]$/.test(h.tagName)) {
@@ -143,6 +146,10 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         return super().translate_path(path)
 
     def send_head(self):
+        if self.path == "/favicon.ico":  # asked for by the browser, not by the book
+            self.send_response(204)
+            self.end_headers()
+            return None
         path = Path(self.translate_path(self.path))
         if path.suffix != ".html" or not path.is_file():
             return super().send_head()
