@@ -17,8 +17,8 @@ import io
 import warnings
 from pathlib import Path
 
-__all__ = ["glue", "direction", "chapter_images", "data_note", "web_image", "min_text_px", "live_kernel",
-           "COLUMN_PX", "MIN_TEXT_PX"]
+__all__ = ["glue", "direction", "chapter_images", "data_note", "web_image", "min_text_px",
+           "live_kernel", "COLUMN_PX", "MIN_TEXT_PX"]
 
 #: width of the book's text column in CSS pixels (sphinx-book-theme at a 1280 px window)
 COLUMN_PX = 688

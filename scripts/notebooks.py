@@ -5,9 +5,9 @@
 Source format: cells start with ``# %%`` (code) or ``# %% [markdown]`` (Markdown, every line
 prefixed by ``# ``); ``# %% tags=["remove-cell"]`` adds cell tags, and
 ``# %% [figure fig-name] Caption`` makes the cell's image a numbered figure (MyST-NB metadata)
-that the text can reference with {numref}`fig-name`, with the caption as the image's alt text. Every chapter gets, as its
-first cell, the Colab install cell, built from the single repository setting in ``_config.yml``
-(``repository.url``). Notebooks are written without outputs.
+that the text can reference with {numref}`fig-name`, with the caption as the image's alt text.
+Every chapter gets, as its first cell, the Colab install cell, built from the single repository
+setting in ``_config.yml`` (``repository.url``). Notebooks are written without outputs.
 """
 from __future__ import annotations
 

@@ -122,7 +122,7 @@ class Browser:
                     raise CDPError(f"no {method} within {timeout or self.timeout} s")
 
     def open(self, url: str, width: int, height: int = 900) -> None:
-        """Load ``url`` in a ``width`` x ``height`` CSS-pixel viewport and wait for its load event."""
+        """Load ``url`` in a ``width`` x ``height`` CSS-pixel viewport; wait for the load event."""
         self.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
                   deviceScaleFactor=1, mobile=False)
         self.events()

@@ -12,7 +12,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from colorlab import rgb_to_lab  # noqa: E402
 from colorlab.models import ColorizationNet  # noqa: E402
 from colorlab.pages import COLUMN_PX, MIN_TEXT_PX, min_text_px  # noqa: E402
-from colorlab.plots import plot_ab_bins, plot_prior, show_colorizations, show_lab_channels  # noqa: E402
+from colorlab.plots import (plot_ab_bins, plot_prior, show_colorizations,  # noqa: E402
+                            show_lab_channels)
 from colorlab.report_figures import plot_cumulative, plot_loss_curves, plot_network  # noqa: E402
 from colorlab.summary import block_table  # noqa: E402
 from colorlab.table1 import METHODS, RUNS  # noqa: E402
