@@ -63,7 +63,8 @@ plt.show()
 #
 # Upsampling by 2 halves the jump. Each output pixel sees the column of the table above: in block
 # {glue:text}`rf-block` the receptive field ({glue:text}`rf-px:.0f` px) first exceeds the
-# 176-pixel image, so every prediction can use the whole face or fruit — which is what lets the network colour a pixel from what object it belongs to.
+# 176-pixel image, so every prediction can use the whole face or fruit — which is what lets the
+# network colour a pixel from what object it belongs to.
 
 # %%
 final = rows[-1]

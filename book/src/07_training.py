@@ -126,7 +126,8 @@ for dataset in ("celeba", "fruits"):
         history = results.json(dataset, run, "history.json")
         best = min(history, key=lambda h: h["val_loss"])
         last = history[-1]
-        fits[dataset, run] = {"best": best, "last": last, "above": last["val_loss"] / best["val_loss"] - 1}
+        above = last["val_loss"] / best["val_loss"] - 1
+        fits[dataset, run] = {"best": best, "last": last, "above": above}
         lines.append(f"| {dataset} {method} | {best['val_loss']:.3f} | {best['epoch']} | "
                      f"{last['val_loss']:.3f} | {100 * fits[dataset, run]['above']:.0f} % |")
 display(Markdown("\n".join(lines)))
@@ -142,7 +143,8 @@ train_falls = all(fit["last"]["train_loss"] < fit["best"]["train_loss"]
                   for fit in classifiers.values())
 width = next(iter(results.provenance["runs"].values()))["config"]["width"]
 params = sum(p.numel() for p in ColorizationNet("classification", width=width).parameters())
-train = {ds: results.provenance["datasets"][ds]["split_sizes"]["train"] for ds in ("celeba", "fruits")}
+train = {ds: results.provenance["datasets"][ds]["split_sizes"]["train"]
+         for ds in ("celeba", "fruits")}
 worst = max(fits, key=lambda key: fits[key]["above"])
 text = (f"In this run the validation loss of the classification models is lowest between epochs "
         f"{min(epochs)} and {max(epochs)}. ")

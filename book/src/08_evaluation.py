@@ -91,7 +91,8 @@ results = book_results()
 display(Markdown(results.markdown()))
 table = results.json("table1.json")
 for dataset in table:
-    display(Markdown(f"**Table 1, {dataset}** (percent)\n\n" + table1_dataset_markdown(table, dataset)))
+    display(Markdown(f"**Table 1, {dataset}** (percent)\n\n"
+                     + table1_dataset_markdown(table, dataset)))
 if results.recorded:
     display(Markdown("Measured values, with the report's in parentheses (its classifier was "
                      "VGG16). *AuC rebal.* is the rebalanced AuC, *accuracy* the classifier's "
@@ -229,31 +230,36 @@ else:
                        " Class. We cannot inspect the report's model, so this is an "
                        "observation, not an explanation.")
     rebal_auc = {ds: paired[ds, "Class+rebal", "Class"][0] for ds in ("celeba", "fruits")}
-    rebal_rauc = {ds: table[ds]["rebalanced_auc"]["Class+rebal"] - table[ds]["rebalanced_auc"]["Class"]
-                  for ds in ("celeba", "fruits")}
+    rebal_rauc = {ds: table[ds]["rebalanced_auc"]["Class+rebal"]
+                  - table[ds]["rebalanced_auc"]["Class"] for ds in ("celeba", "fruits")}
     acc = table["fruits"].get("classifier_accuracy", {})
     n_fruit = results.json("fruits", "metrics.json")["Ground truth"].get("classified_images", 0)
     lost = all(v < 0 for v in (*rebal_auc.values(), *rebal_rauc.values()))
-    rebal = ("* **Rebalancing " + ("did not pay off here.** " if lost else "had mixed effects here.** ")
+    verdict = "did not pay off here.** " if lost else "had mixed effects here.** "
+    rebal = ("* **Rebalancing " + verdict
              + "Zhang et al. expect class rebalancing to cost a little plain AuC and to buy "
              "rebalanced AuC and recognisability. In this run, Class+rebal against Class: AuC "
-             + ", ".join(f"{abs(rebal_auc[ds]):.2f} {direction(rebal_auc[ds], 'higher', 'lower', 'equal')}"
-                         f" on {ds}" for ds in rebal_auc)
+             + ", ".join(f"{abs(rebal_auc[ds]):.2f} "
+                         f"{direction(rebal_auc[ds], 'higher', 'lower', 'equal')} on {ds}"
+                         for ds in rebal_auc)
              + "; rebalanced AuC "
              + ", ".join(f"{table[ds]['rebalanced_auc']['Class']:.1f} → "
-                         f"{table[ds]['rebalanced_auc']['Class+rebal']:.1f} on {ds}" for ds in rebal_rauc)
+                         f"{table[ds]['rebalanced_auc']['Class+rebal']:.1f} on {ds}"
+                         for ds in rebal_rauc)
              + ".")
     if acc and n_fruit:
         count = {m: round(acc[m] * n_fruit / 100) for m in ("Class", "Class+rebal")}
         se = max(100 * (acc[m] / 100 * (1 - acc[m] / 100) / n_fruit) ** 0.5 for m in count)
         gap = acc["Class+rebal"] - acc["Class"]
         report = REPORT_TABLE1["fruits"]["classifier_accuracy"]
-        rebal += (f" The classifier recognises {count['Class+rebal']} of its {n_fruit} fruit images "
+        rebal += (f" The classifier recognises {count['Class+rebal']} of its {n_fruit} fruit "
+                  f"images "
                   f"against {count['Class']} for Class, a difference "
                   f"{'inside' if abs(gap) < 2 * se else 'outside'} twice the binomial standard "
                   f"error of about {se:.1f} points of each accuracy. The report saw Class+rebal "
-                  f"{direction(report['Class+rebal'] - report['Class'], 'above', 'below', 'level with')}"
-                  f" Class on the classifier ({report['Class+rebal']:.1f} % against "
+                  + direction(report["Class+rebal"] - report["Class"], "above", "below",
+                              "level with")
+                  + f" Class on the classifier ({report['Class+rebal']:.1f} % against "
                   f"{report['Class']:.1f} %).")
     rebal += (" Each configuration was trained once (seed 0), so these differences cannot be "
               "separated from run-to-run variation; Chapter {doc}`07_training` shows how much "
