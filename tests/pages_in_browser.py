@@ -49,6 +49,7 @@ PAGES = sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("**/*.html")
 MEASURE = r"""
 (() => {
   const article = document.querySelector('article.bd-article') || document.querySelector('main');
+  if (!article) return null;  // a redirect page (the root index.html)
   const box = article.getBoundingClientRect(), style = getComputedStyle(article);
   const col = {left: box.left + parseFloat(style.paddingLeft),
                right: box.right - parseFloat(style.paddingRight)};
@@ -240,8 +241,8 @@ def test_page_reads_well_at_both_widths(page, site, browser):
         browser.open(site + page, width)
         browser.evaluate(WAIT_FOR_MATHJAX, await_promise=True)
         measured = browser.evaluate(MEASURE)
-        problems += [f"{width} px: {p}" for p in page_problems(measured, width)
-                     + _problems_in_events(browser.events())]
+        found = page_problems(measured, width) if measured else []
+        problems += [f"{width} px: {p}" for p in found + _problems_in_events(browser.events())]
         if shots:
             Path(shots).mkdir(parents=True, exist_ok=True)
             browser.screenshot(str(Path(shots) / f"{page.replace('/', '_')[:-5]}-{width}.png"),
