@@ -275,3 +275,15 @@ def test_page_problems_catches_what_it_should():
     assert page_problems(good, 1280) == []
     assert _problems_in_events([{"method": "Runtime.consoleAPICalled",
                                  "params": {"type": "error", "args": [{"value": "boom"}]}}])
+
+
+def test_no_image_over_500_kb_and_no_hidden_widget_state():
+    """Page weight a reader pays for: every image under 500 KB; no saved widget state, which a
+    static page cannot show."""
+    assert PAGES, f"no pages under {HTML}"
+    heavy = {p.name: p.stat().st_size // 1000 for p in (HTML / "_images").glob("*")
+             if p.stat().st_size > 500_000}
+    assert not heavy, f"images over 500 KB: {heavy}"
+    for page in PAGES:
+        text = (HTML / page).read_text(errors="replace")
+        assert "application/vnd.jupyter.widget-state+json" not in text, page
