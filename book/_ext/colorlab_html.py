@@ -7,7 +7,7 @@ two fixes for console errors that every reader's browser would log (found by
   keeps one copy of every script.
 * pydata-sphinx-theme logs "Got invalid theme mode" on a reader's first visit when no
   ``default_mode`` is set; it is set to ``auto`` (follow the reader's system), what the theme
-  falls back to anyway.
+  falls back to anyway (pydata-sphinx-theme reads it from ``html_context``).
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
 
 
 def _default_mode(app, config) -> None:
-    options = dict(config.html_theme_options or {})
-    options.setdefault("default_mode", "auto")
-    config.html_theme_options = options
+    context = dict(config.html_context or {})  # pydata-sphinx-theme reads it from the context
+    context.setdefault("default_mode", "auto")
+    config.html_context = context
 
 
 def setup(app):
