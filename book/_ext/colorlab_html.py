@@ -18,7 +18,9 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
         return
     seen, unique = set(), []
     for script in scripts:
-        key = (str(script), repr(sorted(getattr(script, "attributes", {}).items())))
+        # the same file or inline body, whatever priority each copy was added with
+        key = (getattr(script, "filename", str(script)),
+               repr(sorted(getattr(script, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
             unique.append(script)
