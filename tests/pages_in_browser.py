@@ -42,8 +42,9 @@ MATHJAX_CDN = re.compile(rb"https://cdn\.jsdelivr\.net/npm/mathjax@[^/\"']+/")
 WIDTHS = (1280, 400)
 PAGES = sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("**/*.html")
                if p.name not in ("search.html", "genindex.html")
-               and not p.relative_to(HTML).as_posix().startswith(("_", "."))) \
-    if HTML.is_dir() else []
+               and not p.relative_to(HTML).as_posix().startswith(("_", "."))
+               and 'http-equiv="refresh"' not in p.read_text(errors="replace").lower()) \
+    if HTML.is_dir() else []  # redirect pages (the root index.html) only forward the reader
 
 # One script collects every measurement of a page; Python decides what fails.
 MEASURE = r"""
