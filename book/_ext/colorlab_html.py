@@ -18,8 +18,9 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
         return
     seen, unique = set(), []
     for script in scripts:
-        # the same file or inline body, whatever priority each copy was added with
-        key = (getattr(script, "filename", str(script)),
+        # the same file or inline body (an inline script's filename is None or ""), whatever
+        # priority each copy was added with
+        key = (getattr(script, "filename", str(script)) or None,
                repr(sorted(getattr(script, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
