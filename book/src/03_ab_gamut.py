@@ -134,12 +134,11 @@ for name, p in priors.items():
 
 # %% tags=["remove-input"]
 names = list(priors)
-by_spread = sorted(names, key=used.get)
-spread = ", ".join(f"{n} {used[n]}" for n in by_spread)
+spread = ", ".join(f"{n} {used[n]}" for n in sorted(names, key=used.get))
 text = (f"{{numref}}`fig-prior` shows the distributions in log scale on the $ab$ grid. In every "
         f"one, the bins at or next to grey hold {min(grey.values()):.0f}% to "
         f"{max(grey.values()):.0f}% of the pixels, and saturated colours are orders of "
-        f"magnitude rarer. The number of bins that occur at all grows from {spread}.")
+        f"magnitude rarer. Bins that occur at all, of 313: {spread}.")
 if "ImageNet (Zhang et al.)" not in priors:
     text += (" The ImageNet distribution is not shown: its table "
              "(`reference/imagenet_prior_prob.npy`) is not beside the data here.")
