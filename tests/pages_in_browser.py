@@ -288,3 +288,10 @@ def test_no_image_over_500_kb_and_no_hidden_widget_state():
     for page in PAGES:
         text = (HTML / page).read_text(errors="replace")
         assert "application/vnd.jupyter.widget-state+json" not in text, page
+
+
+def test_without_chromium_or_apt_the_test_says_why(monkeypatch):
+    """Where Chromium cannot be installed, the page tests skip with the reason."""
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    exe, why = chromium.__wrapped__()
+    assert exe is None and "no apt-get" in why
