@@ -126,8 +126,11 @@ assert abs(float(w.sum()) - 1) < 1e-6
 # pixel by its nearest bin $q^* = \arg\max_q Z_{h,w,q}$:
 #
 # $$
-# v(Z_{h,w}) = w_{q^*}, \qquad w \propto \Big((1 - \lambda)\,\tilde p + \frac{\lambda}{Q}\Big)^{-1},
-# \qquad \sum_q \tilde p_q w_q = 1 ,
+# \begin{aligned}
+# v(Z_{h,w}) &= w_{q^*}, \\
+# w &\propto \Big((1 - \lambda)\,\tilde p + \frac{\lambda}{Q}\Big)^{-1}, \\
+# \textstyle\sum_q \tilde p_q w_q &= 1 ,
+# \end{aligned}
 # $$ (eq-rebal)
 #
 # where $\tilde p$ is the empirical distribution smoothed by a Gaussian of width $\sigma = 5$ over

@@ -14,8 +14,10 @@
 # temperature $T$, then take its mean,
 #
 # $$
-# \mathcal{H}(Z_{h,w}) = \sum_q f_T(Z_{h,w})_q \, c_q ,
-# \qquad f_T(z)_q = \frac{\exp(\log z_q / T)}{\sum_{p} \exp(\log z_p / T)} .
+# \begin{aligned}
+# \mathcal{H}(Z_{h,w}) &= \sum_q f_T(Z_{h,w})_q \, c_q , \\
+# f_T(z)_q &= \frac{\exp(\log z_q / T)}{\sum_{p} \exp(\log z_p / T)} .
+# \end{aligned}
 # $$ (eq-annealed)
 #
 # $T = 1$ leaves the distribution unchanged (the mean); $T \to 0$ puts all mass on the most likely
