@@ -123,7 +123,7 @@ def show_lab_channels(lab: torch.Tensor, axes=None):
     import matplotlib.pyplot as plt
 
     if axes is None:
-        _, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+        _, axes = plt.subplots(1, 4, figsize=(6.8, 2.1))
     zero = torch.zeros_like(lab[:1])
     mid = torch.full_like(zero, 60.0)
     panels = [("sRGB", lab), ("L (a = b = 0)", torch.cat([lab[:1], zero, zero])),
@@ -171,6 +171,6 @@ def show_colorizations(L: torch.Tensor, columns: dict[str, torch.Tensor], titles
             if i == 0:
                 ax.set_title(name, fontsize=9)
             if j == 0 and titles is not None:
-                ax.set_ylabel(titles[i], fontsize=8)
+                ax.set_ylabel(titles[i], fontsize=9)
     fig.tight_layout()
     return fig

@@ -36,9 +36,9 @@ def plot_network(blocks: list[dict], ax=None):
         ax.add_patch(mpatches.FancyBboxPatch((x, -height / 2), width, height,
                                              boxstyle="round,pad=0.02", fc=colour, ec="0.3"))
         ax.text(x + width / 2, height / 2 + 0.12, b["block"].replace("block ", "b"),
-                ha="center", fontsize=11)
+                ha="center", fontsize=12)
         ax.text(x + width / 2, -height / 2 - 0.3, f"{c}\n{h}x{h}\n{b['params'] / 1e6:.1f}M",
-                ha="center", va="top", fontsize=9)
+                ha="center", va="top", fontsize=11)
         x += width + 0.35
     ax.set_xlim(-0.2, x)
     ax.set_ylim(-2.9, 1.9)
@@ -54,7 +54,7 @@ def plot_loss_curves(results: str | Path, dataset: str, axes=None):
     import matplotlib.pyplot as plt
 
     if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(11, 3))
+        _, axes = plt.subplots(1, 3, figsize=(9.5, 3))
     for ax, (run, name) in zip(axes, RUNS.items()):
         history = load_json(Path(results) / dataset / run / "history.json")
         epochs = [h["epoch"] for h in history]
@@ -63,7 +63,7 @@ def plot_loss_curves(results: str | Path, dataset: str, axes=None):
         ax.set_title(f"{name} ({dataset})", fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel("L2 loss" if run == "l2" else "cross-entropy")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=10)
     return axes
 
 
@@ -88,6 +88,6 @@ def plot_cumulative(metrics: dict, kind: str = "cumulative_per_pixel", ax=None, 
     ax.set_xlabel("threshold t on the ab error (Lab units)")
     ax.set_ylabel("fraction of pixels" if kind.endswith("pixel") else "fraction of images")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=10, loc="lower right")
     ax.grid(alpha=0.3)
     return ax

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 __all__ = ["RUNS", "METHODS", "COLUMNS", "DATASETS", "REPORT_TABLE1", "table1_rows",
-           "table1_markdown", "report_comparison", "report_comparison_markdown"]
+           "table1_markdown", "table1_dataset_markdown", "report_comparison",
+           "report_comparison_markdown", "METRIC_LABELS"]
 
 #: the three trained models: run name (``runs/<dataset>/<run>``) -> method name in the tables
 RUNS = {"l2": "L2", "ce": "Class", "rebal": "Class+rebal"}
@@ -20,6 +21,9 @@ REPORT_TABLE1 = {
 }
 #: the report's two datasets, in its order
 DATASETS = tuple(REPORT_TABLE1)
+#: short names of the metrics for narrow tables (the book's pages)
+METRIC_LABELS = {"auc": "AuC", "rebalanced_auc": "AuC rebal.", "agreement": "agreement",
+                 "classifier_accuracy": "accuracy"}
 
 
 def table1_rows(metrics: dict) -> dict[str, dict[str, float]]:
@@ -65,6 +69,31 @@ def table1_markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def table1_dataset_markdown(table: dict, dataset: str) -> str:
+    """One dataset of Table 1, transposed to fit a narrow page: a row per method, a column per
+    metric, the report's number in parentheses (real data only).
+
+    >>> print(table1_dataset_markdown({"celeba": {"auc": {"Gray": 90.0}}}, "celeba"))
+    | method | AuC |
+    | --- | ---: |
+    | Gray | 90.0 (88.8) |
+    <BLANKLINE>
+    """
+    rows = table[dataset]
+    report = REPORT_TABLE1.get(dataset, {})
+    lines = ["| method | " + " | ".join(METRIC_LABELS.get(m, m) for m in rows) + " |",
+             "| --- | " + " | ".join(["---:"] * len(rows)) + " |"]
+    for method in COLUMNS:
+        if not any(method in values for values in rows.values()):
+            continue
+        cells = []
+        for metric, values in rows.items():
+            v, r = values.get(method), report.get(metric, {}).get(method)
+            cells.append(("" if v is None else f"{v:.1f}") + ("" if r is None else f" ({r:.1f})"))
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def report_comparison(table: dict) -> list[dict]:
     """Every cell of a measured Table 1 that the report also has, one row each: ``dataset``,
     ``metric``, ``method``, ``measured``, ``report`` and ``difference`` (measured - report, in
@@ -101,16 +130,16 @@ def report_comparison_markdown(table: dict) -> str:
     to compare).
 
     >>> print(report_comparison_markdown({"celeba": {"auc": {"Gray": 90.0}}}).splitlines()[2])
-    | celeba | auc | Gray | 90.0 | 88.8 | +1.2 |  |
+    | celeba | AuC | Gray | 90.0 | 88.8 | +1.2 |  |
     """
     rows = report_comparison(table)
     if not rows:
         return ""
-    lines = ["| dataset | metric | method | measured | report | difference "
-             "| share of ground truth: measured (report) |", "| --- | --- | --- | ---: | ---: "
-             "| ---: | ---: |"]
+    lines = ["| data | metric | method | ours | report | Δ | share of truth |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
     for r in rows:
         share = f"{r['share']:.1f} ({r['report_share']:.1f})" if "share" in r else ""
-        lines.append(f"| {r['dataset']} | {r['metric']} | {r['method']} | {r['measured']:.1f} | "
+        metric = METRIC_LABELS.get(r["metric"], r["metric"])
+        lines.append(f"| {r['dataset']} | {metric} | {r['method']} | {r['measured']:.1f} | "
                      f"{r['report']:.1f} | {r['difference']:+.1f} | {share} |")
     return "\n".join(lines) + "\n"

@@ -8,5 +8,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/env.sh
 .venv/bin/python scripts/notebooks.py --check
 rm -rf _build/html _build/.doctrees
+export COLORLAB_BOOK_BUILD=1  # chapters skip interactive widgets (colorlab.pages.live_kernel)
 .venv/bin/jupyter-book build . -W --keep-going
 echo "book: $(pwd)/_build/html/index.html"

@@ -5,12 +5,12 @@
 Source format: cells start with ``# %%`` (code) or ``# %% [markdown]`` (Markdown, every line
 prefixed by ``# ``); ``# %% tags=["remove-cell"]`` adds cell tags, and
 ``# %% [figure fig-name] Caption`` makes the cell's image a numbered figure (MyST-NB metadata)
-that the text can reference with {numref}`fig-name`. Every chapter gets, as its
-first cell, the Colab install cell, built from the single repository setting in ``_config.yml``
-(``repository.url``). Outside a checkout the chapters fetch the recorded ``results/`` of the
-installed commit themselves (:mod:`colorlab.fetch_results`). A source whose first line is
-``# colab: gpu`` (a chapter that trains) asks Colab for a GPU runtime; the others run on a CPU
-runtime. Notebooks are written without outputs.
+that the text can reference with {numref}`fig-name`, with the caption as the image's alt text.
+Every chapter gets, as its first cell, the Colab install cell, built from the single repository
+setting in ``_config.yml`` (``repository.url``). Outside a checkout the chapters fetch the
+recorded ``results/`` of the installed commit themselves (:mod:`colorlab.fetch_results`). A
+source whose first line is ``# colab: gpu`` (a chapter that trains) asks Colab for a GPU runtime;
+the others run on a CPU runtime. Notebooks are written without outputs.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def _cell(kind: str, source: str, tags: list[str] | None = None,
           figure: dict | None = None) -> dict:
     metadata: dict = {"tags": tags} if tags else {}
     if figure:
-        metadata["mystnb"] = {"figure": figure}
+        metadata["mystnb"] = {"figure": figure, "image": {"alt": figure["caption"]}}
     cell = {"cell_type": kind, "metadata": metadata, "source": source.splitlines(keepends=True)}
     if kind == "code":
         cell.update(execution_count=None, outputs=[])

@@ -67,7 +67,8 @@ def test_cited_keys_exist_in_the_bibliography():
 
 def test_figures_referenced_exist():
     text = "\n".join(p.read_text() for p in (REPO / "book" / "src").glob("*.py"))
-    defined = set(re.findall(r"\[figure ([\w-]+)\]", text))
+    defined = set(re.findall(r"\[figure ([\w-]+)\]|:name: ([\w-]+)", text))
+    defined = {name for pair in defined for name in pair if name}
     referenced = set(re.findall(r"\{numref\}`([\w-]+)`", text))
     assert referenced <= defined, referenced - defined
 

@@ -75,4 +75,4 @@ def test_comparison_markdown_has_a_row_per_cell():
     assert len(body) == len(report_comparison(table))
     assert all(line.count("|") == 8 for line in body)
     # Class+rebal: 39.55 of the ground truth's 43.75 measured, 39.8 of 44.0 in the report
-    assert "| fruits | classifier_accuracy | Class+rebal | 39.5 | 39.8 | -0.2 | 90.4 (90.5) |" in text
+    assert "| fruits | accuracy | Class+rebal | 39.5 | 39.8 | -0.2 | 90.4 (90.5) |" in text

@@ -46,22 +46,25 @@
 # the training chapters choose *Runtime > Change runtime type > GPU*.
 
 # %%
+import os
+
 import colorlab
 import torch
 from colorlab.paths import data_root, profile
 
 print(f"colorlab {colorlab.__version__}, torch {torch.__version__}")
 print(f"profile {profile()!r}")
-print(f"data folder: {data_root().resolve()} (set COLORLAB_DATA to change it)")
+where = "$COLORLAB_DATA" if "COLORLAB_DATA" in os.environ else "./data (set COLORLAB_DATA)"
+print(f"data folder: {where}, {'found' if data_root().is_dir() else 'not found'}")
 
 # %% [markdown]
 # ## The task in one picture
 #
-# Here is a photograph, its lightness channel (what the network sees) and its colour channels
-# (what it must predict). The next chapter explains the colour space in which this split is
-# made.
+# {numref}`fig-task` shows a photograph, its lightness channel (what the network sees) and its
+# colour channels (what it must predict). The next chapter explains the colour space in which
+# this split is made.
 
-# %%
+# %% [figure fig-task] A photograph (scikit-image's cat), its lightness L, which the network sees, and its colour channels a and b, which it must predict.
 import matplotlib.pyplot as plt
 from skimage import data
 

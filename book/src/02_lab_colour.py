@@ -87,11 +87,17 @@ assert err64 <= 1e-4 and err32 <= 2e-3 and roundtrip <= 1e-5
 print(f"L in [{ours[..., 0].min():.1f}, {ours[..., 0].max():.1f}], "
       f"a in [{ours[..., 1].min():.1f}, {ours[..., 1].max():.1f}], "
       f"b in [{ours[..., 2].min():.1f}, {ours[..., 2].max():.1f}]")
+from colorlab.pages import glue
+
+for i, channel in ((1, "a"), (2, "b")):
+    glue(f"{channel}-min", float(ours[..., i].min()))
+    glue(f"{channel}-max", float(ours[..., i].max()))
 
 # %% [markdown]
 # The largest differences are float rounding. The ranges matter for what follows: sRGB colours
-# reach $a \in [-86, 98]$ and $b \in [-108, 95]$, an irregular region of the $ab$ plane that the
-# next chapter quantizes.
+# reach $a$ from {glue:text}`a-min:.0f` to {glue:text}`a-max:.0f` and $b$ from
+# {glue:text}`b-min:.0f` to {glue:text}`b-max:.0f`, an irregular region of the $ab$ plane that
+# the next chapter quantizes.
 #
 # Not every Lab triple is a colour a screen can show: `lab_to_rgb` clips such values to
 # $[0, 1]$ per channel (pass `clip=False` to see the raw values).
@@ -99,8 +105,7 @@ print(f"L in [{ours[..., 0].min():.1f}, {ours[..., 0].max():.1f}], "
 # ## L, a and b of real images
 #
 # The panels below show a colour image, its lightness alone, and each colour channel alone at a
-# fixed mid lightness ({numref}`fig-lab-channels`; the data set is the real one when
-# `COLORLAB_DATA` points at it).
+# fixed mid lightness ({numref}`fig-lab-channels`), for one image of each data set.
 
 # %% [markdown]
 # :::{tip}
@@ -115,17 +120,21 @@ print(f"L in [{ours[..., 0].min():.1f}, {ours[..., 0].max():.1f}], "
 # ```
 # :::
 
-# %% [figure fig-lab-channels] A face and a fruit photograph split into L, a and b. The network sees only the second column.
+# %%
+from IPython.display import Markdown, display
+
+from colorlab.pages import chapter_images, data_note
+
+faces = chapter_images("celeba", size=88)
+fruits = chapter_images("fruits", size=88)
+display(Markdown(data_note(faces, fruits)))
+
+# %% [figure fig-lab-channels] One image of each data set (top: faces, bottom: fruits; sample photographs where the real data is absent, as the note above says) split into L, a and b. The network sees only the second column.
 import matplotlib.pyplot as plt
 
-from colorlab.data import images_for_profile
 from colorlab.plots import show_lab_channels
 
-faces = images_for_profile("celeba", size=88)
-fruits = images_for_profile("fruits", size=88)
-for ds in (faces, fruits):
-    print(ds.summary())
-fig, axes = plt.subplots(2, 4, figsize=(11, 5.8))
+fig, axes = plt.subplots(2, 4, figsize=(6.8, 3.9))
 for row, ds in zip(axes, (faces, fruits)):
     show_lab_channels(colorlab.rgb_to_lab(ds.images[3].float() / 255), axes=row)
 plt.tight_layout()

@@ -30,9 +30,14 @@ print(f"reached and in the table:        {len(reached & table)}")
 print(f"in the table but never reached:  {len(ring)}")
 assert len(table) == 313 and len(reached) == 261
 assert reached <= table and len(ring) == 52
+from colorlab.pages import glue
+
+glue("n-reached", len(reached))
+glue("n-ring", len(ring))
 
 # %% [markdown]
-# Every one of the 261 reachable bins is in the table. The other 52 bins of the table are never
+# Every one of the {glue:text}`n-reached` reachable bins is in the table. The other
+# {glue:text}`n-ring` bins of the table are never
 # the nearest bin of an 8-bit colour; each of them touches a reachable bin, forming a one-bin ring
 # around the reachable region:
 
@@ -98,9 +103,9 @@ assert gap < 1e-6
 # ## How real colours spread over the bins
 #
 # The empirical distribution $p_q$ is the fraction of pixels whose nearest bin is $q$. We measure
-# it on the faces and the fruits, and compare with the distribution Zhang et al. measured on
-# ImageNet {cite}`deng2009imagenet`, which the report's code used instead of its own data's (it
-# ships with the reference tables beside the data).
+# it on the faces and the fruits and, when the reference tables are beside the data, compare with
+# the distribution Zhang et al. measured on ImageNet {cite}`deng2009imagenet`, which the report's
+# code used instead of its own data's.
 
 # %% [markdown]
 # :::{tip}
@@ -109,41 +114,48 @@ assert gap < 1e-6
 # :::
 
 # %%
+from IPython.display import Markdown, display
+
 from colorlab.batches import to_lab
-from colorlab.data import images_for_profile
+from colorlab.pages import chapter_images, data_note
 from colorlab.paths import data_root
 from colorlab.prior import empirical_prior
 
-priors = {}
-for name in ("celeba", "fruits"):
-    ds = images_for_profile(name, size=88)
-    print(ds.summary())
+priors, datasets = {}, [chapter_images(name, size=88) for name in ("celeba", "fruits")]
+display(Markdown(data_note(*datasets)))
+for ds in datasets:
     # streamed: 256 images at a time go through Lab, never the whole set
     priors[ds.name] = empirical_prior(to_lab(chunk)[1] for chunk in ds.images.split(256))
 imagenet_file = data_root() / "reference" / "imagenet_prior_prob.npy"
 if imagenet_file.is_file():
     priors["ImageNet (Zhang et al.)"] = torch.from_numpy(np.load(imagenet_file))
-else:
-    print(f"note: {imagenet_file} not found, so the ImageNet prior is not shown")
+used, grey = {}, {}
 for name, p in priors.items():
-    used = int((p > 0).sum())
+    used[name] = int((p > 0).sum())
     top = p.sort(descending=True).values
-    grey = 100 * float(p[bins.norm(dim=1) <= 10].sum())
-    print(f"{name}: {used} of 313 bins used; the 10 most common hold "
+    grey[name] = 100 * float(p[bins.norm(dim=1) <= 10].sum())
+    print(f"{name}: {used[name]} of 313 bins used; the 10 most common hold "
           f"{100 * float(top[:10].sum()):.1f}% of the pixels, the 5 bins at or next to "
-          f"grey {grey:.1f}%")
+          f"grey {grey[name]:.1f}%")
 
-# %% [markdown]
-# {numref}`fig-prior` shows the distributions in log scale on the $ab$ grid. Most mass sits in a
-# few desaturated bins around $a = b = 0$; saturated colours are orders of magnitude rarer. Faces
-# occupy a narrow band of skin tones, fruit a wider one, ImageNet the widest. That imbalance is
-# why a classifier trained with plain cross-entropy favours greys, and why Chapter
-# {doc}`04_regression_vs_classification` rebalances.
+# %% tags=["remove-input"]
+names = list(priors)
+spread = ", ".join(f"{n} {used[n]}" for n in sorted(names, key=used.get))
+text = (f"{{numref}}`fig-prior` shows the distributions in log scale on the $ab$ grid. In every "
+        f"one, the bins at or next to grey hold {min(grey.values()):.0f}% to "
+        f"{max(grey.values()):.0f}% of the pixels, and saturated colours are orders of "
+        f"magnitude rarer. Bins that occur at all, of 313: {spread}.")
+if "ImageNet (Zhang et al.)" not in priors:
+    text += (" The ImageNet distribution is not shown: its table "
+             "(`reference/imagenet_prior_prob.npy`) is not beside the data here.")
+display(Markdown(text + " That imbalance is why a classifier trained with plain cross-entropy "
+                 "favours greys, and why Chapter {doc}`04_regression_vs_classification` "
+                 "rebalances."))
 
-# %% [figure fig-prior] Empirical distribution of ab bins, log10 scale (report Fig. 2b). Blank bins never occur.
+# %% [figure fig-prior] Empirical distribution of ab bins, log10 scale, one panel per data set (report Fig. 2b). Blank bins never occur.
 from colorlab.plots import plot_prior
 
-fig, axes = plt.subplots(1, len(priors), figsize=(4.2 * len(priors), 4))
+fig, axes = plt.subplots(1, len(priors), figsize=(3.3 * len(priors), 3.4))
 for ax, (name, p) in zip(np.atleast_1d(axes), priors.items()):
     image = plot_prior(p, ax=ax, title=name)
 fig.colorbar(image, ax=axes, label="log10 p", shrink=0.8)

@@ -58,6 +58,12 @@ top = p.topk(2)
 bins = colorlab.ab_bins()
 for v, i in zip(*top):
     print(f"bin at ab = {bins[i].tolist()}: probability {float(v):.3f}")
+
+# %% [markdown]
+# {numref}`fig-swatches` shows the two training colours, the L2 optimum between them and the
+# classifier's mode.
+
+# %% [figure fig-swatches] The two training colours (red and blue), the colour that minimises the L2 loss (their mean, a grey-purple that occurs in no training image) and the mode of the classifier's distribution, each at L = 55.
 swatches = {"red": red, "blue": blue, "L2 optimum": guess.detach().flatten(),
             "classifier mode": mode(logits.detach()).flatten()}
 fig, axes = plt.subplots(1, 4, figsize=(8, 2))
@@ -120,8 +126,11 @@ assert abs(float(w.sum()) - 1) < 1e-6
 # pixel by its nearest bin $q^* = \arg\max_q Z_{h,w,q}$:
 #
 # $$
-# v(Z_{h,w}) = w_{q^*}, \qquad w \propto \Big((1 - \lambda)\,\tilde p + \frac{\lambda}{Q}\Big)^{-1},
-# \qquad \sum_q \tilde p_q w_q = 1 ,
+# \begin{aligned}
+# v(Z_{h,w}) &= w_{q^*}, \\
+# w &\propto \Big((1 - \lambda)\,\tilde p + \frac{\lambda}{Q}\Big)^{-1}, \\
+# \textstyle\sum_q \tilde p_q w_q &= 1 ,
+# \end{aligned}
 # $$ (eq-rebal)
 #
 # where $\tilde p$ is the empirical distribution smoothed by a Gaussian of width $\sigma = 5$ over
@@ -139,12 +148,14 @@ assert abs(float(w.sum()) - 1) < 1e-6
 # %%
 import numpy as np
 
+from IPython.display import Markdown, display
+
 from colorlab.batches import to_lab
-from colorlab.data import images_for_profile
+from colorlab.pages import chapter_images, data_note
 from colorlab.prior import empirical_prior, rebalance_weights, smooth_prior
 
-faces = images_for_profile("celeba", size=88)
-print(faces.summary())
+faces = chapter_images("celeba", size=88)
+display(Markdown(data_note(faces)))
 p = empirical_prior(to_lab(chunk)[1] for chunk in faces.images.split(256))
 p_smooth = smooth_prior(p, sigma=5.0)
 weights = {lam: rebalance_weights(p_smooth, lam) for lam in (0.0, 0.25, 0.5, 1.0)}

@@ -31,10 +31,16 @@ total = sum(r["params"] for r in rows)
 lines.append(f"| **total** | | | **{total:,}** | |")
 display(Markdown("\n".join(lines)))
 assert total == sum(p.numel() for p in net.parameters()) == 24_788_032
+from colorlab.pages import glue
+
+glue("params", f"{total:,}")
+wider = next(r for r in rows if r["receptive_field"] > SIZE)  # first layer that sees it all
+glue("rf-block", int(wider["layer"].split(".")[1]) + 1)
+glue("rf-px", wider["receptive_field"])
 
 # %% [markdown]
-# The classification network has exactly 24,788,032 parameters; the regression head replaces
-# $128 \times 313$ weights by $128 \times 2$. {numref}`fig-network` draws the blocks.
+# The classification network has exactly {glue:text}`params` parameters; the regression head
+# replaces $128 \times 313$ weights by $128 \times 2$. {numref}`fig-network` draws the blocks.
 
 # %% [figure fig-network] The report's network (Fig. 1), drawn from ColorizationNet at 176x176 input: boxes scale with resolution (height) and channels (width); below each, its output shape and parameters.
 import matplotlib.pyplot as plt
@@ -55,9 +61,10 @@ plt.show()
 # r_\text{out} = r_\text{in} + (k - 1)\, d\, j_\text{in}, \qquad j_\text{out} = s\, j_\text{in} .
 # $$ (eq-receptive-field)
 #
-# Upsampling by 2 halves the jump. Each output pixel sees the column of the table above: by block
-# 6 the receptive field (277 px) exceeds the 176-pixel image, so every prediction can use the whole
-# face or fruit — which is what lets the network colour a pixel from what object it belongs to.
+# Upsampling by 2 halves the jump. Each output pixel sees the column of the table above: in block
+# {glue:text}`rf-block` the receptive field ({glue:text}`rf-px:.0f` px) first exceeds the
+# 176-pixel image, so every prediction can use the whole face or fruit — which is what lets the
+# network colour a pixel from what object it belongs to.
 
 # %%
 final = rows[-1]

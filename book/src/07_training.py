@@ -32,7 +32,17 @@
 #
 # `colorlab bench train` measures training images/s of the width-1 network at 176x176 through this
 # trainer and compares it with the device's ceiling: its measured matrix-multiply rate divided by
-# the 91.4 GFLOP one trained image costs (three times the 30.45 GFLOP forward pass).
+# the {glue:text}`gflop-trained:.1f` GFLOP one trained image costs (three times the
+# {glue:text}`gflop-forward:.2f` GFLOP forward pass).
+
+# %% tags=["remove-cell"]
+from colorlab.models import ColorizationNet
+from colorlab.pages import glue
+from colorlab.train_bench import forward_flops
+
+forward = forward_flops(ColorizationNet(), 176) / 1e9
+glue("gflop-forward", forward)
+glue("gflop-trained", 3 * forward)
 
 # %%
 from IPython.display import Markdown, display
@@ -54,20 +64,35 @@ else:
 # ## The six runs
 #
 # `colorlab reproduce` trains L2, Class and Class+rebal on each data set. The table lists what each
-# run did (from the results' provenance). The first epoch of a compiled run includes the
-# compilation, so the throughput over all epochs is below the steady state of the median epoch.
+# run did (from the results' provenance): its training time, and its throughput over all epochs
+# and in its median epoch.
 
 # %%
-lines = ["| run | epochs | batch | learning rate | training time (s) | images/s (all epochs) "
-         "| images/s (median epoch) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+lines = ["| run | epochs | batch | learning rate | time (s) | images/s, all epochs "
+         "| images/s, median epoch |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+ratios = {}
 for name, run in results.provenance["runs"].items():
     cfg = run["config"]
+    ratios[name] = run["images_per_s"] / run["median_epoch_images_per_s"]
     lines.append(f"| {name} | {run['epochs']} | {cfg['batch_size']} | {cfg['lr']:.2e} | "
                  f"{run['train_seconds']:.1f} | {run['images_per_s']:.0f} | "
                  f"{run['median_epoch_images_per_s']:.0f} |")
 display(Markdown("\n".join(lines)))
 print(f"device: {results.provenance['device']}; wall time of the whole reproduction "
       f"{results.provenance['wall_seconds']:.0f} s in {results.provenance['calls']} call(s)")
+
+# %% tags=["remove-input"]
+below = sorted(n for n, r in ratios.items() if r < 1)
+compiled = [n for n, run in results.provenance["runs"].items() if run.get("compiled")]
+text = (f"Over all epochs, {len(below)} of the {len(ratios)} runs are slower than in their median "
+        f"epoch and {len(ratios) - len(below)} faster; the two differ by "
+        f"{100 * min(abs(r - 1) for r in ratios.values()):.1f}% to "
+        f"{100 * max(abs(r - 1) for r in ratios.values()):.1f}%. The median epoch is the "
+        f"steadier figure: a single slow or fast epoch does not move it.")
+if compiled:
+    text += (f" {len(compiled)} run(s) were compiled with `torch.compile`; their first epoch "
+             f"includes the compilation.")
+display(Markdown(text))
 
 # %% [markdown]
 # ## Loss curves
@@ -79,7 +104,7 @@ import matplotlib.pyplot as plt
 
 from colorlab.report_figures import plot_loss_curves
 
-fig, axes = plt.subplots(2, 3, figsize=(11, 6))
+fig, axes = plt.subplots(2, 3, figsize=(9.5, 6.2))
 for row, dataset in zip(axes, ("celeba", "fruits")):
     plot_loss_curves(results.path, dataset, axes=row)
 plt.tight_layout()
@@ -88,33 +113,61 @@ plt.show()
 # %% [markdown]
 # ## Overfitting
 #
-# The validation loss does not fall for 100 epochs. For each run, the table gives the epoch with the
-# lowest validation loss and how far above that minimum the validation loss ends.
+# For each run, the table gives the epoch with the lowest validation loss and how far above that
+# minimum the validation loss ends.
 
 # %%
 from colorlab.table1 import RUNS
 
 lines = ["| run | lowest validation loss | at epoch | after the last epoch | above the minimum |",
          "| --- | ---: | ---: | ---: | ---: |"]
+fits = {}
 for dataset in ("celeba", "fruits"):
     for run, method in RUNS.items():
         history = results.json(dataset, run, "history.json")
         best = min(history, key=lambda h: h["val_loss"])
-        last = history[-1]["val_loss"]
+        last = history[-1]
+        above = last["val_loss"] / best["val_loss"] - 1
+        fits[dataset, run] = {"best": best, "last": last, "above": above}
         lines.append(f"| {dataset} {method} | {best['val_loss']:.3f} | {best['epoch']} | "
-                     f"{last:.3f} | {100 * (last / best['val_loss'] - 1):.0f} % |")
+                     f"{last['val_loss']:.3f} | {100 * fits[dataset, run]['above']:.0f} % |")
 display(Markdown("\n".join(lines)))
 
-# %% [markdown]
-# In the recorded run (the label above), the validation loss of every classification model is
-# lowest between epochs 18 and 33 and then rises, while the training loss keeps falling: the
-# network has 24.8 million parameters and sees 4,320 training faces or 1,919 training fruit images.
-# Class+rebal on the faces overfits most: its validation loss ends 27 % above its minimum.
-# A likely reason: its weights (`prior.json`) count a pixel of a rare face colour up to 58 times
-# as much as one of the commonest (8.5 against 0.15), so a few training pixels steer much of the
-# gradient. Chapter {doc}`08_evaluation` evaluates the models after epoch 100, the end of the
-# report's schedule, and not at the epoch with the lowest validation loss. How much an earlier
-# model would score has not been measured.
+# %% tags=["remove-input"]
+from colorlab.models import ColorizationNet
+
+classifiers = {key: fit for key, fit in fits.items() if key[1] != "l2"}
+epochs = [fit["best"]["epoch"] for fit in classifiers.values()]
+last_epoch = max(fit["last"]["epoch"] for fit in fits.values())
+rising = [key for key, fit in classifiers.items() if fit["above"] > 0.01]
+train_falls = all(fit["last"]["train_loss"] < fit["best"]["train_loss"]
+                  for fit in classifiers.values())
+width = next(iter(results.provenance["runs"].values()))["config"]["width"]
+params = sum(p.numel() for p in ColorizationNet("classification", width=width).parameters())
+train = {ds: results.provenance["datasets"][ds]["split_sizes"]["train"]
+         for ds in ("celeba", "fruits")}
+worst = max(fits, key=lambda key: fits[key]["above"])
+text = (f"In this run the validation loss of the classification models is lowest between epochs "
+        f"{min(epochs)} and {max(epochs)}. ")
+if len(rising) == len(classifiers):
+    text += "In every one it then rises"
+else:
+    text += f"It then rises by more than 1 % in {len(rising)} of the {len(classifiers)}"
+text += (", while the training loss keeps falling" if train_falls else
+         ", and the training loss does not fall in every run")
+text += (f". The network has {params / 1e6:.1f} million parameters and sees "
+         f"{train['celeba']:,} training faces or {train['fruits']:,} training fruit images. "
+         f"{RUNS[worst[1]]} on the {'faces' if worst[0] == 'celeba' else 'fruits'} overfits most: "
+         f"its validation loss ends {100 * fits[worst]['above']:.0f} % above its minimum.")
+if worst[1] == "rebal":
+    w = results.json(worst[0], "prior.json")["weights"]
+    text += (f" A likely reason: its weights (`prior.json`) count a pixel of the rarest colour "
+             f"{max(w) / min(w):.0f} times as much as one of the commonest ({max(w):.2f} against "
+             f"{min(w):.2f}), so a few training pixels steer much of the gradient.")
+text += (f" Chapter {{doc}}`08_evaluation` evaluates the models after epoch {last_epoch}, the end "
+         f"of the schedule, and not at the epoch with the lowest validation loss. How much an "
+         f"earlier model would score has not been measured.")
+display(Markdown(text))
 
 # %% [markdown]
 # ## Training it yourself

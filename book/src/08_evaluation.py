@@ -85,9 +85,19 @@ from IPython.display import Markdown, display
 
 from colorlab.results import book_results
 
+from colorlab.table1 import table1_dataset_markdown
+
 results = book_results()
 display(Markdown(results.markdown()))
-display(Markdown(results.path.joinpath("table1.md").read_text()))
+table = results.json("table1.json")
+for dataset in table:
+    display(Markdown(f"**Table 1, {dataset}** (percent)\n\n"
+                     + table1_dataset_markdown(table, dataset)))
+if results.recorded:
+    display(Markdown("Measured values, with the report's in parentheses (its classifier was "
+                     "VGG16). *AuC rebal.* is the rebalanced AuC, *accuracy* the classifier's "
+                     "top-1 accuracy, *agreement* how often the classifier's top-1 class of the "
+                     "colorized image equals that of the real one."))
 
 # %% [markdown]
 # {numref}`fig-cumulative` shows the cumulative error curves behind the AuC (the report's Fig. 5),
@@ -99,7 +109,7 @@ import matplotlib.pyplot as plt
 
 from colorlab.report_figures import plot_cumulative
 
-fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+fig, axes = plt.subplots(2, 2, figsize=(9.5, 7.8))
 for row, dataset in zip(axes, ("celeba", "fruits")):
     metrics = results.json(dataset, "metrics.json")
     for ax, kind in zip(row, ("pixel", "image")):
@@ -145,51 +155,132 @@ plt.show()
 
 # %%
 from colorlab.metrics import paired_difference
-from colorlab.table1 import report_comparison_markdown
+from colorlab.table1 import report_comparison, report_comparison_markdown
 
-comparison = report_comparison_markdown(results.json("table1.json"))
+comparison = report_comparison_markdown(table)
 display(Markdown(comparison or "This page shows a CI-sized run on sample images: there is "
                  "nothing to set beside the report."))
 
 lines = ["| dataset | test images | L2 - Gray | Class - L2 | Class+rebal - Class |",
          "| --- | ---: | ---: | ---: | ---: |"]
+paired = {}  # (dataset, a, b) -> (mean, standard error) of a - b in AuC points
 for dataset in ("celeba", "fruits"):
     metrics = results.json(dataset, "metrics.json")
     cells = []
     for a, b in (("L2", "Gray"), ("Class", "L2"), ("Class+rebal", "Class")):
         mean, se = paired_difference(metrics[a]["per_image_auc"], metrics[b]["per_image_auc"])
+        paired[dataset, a, b] = (100 * mean, 100 * se)
         cells.append(f"{100 * mean:+.2f} ± {100 * se:.2f}")
     lines.append(f"| {dataset} | {len(metrics['Gray']['per_image_auc'])} | "
                  + " | ".join(cells) + " |")
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
-# The tables above are computed from whichever run this page shows. The paragraphs below discuss
-# the run recorded in `results/` (one NVIDIA H100, November 2026; the label at the top of the
-# results gives its commit and time).
-#
-# * **Faces: close to the report.** Every AuC is within 0.9 points of the report's. The three
-#   models gain 3.5 to 3.9 points over Gray. Between themselves they differ by a few tenths of a
-#   point: Class is 0.15 ± 0.05 above L2 and Class+rebal 0.32 ± 0.05 below Class. These
-#   differences are small, but with 1,440 paired test images they are larger than their standard
-#   errors.
-# * **Fruits: close, except L2.** Gray, Random, Class and Class+rebal are within 1.3 points of
-#   the report. Our L2 model scores 85.0 against the report's 76.9. The report's L2 score is
-#   exactly its Gray score, which is what a regression model that predicts almost no colour
-#   would get. Ours colours the fruit (Chapter {doc}`09_successes_failures`) and scores 0.36 ±
-#   0.16 below Class. We cannot inspect the report's model, so this is an observation, not an
-#   explanation.
-# * **Rebalancing did not pay off here.** Zhang et al. expect class rebalancing to cost a little
-#   plain AuC and to buy rebalanced AuC and recognisability. In this run it lowers both AuCs on
-#   both datasets: fruits AuC 0.67 ± 0.14 below Class, rebalanced AuC 80.5 → 79.9. The classifier
-#   also recognises fewer of its fruit images than Class's: 122 against 131 of 308, a difference
-#   inside the binomial standard error of about 2.8 points of each accuracy. The report saw the
-#   opposite on the classifier (39.8 % against 35.9 %). Each configuration was trained once (seed
-#   0), so these differences cannot be separated from run-to-run variation. Class+rebal is also
-#   the most overfit model at epoch 100 (Chapter {doc}`07_training`), which may count against it.
-# * **The classifier is stricter with grey.** EfficientNet-Lite0 recognises 56.8 % of the real
-#   colour images of the five ImageNet fruit classes (VGG16 in the report: 44.0 %). As a share of
-#   that ground truth: Gray 37 %, Random 39 %, L2 62 %, Class+rebal 70 %, Class 75 %. Under VGG16
-#   the report had Gray at 75 %, above its L2 (72 %), and Class+rebal first (90 %). To
-#   EfficientNet-Lite0 a grey fruit is much harder to recognise, so every trained colorizer gains
-#   a lot over Gray.
+# The tables above are computed from whichever run this page shows. When it is the recorded run,
+# the paragraphs below discuss it; every number and every "above" or "below" in them is computed
+# from the tables.
+
+# %% tags=["remove-input"]
+from colorlab.pages import direction
+from colorlab.table1 import REPORT_TABLE1
+
+
+def versus(a, b, dataset):
+    m, se = paired[dataset, a, b]
+    return f"{abs(m):.2f} ± {se:.2f} {direction(m, 'above', 'below', 'level with')} {b}"
+
+
+if not results.recorded:
+    display(Markdown("*This page shows a CI-sized run, so there is no discussion of the "
+                     "report's results here.*"))
+else:
+    rows = report_comparison(table)
+    diff = {(r["dataset"], r["metric"], r["method"]): r for r in rows}
+    auc = {ds: table[ds]["auc"] for ds in table}
+    trained = ("L2", "Class", "Class+rebal")
+    face_gap = max(abs(r["difference"]) for r in rows if r["dataset"] == "celeba")
+    gains = [auc["celeba"][m] - auc["celeba"]["Gray"] for m in trained]
+    n_faces = len(results.json("celeba", "metrics.json")["Gray"]["per_image_auc"])
+    clear = all(abs(paired["celeba", a, b][0]) > 2 * paired["celeba", a, b][1]
+                for a, b in (("Class", "L2"), ("Class+rebal", "Class")))
+    faces = (f"* **Faces.** Every AuC is within {face_gap:.1f} points of the report's. The three "
+             f"models gain {min(gains):.1f} to {max(gains):.1f} points over Gray. Between "
+             f"themselves: Class is {versus('Class', 'L2', 'celeba')} and Class+rebal "
+             f"{versus('Class+rebal', 'Class', 'celeba')}. With {n_faces:,} paired test images, "
+             + ("each of these differences is more than twice its standard error."
+                if clear else "not every one of these differences exceeds twice its standard "
+                "error."))
+    fruit_auc = [r for r in rows if r["dataset"] == "fruits" and r["metric"] == "auc"]
+    far = [r for r in fruit_auc if abs(r["difference"]) > 3]
+    near = [r for r in fruit_auc if r not in far]
+    names = [r["method"] for r in near]
+    names = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    fruits = (f"* **Fruits.** {names} {'are' if len(near) > 1 else 'is'} within "
+              f"{max(abs(r['difference']) for r in near):.1f} points of the report's AuC.")
+    for r in far:
+        fruits += (f" Our {r['method']} scores {r['measured']:.1f} against the report's "
+                   f"{r['report']:.1f}.")
+        if r["method"] == "L2" and REPORT_TABLE1["fruits"]["auc"]["L2"] == \
+                REPORT_TABLE1["fruits"]["auc"]["Gray"]:
+            m, se = paired["fruits", "Class", "L2"]
+            fruits += (" The report's L2 score is exactly its Gray score, which is what a "
+                       "regression model that predicts almost no colour would get. Ours colours "
+                       "the fruit (Chapter {doc}`09_successes_failures`) and scores "
+                       f"{abs(m):.2f} ± {se:.2f} {direction(-m, 'above', 'below', 'level with')}"
+                       " Class. We cannot inspect the report's model, so this is an "
+                       "observation, not an explanation.")
+    rebal_auc = {ds: paired[ds, "Class+rebal", "Class"][0] for ds in ("celeba", "fruits")}
+    rebal_rauc = {ds: table[ds]["rebalanced_auc"]["Class+rebal"]
+                  - table[ds]["rebalanced_auc"]["Class"] for ds in ("celeba", "fruits")}
+    acc = table["fruits"].get("classifier_accuracy", {})
+    n_fruit = results.json("fruits", "metrics.json")["Ground truth"].get("classified_images", 0)
+    lost = all(v < 0 for v in (*rebal_auc.values(), *rebal_rauc.values()))
+    verdict = "did not pay off here.** " if lost else "had mixed effects here.** "
+    rebal = ("* **Rebalancing " + verdict
+             + "Zhang et al. expect class rebalancing to cost a little plain AuC and to buy "
+             "rebalanced AuC and recognisability. In this run, Class+rebal against Class: AuC "
+             + ", ".join(f"{abs(rebal_auc[ds]):.2f} "
+                         f"{direction(rebal_auc[ds], 'higher', 'lower', 'equal')} on {ds}"
+                         for ds in rebal_auc)
+             + "; rebalanced AuC "
+             + ", ".join(f"{table[ds]['rebalanced_auc']['Class']:.1f} → "
+                         f"{table[ds]['rebalanced_auc']['Class+rebal']:.1f} on {ds}"
+                         for ds in rebal_rauc)
+             + ".")
+    if acc and n_fruit:
+        count = {m: round(acc[m] * n_fruit / 100) for m in ("Class", "Class+rebal")}
+        se = max(100 * (acc[m] / 100 * (1 - acc[m] / 100) / n_fruit) ** 0.5 for m in count)
+        gap = acc["Class+rebal"] - acc["Class"]
+        report = REPORT_TABLE1["fruits"]["classifier_accuracy"]
+        rebal += (f" The classifier recognises {count['Class+rebal']} of its {n_fruit} fruit "
+                  f"images "
+                  f"against {count['Class']} for Class, a difference "
+                  f"{'inside' if abs(gap) < 2 * se else 'outside'} twice the binomial standard "
+                  f"error of about {se:.1f} points of each accuracy. The report saw Class+rebal "
+                  + direction(report["Class+rebal"] - report["Class"], "above", "below",
+                              "level with")
+                  + f" Class on the classifier ({report['Class+rebal']:.1f} % against "
+                  f"{report['Class']:.1f} %).")
+    rebal += (" Each configuration was trained once (seed 0), so these differences cannot be "
+              "separated from run-to-run variation; Chapter {doc}`07_training` shows how much "
+              "each model overfits by the last epoch.")
+    bullets = [faces, fruits, rebal]
+    shares = {r["method"]: r for r in rows if r["metric"] == "classifier_accuracy"
+              and r["method"] != "Ground truth"}
+    if shares:
+        ours = sorted(shares.values(), key=lambda r: r["share"])
+        theirs = sorted(shares.values(), key=lambda r: r["report_share"])
+        truth = diff["fruits", "classifier_accuracy", "Ground truth"]
+        gray_l2 = shares["Gray"]["report_share"] - shares["L2"]["report_share"]
+        bullets.append(
+            f"* **The two classifiers.** EfficientNet-Lite0 recognises {truth['measured']:.1f} % "
+            f"of the real colour images of the five ImageNet fruit classes (VGG16 in the "
+            f"report: {truth['report']:.1f} %). As a share of that ground truth: "
+            + ", ".join(f"{r['method']} {r['share']:.0f} %" for r in ours)
+            + f". Under VGG16 the report had Gray at {shares['Gray']['report_share']:.0f} %, "
+            f"{direction(gray_l2, 'above', 'below', 'level with')} its L2 "
+            f"({shares['L2']['report_share']:.0f} %), and {theirs[-1]['method']} first "
+            f"({theirs[-1]['report_share']:.0f} %). Here Gray is "
+            f"{'last' if ours[0]['method'] == 'Gray' else 'not last'} and "
+            f"{ours[-1]['method']} first.")
+    display(Markdown("\n".join(bullets)))

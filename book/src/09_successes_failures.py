@@ -21,51 +21,113 @@
 from IPython.display import Markdown, display
 
 from colorlab.failures import FAILURE_MODES
+from colorlab.pages import glue, web_image
 from colorlab.results import book_results
 
 results = book_results()
 display(Markdown(results.markdown()))
-figures = {ds: results.json(ds, "metrics.json")["figures"]
-           for ds in ("celeba", "fruits")}
-for ds, info in figures.items():
-    print(f"{ds}: successes {info['chosen']['successes']}")
+# every panel as a web image (JPEG when the PNG is over 500 KB), glued into the figures below
+for ds in ("celeba", "fruits"):
+    for panel in ["fig3_successes"] + [f"fig6_{mode}" for mode in FAILURE_MODES]:
+        glue(f"{ds}-{panel}", web_image(results.path / ds / f"{panel}.png"))
 
 # %% [markdown]
 # ## Successes
 #
 # {numref}`fig-successes-celeba` and {numref}`fig-successes-fruits` reproduce the report's Fig. 3.
-
-# %% [figure fig-successes-celeba] Faces: the test images with the highest AuC among the colourful ones (report Fig. 3).
-from IPython.display import Image
-
-display(Image(filename=str(results.path / "celeba" / "fig3_successes.png")))
-
-# %% [figure fig-successes-fruits] Fruits: the test images with the highest AuC among the colourful ones (report Fig. 3).
-display(Image(filename=str(results.path / "fruits" / "fig3_successes.png")))
-
-# %% [markdown]
+# In every panel of this chapter the columns are the ground truth and the three models (L2, Class,
+# Class+rebal), and each row is labelled with the test image's file name.
+#
+# ```{glue:figure} celeba-fig3_successes
+# :name: fig-successes-celeba
+# :alt: Faces: the test images with the highest AuC among the colourful ones, as ground truth and as colorized by L2, Class and Class+rebal.
+#
+# Faces: the test images with the highest AuC of Class+rebal among those more colourful than the median (report Fig. 3).
+# ```
+#
+# ```{glue:figure} fruits-fig3_successes
+# :name: fig-successes-fruits
+# :alt: Fruits: the test images with the highest AuC among the colourful ones, as ground truth and as colorized by L2, Class and Class+rebal.
+#
+# Fruits: the test images with the highest AuC of Class+rebal among those more colourful than the median (report Fig. 3).
+# ```
+#
 # ## Failure modes
 #
-# {numref}`fig-failures` collects the five failure modes of the report's Fig. 6 on the fruits,
-# where they are most varied; the face panels follow.
-
-# %% [figure fig-failures] Fruits: the test images that score highest on each failure criterion (report Fig. 6), top to bottom: colour bias, colour deficiency, inconsistent colouring, edge pollution, colour bleeding.
-import matplotlib.pyplot as plt
-import matplotlib.image as mpimg
-
-n = len(FAILURE_MODES)
-fig, axes = plt.subplots(n, 1, figsize=(7, 4.2 * n))
-for ax, mode in zip(axes, FAILURE_MODES):
-    ax.imshow(mpimg.imread(results.path / "fruits" / f"fig6_{mode}.png"))
-    ax.set_title(mode.replace("_", " "), fontsize=11)
-    ax.axis("off")
-plt.tight_layout()
-plt.show()
-
-# %%
-for mode in FAILURE_MODES:
-    print(f"faces, {mode.replace('_', ' ')}: {figures['celeba']['chosen'][mode]}")
-    display(Image(filename=str(results.path / "celeba" / f"fig6_{mode}.png")))
+# The five failure modes of the report's Fig. 6, first on the fruits, where they are most varied
+# ({numref}`fig-fruits-colour_bias` to {numref}`fig-fruits-colour_bleeding`), then on the faces
+# ({numref}`fig-celeba-colour_bias` to {numref}`fig-celeba-colour_bleeding`). Each panel shows
+# the test images that score highest on the criterion in its caption.
+#
+# ```{glue:figure} fruits-fig6_colour_bias
+# :name: fig-fruits-colour_bias
+# :alt: Fruits, colour bias: test images where the mean predicted colour is farthest from the mean true colour (a global cast), as ground truth and as colorized by L2, Class and Class+rebal.
+#
+# Fruits, colour bias: the test images where the mean predicted colour is farthest from the mean true colour (a global cast) (report Fig. 6).
+# ```
+#
+# ```{glue:figure} fruits-fig6_colour_deficiency
+# :name: fig-fruits-colour_deficiency
+# :alt: Fruits, colour deficiency: test images where the predicted colours are least saturated compared with the true ones, as ground truth and as colorized by L2, Class and Class+rebal.
+#
+# Fruits, colour deficiency: the test images where the predicted colours are least saturated compared with the true ones (report Fig. 6).
+# ```
+#
+# ```{glue:figure} fruits-fig6_inconsistent_colouring
+# :name: fig-fruits-inconsistent_colouring
+# :alt: Fruits, inconsistent colouring: test images where the predicted colour changes most inside regions where the lightness and the true colour are flat, as ground truth and as colorized by L2, Class and Class+rebal.
+#
+# Fruits, inconsistent colouring: the test images where the predicted colour changes most inside regions where the lightness and the true colour are flat (report Fig. 6).
+# ```
+#
+# ```{glue:figure} fruits-fig6_edge_pollution
+# :name: fig-fruits-edge_pollution
+# :alt: Fruits, edge pollution: test images where the error on lightness edges is largest compared with the image's mean error, as ground truth and as colorized by L2, Class and Class+rebal.
+#
+# Fruits, edge pollution: the test images where the error on lightness edges is largest compared with the image's mean error (report Fig. 6).
+# ```
+#
+# ```{glue:figure} fruits-fig6_colour_bleeding
+# :name: fig-fruits-colour_bleeding
+# :alt: Fruits, colour bleeding: test images where the error just beside lightness edges is largest compared with the image's mean error, as ground truth and as colorized by L2, Class and Class+rebal.
+#
+# Fruits, colour bleeding: the test images where the error just beside lightness edges is largest compared with the image's mean error (report Fig. 6).
+# ```
+#
+# ```{glue:figure} celeba-fig6_colour_bias
+# :name: fig-celeba-colour_bias
+# :alt: Faces, colour bias: test images where the mean predicted colour is farthest from the mean true colour (a global cast), as ground truth and as colorized by L2, Class and Class+rebal.
+#
+# Faces, colour bias: the test images where the mean predicted colour is farthest from the mean true colour (a global cast) (report Fig. 6).
+# ```
+#
+# ```{glue:figure} celeba-fig6_colour_deficiency
+# :name: fig-celeba-colour_deficiency
+# :alt: Faces, colour deficiency: test images where the predicted colours are least saturated compared with the true ones, as ground truth and as colorized by L2, Class and Class+rebal.
+#
+# Faces, colour deficiency: the test images where the predicted colours are least saturated compared with the true ones (report Fig. 6).
+# ```
+#
+# ```{glue:figure} celeba-fig6_inconsistent_colouring
+# :name: fig-celeba-inconsistent_colouring
+# :alt: Faces, inconsistent colouring: test images where the predicted colour changes most inside regions where the lightness and the true colour are flat, as ground truth and as colorized by L2, Class and Class+rebal.
+#
+# Faces, inconsistent colouring: the test images where the predicted colour changes most inside regions where the lightness and the true colour are flat (report Fig. 6).
+# ```
+#
+# ```{glue:figure} celeba-fig6_edge_pollution
+# :name: fig-celeba-edge_pollution
+# :alt: Faces, edge pollution: test images where the error on lightness edges is largest compared with the image's mean error, as ground truth and as colorized by L2, Class and Class+rebal.
+#
+# Faces, edge pollution: the test images where the error on lightness edges is largest compared with the image's mean error (report Fig. 6).
+# ```
+#
+# ```{glue:figure} celeba-fig6_colour_bleeding
+# :name: fig-celeba-colour_bleeding
+# :alt: Faces, colour bleeding: test images where the error just beside lightness edges is largest compared with the image's mean error, as ground truth and as colorized by L2, Class and Class+rebal.
+#
+# Faces, colour bleeding: the test images where the error just beside lightness edges is largest compared with the image's mean error (report Fig. 6).
+# ```
 
 # %% [markdown]
 # ## Reading the failures

@@ -1,0 +1,154 @@
+"""Helpers that put computed values on the book's pages (``book/*.ipynb``), so that no number or
+trend in the prose is typed by hand and no build detail (a path, a warning) reaches a page.
+
+* :func:`glue`: a value for the prose (MyST-NB ``{glue:text}``; a no-op where MyST-NB is absent,
+  e.g. in Colab, where the reader sees the value in the code cell instead).
+* :func:`direction`: the word for a change ("rises"/"falls", "above"/"below") computed from the
+  data, for sentences whose direction depends on the run shown.
+* :func:`chapter_images`: a chapter's data set, with the sample fallback stated once as prose by
+  :func:`data_note` instead of a library warning in the output.
+* :func:`web_image`: a photo panel re-encoded as JPEG under a size limit for the web page.
+* :func:`min_text_px`: the smallest text of a matplotlib figure, in CSS pixels, when the figure
+  is shown in the book's 688 px text column (Chapter 9 and the figure test use it).
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+__all__ = ["glue", "direction", "chapter_images", "data_note", "web_image", "min_text_px",
+           "live_kernel", "COLUMN_PX", "MIN_TEXT_PX"]
+
+#: width of the book's text column in CSS pixels (sphinx-book-theme at a 1280 px window)
+COLUMN_PX = 688
+#: the smallest text a figure may hold at :data:`COLUMN_PX`, in CSS pixels
+MIN_TEXT_PX = 9.0
+
+
+def glue(name: str, value) -> None:
+    """Store ``value`` for ``{glue:text}`name``` in the chapter's Markdown (MyST-NB)."""
+    try:
+        from myst_nb import glue as nb_glue
+    except ImportError:  # Colab or plain Jupyter: nothing renders the roles
+        return
+    nb_glue(name, value, display=False)
+
+
+def direction(change: float, up: str = "rises", down: str = "falls", same: str = "stays",
+              tol: float = 0.0) -> str:
+    """The word for ``change`` (``up`` if > ``tol``, ``down`` if < ``-tol``, else ``same``).
+
+    >>> direction(0.4), direction(-2.0, "above", "below"), direction(0.01, tol=0.05)
+    ('rises', 'below', 'stays')
+    """
+    if change > tol:
+        return up
+    if change < -tol:
+        return down
+    return same
+
+
+def chapter_images(name: str, size: int = 88):
+    """:func:`colorlab.data.images_for_profile` without the library's fallback warning: a page
+    states the fallback once, in prose, with :func:`data_note`.
+
+    >>> chapter_images("fruits").source in ("real", "sample")
+    True
+    """
+    from .data import images_for_profile
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Using the embedded sample images instead",
+                                category=UserWarning)
+        return images_for_profile(name, size=size)
+
+
+def data_note(*datasets) -> str:
+    """One Markdown sentence that says which images a chapter computes on.
+
+    >>> from colorlab.data import sample_stand_in
+    >>> data_note(sample_stand_in("celeba", 8, 2))[:40]
+    '> **Sample images.** `COLORLAB_DATA` doe'
+    """
+    real = [ds for ds in datasets if ds.source == "real"]
+    if len(real) == len(datasets):
+        listed = " and ".join(f"{ds.name} ({len(ds):,} images at {ds.size}x{ds.size})"
+                              for ds in datasets)
+        return f"> **Data.** This page computes on the real data: {listed}."
+    return ("> **Sample images.** `COLORLAB_DATA` does not point at the real CelebA and fruit "
+            "images here, so this page computes on a few sample photographs that ship with "
+            "scikit-image, scikit-learn and matplotlib, standing in for both data sets. The "
+            "mechanics are the same; the numbers are not the report's.")
+
+
+def web_image(path: str | Path, max_bytes: int = 500_000, quality: int = 88):
+    """An ``IPython.display.Image`` of the picture at ``path`` for a web page: PNG when it is
+    under ``max_bytes``, else JPEG at ``quality`` (lowered until it fits).
+
+    >>> import numpy as np, tempfile
+    >>> from PIL import Image as PILImage
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     f = Path(tmp) / "noise.png"
+    ...     PILImage.fromarray(np.random.default_rng(0).integers(0, 255, (400, 400, 3),
+    ...                                                         dtype=np.uint8)).save(f)
+    ...     img = web_image(f, max_bytes=200_000)
+    >>> img.format, len(img.data) <= 200_000
+    ('jpeg', True)
+    """
+    from IPython.display import Image
+    from PIL import Image as PILImage
+
+    data = Path(path).read_bytes()
+    if len(data) <= max_bytes:
+        return Image(data=data, format="png")
+    picture = PILImage.open(io.BytesIO(data)).convert("RGB")
+    while True:
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=quality, optimize=True)
+        if buffer.tell() <= max_bytes or quality <= 40:
+            return Image(data=buffer.getvalue(), format="jpeg")
+        quality -= 8
+
+
+def min_text_px(fig, column_px: int = COLUMN_PX, dpi: float | None = None) -> float:
+    """The smallest visible text of ``fig`` in CSS pixels when shown ``column_px`` wide.
+
+    A figure saved at ``dpi`` is ``width_in * dpi`` pixels wide; a page shows it at that width,
+    or shrunk to the column when it is wider (never enlarged). A font of ``s`` points is then
+    ``s / 72 * dpi * min(1, column_px / (width_in * dpi))`` pixels, i.e.
+    ``s / 72 * min(dpi, column_px / width_in)``. ``dpi`` defaults to ``fig.dpi``.
+
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(figsize=(11, 4), dpi=100)
+    >>> _ = fig.text(0.5, 0.5, "x", fontsize=10)
+    >>> round(min_text_px(fig), 2)  # 10 pt * 688 px / (11 in * 72 pt/in)
+    8.69
+    """
+    from matplotlib.text import Text
+
+    dpi = dpi or fig.dpi
+    px_per_pt = min(dpi, column_px / fig.get_figwidth()) / 72
+    sizes = [t.get_fontsize() for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and _on_figure(t)]
+    return float(min(sizes) * px_per_pt) if sizes else float("inf")
+
+
+def _on_figure(text) -> bool:
+    """Whether a text artist is drawn (its axes, if any, is visible)."""
+    ax = text.axes
+    return ax is None or (ax.get_visible() and ax.axison) or text in (
+        ax.title, ax._left_title, ax._right_title) or text in ax.texts
+
+
+def live_kernel() -> bool:
+    """False while the book is being built (``scripts/build-book.sh`` sets
+    ``COLORLAB_BOOK_BUILD=1``): interactive widgets are skipped there, since a static page cannot
+    run them and their saved state would only add weight to the page.
+
+    >>> isinstance(live_kernel(), bool)
+    True
+    """
+    import os
+
+    return os.environ.get("COLORLAB_BOOK_BUILD") != "1"
