@@ -273,7 +273,8 @@ def paired_difference(scores_a: Sequence[float] | torch.Tensor,
         except (TypeError, ValueError, RuntimeError):
             raise TypeError(f"{name} must be a sequence or tensor of numbers, got "
                             f"{type(values).__name__}") from None
-        check_finite(out, name)
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(f"{name} must be finite (no NaN or inf)")
         return out
 
     a, b = scores(scores_a, "scores_a"), scores(scores_b, "scores_b")
@@ -284,8 +285,6 @@ def paired_difference(scores_a: Sequence[float] | torch.Tensor,
         raise ValueError(f"scores_a and scores_b need at least 2 paired scores for a standard "
                          f"error, got {a.numel()}")
     d = a - b
-    if not bool(torch.isfinite(d).all()):
-        raise ValueError("scores_a and scores_b must be finite (no NaN or inf)")
     mean, se = float(d.mean()), float(d.std(correction=1) / d.numel() ** 0.5)
     if not (math.isfinite(mean) and math.isfinite(se)):
         raise ValueError("scores_a - scores_b overflows float64: pass scores of a sensible size "
