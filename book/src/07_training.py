@@ -310,12 +310,6 @@ else:
 # A shard takes $3 S^2$ bytes per image of $S \times S$ pixels.
 
 # %%
-try:
-    from myst_nb import glue
-except ImportError:  # outside the book build (e.g. in Colab): show the values instead
-    def glue(name, value, display=True):
-        print(f"{name}: {value:.3g}")
-
 from colorlab.models import ColorizationNet
 from colorlab.scaling import IMAGENET_TRAIN_IMAGES, shard_bytes
 
@@ -328,10 +322,10 @@ for world in (1, 2, 4, 8):
                  f"{100 * gb176 / CARD_GB:.0f} % |")
 display(Markdown("\n".join(lines)))
 n_params = sum(p.numel() for p in ColorizationNet().parameters())
-glue("imagenet_gb", shard_bytes(IMAGENET_TRAIN_IMAGES, 176) / 1e9, display=False)
-glue("imagenet_gb_8", shard_bytes(IMAGENET_TRAIN_IMAGES, 176, 8) / 1e9, display=False)
-glue("imagenet_gb_88", shard_bytes(IMAGENET_TRAIN_IMAGES, 88) / 1e9, display=False)
-glue("model_state_gb", 16 * n_params / 1e9, display=False)
+glue("imagenet_gb", shard_bytes(IMAGENET_TRAIN_IMAGES, 176) / 1e9)
+glue("imagenet_gb_8", shard_bytes(IMAGENET_TRAIN_IMAGES, 176, 8) / 1e9)
+glue("imagenet_gb_88", shard_bytes(IMAGENET_TRAIN_IMAGES, 88) / 1e9)
+glue("model_state_gb", 16 * n_params / 1e9)
 
 # %% [markdown]
 # ImageNet's training set at 176x176 takes {glue:text}`imagenet_gb:.0f` GB: more than one card
@@ -375,12 +369,12 @@ display(Markdown("\n".join(lines)))
 nvlink, pcie = expected[next(iter(LINKS)), 8], expected[list(LINKS)[1], 8]
 print(f"from: {single['images_per_s']:.0f} images/s on {single['device']} "
       f"(width {single['width']:g}, {single['size']}x{single['size']}, batch {single['batch']})")
-glue("single_rate", single["images_per_s"], display=False)
-glue("grad_mb", grad / 1e6, display=False)
-glue("nvlink_worst", nvlink["worst"], display=False)
-glue("nvlink_share", 100 * nvlink["worst"] / single["images_per_s"], display=False)
-glue("pcie_worst", pcie["worst"], display=False)
-glue("pcie_share", 100 * pcie["worst"] / single["images_per_s"], display=False)
+glue("single_rate", single["images_per_s"])
+glue("grad_mb", grad / 1e6)
+glue("nvlink_worst", nvlink["worst"])
+glue("nvlink_share", 100 * nvlink["worst"] / single["images_per_s"])
+glue("pcie_worst", pcie["worst"])
+glue("pcie_share", 100 * pcie["worst"] / single["images_per_s"])
 
 # %% [markdown]
 # From the measured {glue:text}`single_rate:,.0f` images/s of one GPU and
