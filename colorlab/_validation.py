@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import os
 import numbers
 from collections.abc import Iterator
 
@@ -91,10 +92,14 @@ def check_weights(weights: object, n: int, name: str = "weights") -> torch.Tenso
         raise ValueError(f"{name} must have shape ({n},), one weight per bin, got "
                          f"{tuple(weights.shape)}")
     check_finite(weights, name)
-    if _VALUE_CHECKS.get() and bool((weights < 0).any()):
-        raise ValueError(f"{name} must be >= 0 (rebalancing weights, "
-                         f"colorlab.prior.rebalance_weights), got a negative value")
+    check_nonnegative(weights, name, "rebalancing weights, colorlab.prior.rebalance_weights")
     return weights
+
+
+def check_nonnegative(x: torch.Tensor, name: str, hint: str) -> None:
+    """Raise ``ValueError`` if ``x`` holds a negative value (not inside :func:`trusted_values`)."""
+    if _VALUE_CHECKS.get() and bool((x < 0).any()):
+        raise ValueError(f"{name} must be >= 0 ({hint}), got a negative value")
 
 
 def _real(value: object, name: str, want: str) -> float:
@@ -162,10 +167,8 @@ def check_device(device: object, name: str = "device") -> torch.device:
 
 def check_path(path: object, name: str = "path") -> None:
     """Raise ``TypeError`` unless ``path`` is a ``str`` or an ``os.PathLike``."""
-    import os
-
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a file path (str or pathlib.Path), got "
+        raise TypeError(f"{name} must be a path (str or pathlib.Path), got "
                         f"{type(path).__name__}")
 
 

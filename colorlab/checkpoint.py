@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from ._validation import check_path
+
 __all__ = ["atomic_save", "atomic_write_text", "atomic_write_bytes", "atomic_write_many",
            "load_checkpoint", "CheckpointError", "make_folder", "FolderLock", "FolderLocked",
            "CHECKPOINT_FORMAT", "CHECKPOINT_KEYS"]
@@ -199,8 +201,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     ...         print(str(err).split(": ", 1)[0].endswith("empty.pt is empty (0 bytes)"))
     True
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file path (str or pathlib.Path), got {type(path).__name__}")
+    check_path(path)
     path = Path(path)
     if path.is_dir():
         hint = next((f"; pass {path / name}" for name in ("model.pt", "checkpoint.pt")

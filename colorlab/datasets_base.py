@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ._validation import check_path
 from .images import IMAGE_SUFFIXES, UnreadableImage, fit_square, read_rgb
 from .paths import cache_root
 
@@ -173,9 +174,7 @@ class ImageFolder(ColorizationDataset):
     def __init__(self, root: str | Path, size: int = 88, class_subfolders: bool = False,
                  fit: str = "crop", strict: bool = False, limit: int | None = None,
                  name: str | None = None, cache: bool = True) -> None:
-        if not isinstance(root, (str, os.PathLike)):
-            raise TypeError(f"root must be a folder path (str or pathlib.Path), got "
-                            f"{type(root).__name__}")
+        check_path(root, "root")
         root = Path(root)
         if not root.is_dir():
             raise FileNotFoundError(f"image folder {root} does not exist")

@@ -8,12 +8,13 @@ decide whether to skip it (datasets count and report skips) or to stop. EXIF ori
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ._validation import check_path
 
 __all__ = ["UnreadableImage", "read_rgb", "fit_square", "IMAGE_SUFFIXES"]
 
@@ -56,8 +57,7 @@ def read_rgb(path: str | Path) -> torch.Tensor:
     """
     from PIL import Image, ImageOps
 
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file path (str or pathlib.Path), got {type(path).__name__}")
+    check_path(path)
     path = Path(path)
     if path.is_dir():
         raise UnreadableImage(f"{path} is a folder, not an image file")

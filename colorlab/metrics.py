@@ -14,20 +14,16 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ._validation import (_VALUE_CHECKS, check_finite, check_finite_result, check_float,
-                          check_nonempty, check_shape, check_tensor)
+from ._validation import (check_finite, check_finite_result, check_float, check_nonempty,
+                          check_nonnegative, check_shape, check_tensor)
 from .gamut import nearest_bin
-from .prior import rebalance_weights
+from .prior import check_distribution, rebalance_weights
 
 __all__ = ["auc", "rebalanced_auc", "ab_error", "cumulative_error_per_pixel",
            "cumulative_error_per_image", "pixel_rebalance_weights", "error_scores", "gray_ab",
            "random_ab", "paired_difference", "DEFAULT_THRESHOLDS"]
 
 DEFAULT_THRESHOLDS = range(0, 151)
-
-
-def _value_checks() -> bool:
-    return _VALUE_CHECKS.get()
 
 
 def _thresholds(thresholds: Sequence[float], like: torch.Tensor) -> torch.Tensor:
@@ -115,12 +111,7 @@ def pixel_rebalance_weights(true_ab: torch.Tensor, prior: torch.Tensor,
     [[[1.0, 1.0], [1.0, 1.0]]]
     """
     check_tensor(true_ab, "true_ab")
-    check_tensor(prior, "prior")
-    check_float(prior, "prior")
-    check_finite(prior, "prior")
-    if _value_checks() and (bool((prior < 0).any()) or not float(prior.sum()) > 0):
-        raise ValueError("prior must be non-negative with a positive sum (a colour distribution "
-                         "over the ab bins, colorlab.prior.smooth_prior)")
+    check_distribution(prior, "prior")
     num_bins = 313 if bins is None else len(bins)
     if prior.shape != (num_bins,):
         raise ValueError(f"prior must have shape ({num_bins},), one probability per ab bin, got "
@@ -206,9 +197,8 @@ def error_scores(pred_ab: torch.Tensor, true_ab: torch.Tensor,
                              f"pixel_rebalance_weights(true_ab, prior)")
         check_float(pixel_weights, "pixel_weights")
         check_finite(pixel_weights, "pixel_weights")
-        if _value_checks() and bool((pixel_weights < 0).any()):
-            raise ValueError("pixel_weights must be >= 0: use pixel_rebalance_weights(true_ab, "
-                             "prior)")
+        check_nonnegative(pixel_weights, "pixel_weights", "use pixel_rebalance_weights(true_ab, "
+                          "prior)")
         scores["rebalanced_auc"] = _weighted_auc(err, pixel_weights.to(err), t)
     return scores
 

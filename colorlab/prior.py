@@ -19,7 +19,8 @@ from ._validation import (check_bins, check_finite, check_float, check_images, c
                           check_positive_int, check_tensor, check_unit_interval)
 from .gamut import NUM_BINS, ab_bins, nearest_bin
 
-__all__ = ["empirical_prior", "smooth_prior", "rebalance_weights", "prior_from_images"]
+__all__ = ["empirical_prior", "smooth_prior", "rebalance_weights", "prior_from_images",
+           "check_distribution"]
 
 
 def empirical_prior(ab_batches: torch.Tensor | Iterable[torch.Tensor],
@@ -58,7 +59,9 @@ def empirical_prior(ab_batches: torch.Tensor | Iterable[torch.Tensor],
     return counts / counts.sum()
 
 
-def _check_distribution(p: torch.Tensor, name: str) -> None:
+def check_distribution(p: torch.Tensor, name: str) -> None:
+    """Check a colour distribution over the bins: a float tensor ``(Q,)``, finite, non-negative,
+    with a positive sum (it need not be normalised)."""
     check_tensor(p, name)
     check_float(p, name)
     if p.ndim != 1 or p.numel() == 0:
@@ -91,7 +94,7 @@ def smooth_prior(p: torch.Tensor, sigma: float = 5.0, bins: torch.Tensor | None 
     >>> round(float(ps.sum()), 6), bool(ps[156] < 1), int(ps.argmax())
     (1.0, True, 156)
     """
-    _check_distribution(p, "p")
+    check_distribution(p, "p")
     sigma = check_positive(sigma, "sigma")
     centres = ab_bins(torch.float64) if bins is None else bins
     check_bins(centres)
@@ -123,7 +126,7 @@ def rebalance_weights(p_smoothed: torch.Tensor, lam: float = 0.5) -> torch.Tenso
     >>> round(float(w.min()), 6), round(float(w.max()), 6)
     (1.0, 1.0)
     """
-    _check_distribution(p_smoothed, "p_smoothed")
+    check_distribution(p_smoothed, "p_smoothed")
     lam = check_unit_interval(lam, "lam")
     p = p_smoothed.to("cpu", torch.float64)
     p = p / p.max()  # first, so that the sum of huge entries cannot overflow
