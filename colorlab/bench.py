@@ -9,6 +9,7 @@ figure is the median of several repeats after a warm-up; ratios > 1 mean colorla
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=float, default=1.0, help="train: network width")
     parser.add_argument("--device", default=None, help="train: cuda or cpu (default: best)")
     parser.add_argument("--no-compile", action="store_true", help="train: skip torch.compile")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="train: models trained at once, one process each (summed rate)")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="train: also write the result as JSON to FILE")
     from .commands import add_precision_option
 
     add_precision_option(parser)
@@ -94,10 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     ctx = setup(args.device)  # under torchrun: every rank trains its shard with DDP
     result = bench_train(batch=args.batch, size=args.size, steps=args.steps, width=args.width,
                          device=args.device, compile=not args.no_compile, repeats=args.repeats,
-                         precision=args.precision)
+                         precision=args.precision, processes=args.processes)
     shutdown()
     if ctx.main:
         print(format_train_bench(result))
+        if args.json:
+            from .checkpoint import atomic_write_text
+
+            atomic_write_text(json.dumps(result, indent=1), args.json)
     return 0
 
 

@@ -114,7 +114,8 @@ def _reproduce(args) -> int:
     reproduce(out, profile=args.profile, force=args.force, datasets=tuple(args.datasets),
               work_dir=args.work_dir, device=args.device,
               classifier=None if args.classifier == "none" else args.classifier,
-              epochs=args.epochs, progress=not args.quiet, bench=args.bench,
+              epochs=args.epochs, seeds=args.seeds, workers=args.workers,
+              progress=not args.quiet, bench=args.bench,
               compile=args.compile, precision=args.precision)
     shutdown()  # of the process group reproduce joined under torchrun
     return 0
@@ -164,7 +165,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None)
     p.set_defaults(run=_evaluate)
 
-    p = sub.add_parser("reproduce", help="the six runs of the report and results/")
+    p = sub.add_parser("reproduce", help="the report's runs (3 seeds each) and results/")
     p.add_argument("--profile", choices=("ci", "full"), default="full")
     p.add_argument("--out", default=None,
                    help="results folder (default: results/ for --profile full, results-ci/ for ci)")
@@ -174,6 +175,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--datasets", nargs="+", choices=("celeba", "fruits"),
                    default=["celeba", "fruits"])
     p.add_argument("--epochs", type=_positive_int, default=None, help="override the profile")
+    p.add_argument("--seeds", type=_positive_int, default=None,
+                   help="seeds per configuration (default: the profile's, 3 full, 2 ci)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="runs trained at once, one process each (default: 1 on a CPU, up to 9 "
+                        "on a GPU)")
     p.add_argument("--classifier", choices=("efficientnet_lite0", "vgg16", "none"),
                    default="efficientnet_lite0")
     p.add_argument("--device", default=None)

@@ -7,7 +7,8 @@ from pathlib import Path
 from .results import load_json
 from .table1 import METHODS, RUNS
 
-__all__ = ["plot_network", "plot_loss_curves", "plot_cumulative"]
+__all__ = ["plot_network", "plot_loss_curves", "plot_cumulative", "plot_saturation_histograms",
+           "save_saturation_figure"]
 
 
 def plot_network(blocks: list[dict], ax=None):
@@ -91,3 +92,64 @@ def plot_cumulative(metrics: dict, kind: str = "cumulative_per_pixel", ax=None, 
     ax.legend(fontsize=10, loc="lower right")
     ax.grid(alpha=0.3)
     return ax
+
+
+#: line styles of the saturation histograms: the truth in black, the trained models in colour
+_SATURATION_STYLE = {"Ground truth": ("0.1", "-"), "L2": ("#1f77b4", "--"),
+                     "Class": ("#ff7f0e", "-."), "Class+rebal": ("#d62728", "-")}
+
+
+def plot_saturation_histograms(metrics: dict, ax=None, title: str = ""):
+    """The HSV saturation histogram of the ground truth and of each trained model's colorizations
+    (``metrics.json``'s ``saturation_histogram``: the share of test pixels in each of 20
+    saturation intervals of [0, 1], :func:`colorlab.colorfulness.saturation_histogram`), on a
+    log scale: desaturated colorizations pile up in the first intervals
+    (``book/08_evaluation.ipynb``).
+
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> h = [0.5, 0.3, 0.2]
+    >>> ax = plot_saturation_histograms({"Ground truth": {"saturation_histogram": h},
+    ...                                  "L2": {"saturation_histogram": h}})
+    >>> len(ax.lines)
+    2
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6, 3.6))
+    for name, (colour, style) in _SATURATION_STYLE.items():
+        hist = metrics.get(name, {}).get("saturation_histogram")
+        if not hist:
+            continue
+        bins = len(hist)
+        centres = [(i + 0.5) / bins for i in range(bins)]
+        chroma = metrics[name].get("mean_chroma")
+        label = name + (f" (chroma {chroma:.1f})" if chroma is not None else "")
+        ax.plot(centres, [max(v, 1e-6) for v in hist], style, color=colour, label=label,
+                marker="o", markersize=3)
+    ax.set_yscale("log")
+    ax.set_xlabel("HSV saturation")
+    ax.set_ylabel("share of pixels")
+    ax.set_xlim(0, 1)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=9)
+    return ax
+
+
+def save_saturation_figure(metrics: dict, path: str | Path) -> str:
+    """:func:`plot_saturation_histograms` saved as a PNG at ``path`` (a bare ``Figure``, so the
+    caller's matplotlib backend is left alone); returns the file name."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    from .checkpoint import atomic_write_bytes
+
+    figure = Figure(figsize=(6, 3.6))
+    plot_saturation_histograms(metrics, figure.add_subplot())
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    atomic_write_bytes(buffer.getvalue(), Path(path))
+    return Path(path).name

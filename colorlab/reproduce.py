@@ -36,7 +36,6 @@ import dataclasses
 import datetime
 import json
 import shutil
-import statistics
 import subprocess
 import tempfile
 import time
@@ -44,16 +43,19 @@ from pathlib import Path
 
 import torch
 
-from .batches import to_lab
+from ._validation import check_positive_int
 from .checkpoint import FolderLock, atomic_write_text
 from .data import ColorizationDataset, load_images, sample_stand_in
-from .distributed import context, setup, sharded_predict_ab
+from .distributed import setup
 from .evaluate import baseline_predictions, evaluate_predictions
 from .failures import save_figure_panels
 from .prior import prior_from_images
+from .report_figures import save_saturation_figure
+from .reproduce_runs import RunJob, train_and_evaluate
 from .results_folder import ResultsFolder, source_hash
-from .table1 import DATASETS, RUNS, table1_markdown, table1_rows
-from .train import TrainConfig, Trainer
+from .run_pool import default_workers, mps_active, run_jobs
+from .table1 import DATASETS, RUNS, table1_markdown, table1_rows, table1_seed_rows
+from .train import TrainConfig
 from .train_config import device_name
 
 __all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "profile_dataset"]
@@ -74,6 +76,7 @@ class ReproduceProfile:
     bench_size: int = 176  # ``--bench``: the report's resolution with the width-1 network
     bench_width: float = 1.0
     precision: str = "auto"  # colorlab.precision: bf16 on capability >= 8.0, fp16 below, fp32 on CPU
+    seeds: int = 3  # each configuration is trained with seeds 0..seeds-1 (Table 1's mean ± sd)
 
     @property
     def lr(self) -> float:
@@ -83,7 +86,7 @@ class ReproduceProfile:
 PROFILES = {
     "full": ReproduceProfile("full", size=88, width=1.0, epochs=100, batch_size=64),
     "ci": ReproduceProfile("ci", size=32, width=0.125, epochs=2, batch_size=16, sample_count=96,
-                           figure_images=4, bench_size=32, bench_width=0.125),
+                           figure_images=4, bench_size=32, bench_width=0.125, seeds=2),
 }
 
 
@@ -103,90 +106,78 @@ def profile_dataset(dataset: str, profile: ReproduceProfile) -> ColorizationData
     return load_images(dataset, profile.size, fallback=False)
 
 
-def _save_examples(model, test_set: ColorizationDataset, path: Path, device, n: int = 6) -> None:
-    """Logits of the first ``n`` test images (float16, ~3 MB at 88x88) for the annealed-mean
-    chapter, which must decode real predictions without shipping a 100 MB checkpoint."""
-    from .checkpoint import atomic_save
-
-    L, ab = to_lab(test_set.images[:n])
-    with torch.no_grad():
-        logits = model.eval()(L.to(device)).float().cpu()
-    atomic_save({"L": L.half(), "ab": ab.half(), "logits": logits.half(),
-                 "files": test_set.files[:n]}, path)
-
-
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def _train_run(ds_name: str, loss: str, splits: dict, weights, prof: ReproduceProfile, dev,
-               work: Path, progress: bool, log) -> tuple[Trainer, dict]:
-    """Train (or resume, or reload) one of the three models; returns the trainer and its record."""
-    # under torchrun the profile's batch is shared out: the effective batch and lr stay the same
-    config = TrainConfig(loss=loss, width=prof.width, epochs=prof.epochs,
-                         batch_size=prof.batch_size // context().world_size, lr=prof.lr,
-                         size=prof.size,
-                         compile=prof.compile and dev.type == "cuda",
-                         checkpoint_every=max(1, prof.epochs // 10), precision=prof.precision)
-    run_dir = work / ds_name / loss
-    t0 = time.perf_counter()
-    trainer = Trainer(config, splits["train"], splits["val"], run_dir,
-                      weights=weights if loss == "rebal" else None, device=dev, progress=progress)
-    already = (run_dir / "done.json").exists()
-    history = trainer.fit(resume=True)
-    wall = time.perf_counter() - t0
-    train_seconds = sum(h["seconds"] for h in history)
-    record = {"config": config.to_dict(), "epochs": len(history), "train_seconds": train_seconds,
-              # all epochs, the first one's compilation included
-              "images_per_s": sum(h["images_per_s"] * h["seconds"] for h in history)
-              / max(train_seconds, 1e-9),
-              # steady state: the median epoch
-              "median_epoch_images_per_s": statistics.median(h["images_per_s"] for h in history),
-              "wall_seconds_this_call": wall, "resumed_complete": already,
-              "compiled": all(h.get("compiled", False) for h in history),
-              "precision": trainer.precision}
-    log(f"{ds_name}/{loss}: {'already trained' if already else 'trained'} {len(history)} epochs "
-        f"in {train_seconds:.0f} s ({record['images_per_s']:.0f} images/s, median epoch "
-        f"{record['median_epoch_images_per_s']:.0f}), final train loss "
-        f"{history[-1]['train_loss']:.4f}")
-    return trainer, record
+@dataclasses.dataclass
+class _Dataset:
+    """A dataset being reproduced in this call: its data, split, prior and finished runs."""
+
+    data: ColorizationDataset
+    splits: dict
+    manifest: dict
+    prior: tuple  # (empirical, smoothed, weights)
+    results: dict = dataclasses.field(default_factory=dict)  # (loss, seed) -> worker result
 
 
-def _reproduce_dataset(ds_name: str, data: ColorizationDataset, manifest: dict,
-                       prof: ReproduceProfile, dev, work: Path, out: Path, clf, progress: bool,
-                       log) -> dict:
-    """Everything of one dataset into the folder ``out``; returns its record for the provenance."""
-    started = time.perf_counter()
-    splits = data.splits(seed=0)
-    atomic_write_text(json.dumps(manifest), out / "manifest.json")
-    lam = TrainConfig.lam  # the dataclass default, 0.5, as in Zhang et al.
-    p, p_smooth, weights = prior_from_images(splits["train"].images, 5.0, lam)
+def _jobs(todo: dict, prof: ReproduceProfile, dev, work: Path, classifier, progress: bool,
+          workers: int) -> list[RunJob]:
+    """The runs still to do, longest first (the larger dataset), seed-major within a dataset."""
+    jobs = []
+    for ds_name, ds in sorted(todo.items(), key=lambda item: -len(item[1].splits["train"])):
+        for seed in range(prof.seeds):
+            for loss in RUNS:
+                jobs.append(RunJob(ds_name, loss, seed, prof, str(work), str(dev),
+                                   tuple(ds.prior[1].tolist()), tuple(ds.prior[2].tolist()),
+                                   classifier, progress and workers == 1))
+    return jobs
+
+
+def _finish_dataset(ds_name: str, ds: _Dataset, prof: ReproduceProfile, work: Path, out: Path,
+                    clf, dev, started: float, log) -> dict:
+    """Everything of one dataset into the folder ``out`` once its runs are done; returns its
+    record for the provenance."""
+    splits, (p, p_smooth, weights) = ds.splits, ds.prior
+    atomic_write_text(json.dumps(ds.manifest), out / "manifest.json")
     atomic_write_text(json.dumps({"empirical": p.tolist(), "smoothed": p_smooth.tolist(),
-                                  "weights": weights.tolist(), "sigma": 5.0, "lam": lam}),
-                      out / "prior.json")
+                                  "weights": weights.tolist(), "sigma": 5.0,
+                                  "lam": TrainConfig.lam}), out / "prior.json")
     predictions = baseline_predictions(splits["test"], splits["train"])
-    runs = {}
+    seeds: dict = {}
     for loss, method in RUNS.items():
-        trainer, runs[f"{ds_name}/{loss}"] = _train_run(ds_name, loss, splits, weights, prof, dev,
-                                                         work, progress, log)
         (out / loss).mkdir()
-        shutil.copy(work / ds_name / loss / "history.json", out / loss / "history.json")
-        predictions[method] = sharded_predict_ab(trainer.model, splits["test"].images, device=dev,
-                                                 precision=prof.precision)
+        for seed in range(prof.seeds):
+            run_dir = work / ds_name / loss / f"seed{seed}"
+            suffix = "" if seed == 0 else f"-seed{seed}"
+            shutil.copy(run_dir / "history.json", out / loss / f"history{suffix}.json")
+            for point, entry in ds.results[loss, seed]["evaluation"].items():
+                seeds.setdefault(method, {}).setdefault(point, []).append(entry)
+        seed0 = work / ds_name / loss / "seed0"
+        predictions[method] = torch.load(seed0 / "test_ab.pt", weights_only=True).float()
         if loss == "rebal":
-            _save_examples(trainer.model, splits["test"], out / "examples.pt", dev)
+            shutil.copy(seed0 / "examples.pt", out / "examples.pt")
     metrics = evaluate_predictions(splits["test"], predictions, p_smooth, clf)
+    metrics["seeds"] = seeds  # method -> point -> one entry per seed (colorlab.reproduce_runs)
     metrics["figures"] = save_figure_panels(out, splits["test"], predictions,
                                             metrics["Class+rebal"]["per_image_auc"],
                                             prof.figure_images)
+    metrics["figures"]["saturation"] = save_saturation_figure(metrics, out / "fig_saturation.png")
     atomic_write_text(json.dumps(metrics), out / "metrics.json")
-    return {"manifest_hash": manifest["hash"],
+    runs = {r["name"]: r["record"] for r in ds.results.values()}
+    for (loss, seed), r in ds.results.items():
+        log(f"{r['name']}: best validation loss at epoch "
+            f"{r['evaluation']['best']['epoch']}; AuC {r['evaluation']['final']['auc']:.2f} "
+            f"(epoch {prof.epochs}), {r['evaluation']['best']['auc']:.2f} (best)")
+    data = ds.data
+    return {"manifest_hash": ds.manifest["hash"],
             "table_name": ds_name if data.source == "real" else data.name,
-            "rows": table1_rows(metrics), "runs": runs,
-            "dataset": {"name": data.name, "manifest_hash": manifest["hash"],
+            "rows": table1_rows(metrics), "seed_rows": table1_seed_rows(metrics), "runs": runs,
+            "dataset": {"name": data.name, "manifest_hash": ds.manifest["hash"],
                         "source": data.source, "read": len(data), "skipped": len(data.skipped),
                         "split_sizes": {k: len(v) for k, v in splits.items()}},
-            "device": device_name(dev), "torch": torch.__version__, "git_commit": _git_commit(),
+            "device": device_name(dev),
+            "torch": torch.__version__, "git_commit": _git_commit(),
             "date": _now(), "wall_seconds": time.perf_counter() - started}
 
 
@@ -195,19 +186,27 @@ def _joined(values) -> str:
 
 
 def _provenance(prof: ReproduceProfile, key: dict, records: dict, bench: dict | None) -> dict:
-    """The top-level ``provenance.json`` from the records of the datasets (and the benchmark)."""
+    """The top-level ``provenance.json`` from the records of the datasets (and the benchmark).
+
+    Each record's ``wall_seconds`` counts from the start of the call that made it, so a call's
+    wall time is the largest among its records, and ``wall_seconds`` sums the calls'."""
     parts = list(records.values()) + ([bench] if bench else [])
+    calls: dict[str, float] = {}
+    for r in parts:
+        calls[r["call"]] = max(calls.get(r["call"], 0.0), r["wall_seconds"])
     provenance = {"profile": dataclasses.asdict(prof), "classifier": key["classifier"],
                   "sources": key["sources"], "device": _joined(r["device"] for r in parts),
                   "torch": _joined(r["torch"] for r in parts),
                   "git_commit": _joined(r["git_commit"] for r in parts),
                   "date": max(r["date"] for r in parts),
-                  "calls": len({r["call"] for r in parts}),
+                  "calls": len(calls), "call_wall_seconds": dict(sorted(calls.items())),
                   "datasets": {ds: r["dataset"] for ds, r in records.items()},
                   "runs": {name: run for r in records.values() for name, run in r["runs"].items()},
                   "precision": _joined(run.get("precision", "?") for r in records.values()
                                        for run in r["runs"].values()),
-                  "wall_seconds": sum(r["wall_seconds"] for r in parts)}
+                  "workers": _joined(str(r.get("workers", 1)) for r in records.values()),
+                  "mps": any(r.get("mps", False) for r in records.values()),
+                  "wall_seconds": sum(calls.values())}
     if bench:
         provenance["bench_train"] = bench["bench_train"]
     return provenance
@@ -218,13 +217,17 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
               work_dir: str | Path | None = None, device: str | torch.device | None = None,
               classifier: str | None = "efficientnet_lite0", progress: bool = True,
               epochs: int | None = None, bench: bool = False, compile: bool | None = None,
-              force: bool = False, log=print, precision: str | None = None) -> dict:
+              force: bool = False, log=print, precision: str | None = None,
+              seeds: int | None = None, workers: int | None = None) -> dict:
     """Train and evaluate everything, then replace ``out_dir`` in one step; returns the provenance.
 
-    ``epochs``, ``compile`` and ``precision`` (:mod:`colorlab.precision`) override the profile's. ``bench=True`` also runs
+    ``epochs``, ``seeds``, ``compile`` and ``precision`` (:mod:`colorlab.precision`) override the
+    profile's. ``workers`` runs train at once, each in its own process
+    (:mod:`colorlab.run_pool`; default: 1 on a CPU, up to 9 on a GPU). ``bench=True`` also runs
     :func:`colorlab.train_bench.bench_train` (``full``: width 1, 176x176) and records it in the
     provenance. Datasets (and the benchmark) that an earlier call, interrupted or complete,
-    finished with the same code, profile, classifier and data are kept.
+    finished with the same code, profile, classifier and data are kept; so are finished runs in
+    ``work_dir``.
 
     ``out_dir`` is locked while the call runs (a second call on it stops at once, naming this
     one's PID), and a larger reproduction already there (a recorded GPU run, say) is never
@@ -233,56 +236,59 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {tuple(PROFILES)}, got {profile!r}")
     prof = PROFILES[profile]
-    if epochs is not None:
-        prof = dataclasses.replace(prof, epochs=epochs)
-    if compile is not None:
-        prof = dataclasses.replace(prof, compile=bool(compile))
-    if precision is not None:
-        prof = dataclasses.replace(prof, precision=precision)
+    overrides = {"epochs": epochs, "seeds": seeds, "precision": precision,
+                 "compile": None if compile is None else bool(compile)}
+    for name, value in overrides.items():
+        if value is not None:
+            if name in ("epochs", "seeds"):
+                check_positive_int(value, name)
+            prof = dataclasses.replace(prof, **{name: value})
     ctx = setup(device)  # under torchrun: every rank trains, rank 0 writes (colorlab.distributed)
     dev = ctx.device(device)
-    if ctx.active and (bench or prof.batch_size % ctx.world_size):
+    if ctx.active and (bench or prof.batch_size % ctx.world_size or (workers or 1) > 1):
         raise ValueError(f"under torchrun the profile's batch of {prof.batch_size} is shared by "
-                         f"{ctx.world_size} processes: it must divide evenly, and --bench runs "
-                         f"without torchrun")
+                         f"{ctx.world_size} processes: it must divide evenly, and --bench and "
+                         f"--workers run without torchrun")
     if not ctx.main:  # the other ranks train along, write a scratch copy and discard it
         out_dir, classifier = Path(tempfile.mkdtemp(prefix="colorlab-rank-")) / "results", None
         log, progress = (lambda *args: None), False
     if profile == "full" and dev.type != "cuda":
-        raise RuntimeError("the full reproduction trains six width-1 networks for 100 epochs and "
+        raise RuntimeError("the full reproduction trains 18 width-1 networks for 100 epochs and "
                            "needs a CUDA GPU (in Colab: Runtime > Change runtime type > GPU); use "
                            "--profile ci for a small CPU run of the same code")
     datasets = tuple(datasets)
     if not datasets or any(ds not in DATASETS for ds in datasets):
         raise ValueError(f"datasets must be among {DATASETS}, got {datasets!r}")
+    if workers is not None:
+        check_positive_int(workers, "workers")
     work = Path(work_dir) if work_dir is not None else Path("runs") / profile
     key = {"profile": dataclasses.asdict(prof), "classifier": classifier, "sources": source_hash()}
     with FolderLock(out_dir, "results folder"):
         items = list(datasets) + (["bench"] if bench else [])
         folder = ResultsFolder(out_dir, key, items, force=force)
         return _reproduce_into(folder, prof, key, datasets, dev, work, classifier, progress, bench,
-                               log, ctx)
+                               log, ctx, workers)
 
 
 def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, datasets: tuple,
                     dev, work: Path, classifier: str | None, progress: bool, bench: bool,
-                    log, ctx) -> dict:
+                    log, ctx, workers: int | None) -> dict:
     """The body of :func:`reproduce`, with ``folder`` locked."""
-    call, clf = _now(), None
+    call, clf, started = _now(), None, time.perf_counter()
     if bench:
         if folder.kept("bench") is None:
             from .train_bench import bench_train
 
-            t0 = time.perf_counter()
             result = bench_train(size=prof.bench_size, width=prof.bench_width, device=dev,
                                  precision=prof.precision)
             folder.commit_bench(result, {"device": device_name(dev), "torch": torch.__version__,
                                          "git_commit": _git_commit(), "date": _now(),
-                                         "wall_seconds": time.perf_counter() - t0, "call": call})
+                                         "wall_seconds": time.perf_counter() - started,
+                                         "call": call})
         from .train_bench import format_train_bench
 
         log(format_train_bench(folder.kept("bench")["bench_train"]))
-    records = {}
+    records, todo = {}, {}
     for ds_name in datasets:
         data = profile_dataset(ds_name, prof)
         log(data.summary())
@@ -291,27 +297,51 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
         if records[ds_name] is not None:
             log(f"{ds_name}: kept, finished by an earlier call ({records[ds_name]['date']})")
             continue
-        if classifier and clf is None:
+        splits = data.splits(seed=0)
+        todo[ds_name] = _Dataset(data, splits, manifest,
+                                 prior_from_images(splits["train"].images, 5.0, TrainConfig.lam))
+    if todo:
+        if classifier:
             from .classifier import load_classifier
 
             clf = load_classifier(classifier, dev)
-        staged = folder.stage(ds_name)
-        try:
-            record = _reproduce_dataset(ds_name, data, manifest, prof, dev, work, staged, clf,
-                                        progress, log)
-        except BaseException:
-            shutil.rmtree(staged, ignore_errors=True)
-            raise
-        folder.commit(ds_name, staged, {**record, "call": call})
-        records[ds_name] = folder.kept(ds_name, record["manifest_hash"])
+        jobs = _jobs(todo, prof, dev, work, classifier, progress, 1)
+        workers = 1 if ctx.active else (workers or default_workers(dev, len(jobs)))
+        jobs = _jobs(todo, prof, dev, work, classifier, progress, workers)
+        mps = dev.type == "cuda" and mps_active()
+        log(f"{len(jobs)} runs ({prof.seeds} seed(s) x {len(RUNS)} losses x {len(todo)} "
+            f"dataset(s)), {workers} at a time" + (" (MPS)" if mps else ""))
+        for job, result in run_jobs(train_and_evaluate, jobs, workers):
+            ds = todo[job.dataset]
+            ds.results[job.loss, job.seed] = result
+            r = result["record"]
+            log(f"{result['name']}: {'already trained' if r['resumed_complete'] else 'trained'} "
+                f"{r['epochs']} epochs in {r['train_seconds']:.0f} s "
+                f"({r['images_per_s']:.0f} images/s, median epoch "
+                f"{r['median_epoch_images_per_s']:.0f}), final train loss "
+                f"{r['final_train_loss']:.4f}")
+            if len(ds.results) < prof.seeds * len(RUNS):
+                continue
+            staged = folder.stage(job.dataset)
+            try:
+                record = _finish_dataset(job.dataset, ds, prof, work, staged, clf, dev, started,
+                                         log)
+            except BaseException:
+                shutil.rmtree(staged, ignore_errors=True)
+                raise
+            folder.commit(job.dataset, staged, {**record, "call": call, "workers": workers,
+                                                "mps": mps})
+            records[job.dataset] = folder.kept(job.dataset, record["manifest_hash"])
     provenance = _provenance(prof, key, records, folder.kept("bench") if bench else None)
     table = {r["table_name"]: r["rows"] for r in records.values()}
+    seed_table = {r["table_name"]: r["seed_rows"] for r in records.values() if "seed_rows" in r}
     items = list(datasets) + (["bench"] if bench else [])
     if not ctx.main:
         shutil.rmtree(folder.path.parent, ignore_errors=True)
         return provenance
     if folder.finish(items, provenance, {"table1.json": json.dumps(table, indent=1),
-                                         "table1.md": table1_markdown(table)}):
+                                         "table1_seeds.json": json.dumps(seed_table, indent=1),
+                                         "table1.md": table1_markdown(table, seed_table)}):
         log(f"results written to {folder.path} ({provenance['wall_seconds']:.0f} s of work in "
             f"{provenance['calls']} call(s))")
         return provenance

@@ -2,8 +2,11 @@
 (``book/08_evaluation.ipynb`` explains each metric)."""
 from __future__ import annotations
 
+import math
+import statistics
+
 __all__ = ["RUNS", "METHODS", "COLUMNS", "DATASETS", "REPORT_TABLE1", "table1_rows",
-           "table1_markdown", "table1_dataset_markdown", "report_comparison",
+           "SEED_METRICS", "mean_sd", "table1_seed_rows", "table1_markdown", "table1_dataset_markdown", "report_comparison",
            "report_comparison_markdown", "METRIC_LABELS"]
 
 #: the three trained models: run name (``runs/<dataset>/<run>``) -> method name in the tables
@@ -23,7 +26,11 @@ REPORT_TABLE1 = {
 DATASETS = tuple(REPORT_TABLE1)
 #: short names of the metrics for narrow tables (the book's pages)
 METRIC_LABELS = {"auc": "AuC", "rebalanced_auc": "AuC rebal.", "agreement": "agreement",
-                 "classifier_accuracy": "accuracy"}
+                 "classifier_accuracy": "accuracy", "mean_chroma": "chroma",
+                 "colourfulness": "colourfulness"}
+#: the measures that Table 1 gives as mean ± sd over seeds, at both evaluation points
+SEED_METRICS = ("auc", "rebalanced_auc", "classifier_accuracy", "agreement", "mean_chroma",
+                "colourfulness")
 
 
 def table1_rows(metrics: dict) -> dict[str, dict[str, float]]:
@@ -45,12 +52,75 @@ def table1_rows(metrics: dict) -> dict[str, dict[str, float]]:
     return rows
 
 
-def table1_markdown(table: dict) -> str:
+def mean_sd(values) -> dict:
+    """Mean, sample standard deviation (``n - 1``; None for one value), ``n`` and the values.
+
+    >>> mean_sd([90.0, 91.0, 92.0])
+    {'mean': 91.0, 'sd': 1.0, 'n': 3, 'values': [90.0, 91.0, 92.0]}
+    """
+    values = [float(v) for v in values]
+    return {"mean": statistics.fmean(values),
+            "sd": statistics.stdev(values) if len(values) > 1 else None, "n": len(values),
+            "values": values}
+
+
+def table1_seed_rows(metrics: dict) -> dict[str, dict[str, dict]]:
+    """Table 1 over seeds from a ``metrics.json`` with per-seed entries (``"seeds"``:
+    method -> point -> one entry per seed, :mod:`colorlab.reproduce_runs`): metric -> method ->
+    ``{"final": mean_sd, "best": mean_sd}``. The untrained methods (Gray, Random) and the ground
+    truth have one value, at ``"final"``. Empty for records made before seeds.
+
+    >>> m = {"Gray": {"auc": 88.0}, "Random": {"auc": 87.0},
+    ...      "seeds": {"L2": {"final": [{"auc": 90.0}, {"auc": 92.0}],
+    ...                       "best": [{"auc": 91.0}, {"auc": 91.0}]}}}
+    >>> rows = table1_seed_rows(m)["auc"]
+    >>> rows["L2"]["final"]["mean"], rows["L2"]["best"]["sd"], rows["Gray"]["final"]["n"]
+    (91.0, 0.0, 1)
+    """
+    seeds = metrics.get("seeds")
+    if not seeds:
+        return {}
+    rows: dict[str, dict[str, dict]] = {}
+    for metric in SEED_METRICS:
+        values = {}
+        for method in COLUMNS:
+            if method in seeds:
+                points = {point: mean_sd(e[metric] for e in entries)
+                          for point, entries in seeds[method].items()
+                          if entries and all(metric in e for e in entries)}
+            elif metric in metrics.get(method, {}):
+                points = {"final": mean_sd([metrics[method][metric]])}
+            else:
+                points = {}
+            if points:
+                values[method] = points
+        if any(method in seeds for method in values):
+            rows[metric] = values
+    return rows
+
+
+def _cell(stats: dict | None, digits: int = 1) -> str:
+    """``mean ± sd`` (the mean alone for one value)."""
+    if stats is None:
+        return ""
+    if stats["sd"] is None or math.isnan(stats["sd"]):
+        return f"{stats['mean']:.{digits}f}"
+    return f"{stats['mean']:.{digits}f} ± {stats['sd']:.{digits}f}"
+
+
+def table1_markdown(table: dict, seed_table: dict | None = None) -> str:
     """Table 1 as Markdown: measured beside the report's numbers (real data only).
+
+    With ``seed_table`` (:func:`table1_seed_rows` per dataset) each metric has two rows, the
+    report's evaluation point (the last epoch) and the epoch of the lowest validation loss, each
+    cell the mean ± sd over seeds of a trained method; the report's number stays beside the
+    first. Without it, the seed-0 values of ``table``.
 
     >>> print(table1_markdown({"celeba": {"auc": {"Gray": 90.0}}}).splitlines()[2])
     | celeba | auc |  | 90.0 (88.8) |  (87.4) |  (91.5) |  (92.2) |  (92.3) |
     """
+    if seed_table:
+        return _seed_markdown(seed_table)
     lines = ["| dataset | metric | " + " | ".join(COLUMNS) + " |",
              "| --- | --- | " + " | ".join(["---"] * len(COLUMNS)) + " |"]
     for ds, rows in table.items():
@@ -66,6 +136,30 @@ def table1_markdown(table: dict) -> str:
             lines.append(f"| {ds} | {metric} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Measured values; the report's in parentheses (its classifier was VGG16).")
+    return "\n".join(lines) + "\n"
+
+
+def _seed_markdown(seed_table: dict) -> str:
+    lines = ["| dataset | metric | evaluated at | " + " | ".join(COLUMNS) + " |",
+             "| --- | --- | --- | " + " | ".join(["---"] * len(COLUMNS)) + " |"]
+    seeds = 0
+    for ds, rows in seed_table.items():
+        for metric, values in rows.items():
+            report = REPORT_TABLE1.get(ds, {}).get(metric, {})
+            for point, label in (("final", "last epoch"), ("best", "best val. loss")):
+                cells = []
+                for m in COLUMNS:
+                    stats = values.get(m, {}).get(point)
+                    seeds = max(seeds, stats["n"] if stats else 0)
+                    cell = _cell(stats, 2 if metric == "colourfulness" else 1)
+                    if point == "final" and m in report:
+                        cell += f" ({report[m]:.1f})"
+                    cells.append(cell)
+                lines.append(f"| {ds} | {METRIC_LABELS.get(metric, metric)} | {label} | "
+                             + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Trained methods: mean ± sd over {seeds} seeds. The report's numbers in "
+                 f"parentheses (its classifier was VGG16); Gray and Random are not trained.")
     return "\n".join(lines) + "\n"
 
 

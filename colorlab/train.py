@@ -258,17 +258,19 @@ class Trainer:
         sched.step()
         return loss
 
-    def benchmark(self, steps: int = 20, warmup: int = 5, repeats: int = 1) -> list[float]:
+    def benchmark(self, steps: int = 20, warmup: int = 5, repeats: int = 1,
+                  on_ready: Callable[[], object] | None = None) -> list[float]:
         """Training images/s of the real training step in each of ``repeats`` timed windows of
         ``steps`` steps, after ``warmup`` steps; no files written. One short window varies by
-        10 % or more on a GPU, so take the median of several."""
+        10 % or more on a GPU, so take the median of several. ``on_ready`` is called between the
+        warm-up and the first window (:func:`colorlab.run_pool.wait_for_others`)."""
         if min(steps, repeats) < 1 or warmup < 0:
             raise ValueError(f"steps and repeats must be >= 1 and warmup >= 0, got steps={steps}, "
                              f"repeats={repeats}, warmup={warmup}")
         with cudnn_autotuning(self.cuda):
-            return self._benchmark(steps, warmup, repeats)
+            return self._benchmark(steps, warmup, repeats, on_ready)
 
-    def _benchmark(self, steps: int, warmup: int, repeats: int) -> list[float]:
+    def _benchmark(self, steps: int, warmup: int, repeats: int, on_ready) -> list[float]:
         model, opt, sched, gen = self._fresh_state()
         self._use_model(model)
         loss_fn = self._loss_fn()
@@ -283,6 +285,8 @@ class Trainer:
                 torch.cuda.synchronize()
 
         run(warmup)
+        if on_ready is not None:
+            on_ready()
         rates = []
         for _ in range(repeats):
             start = time.perf_counter()

@@ -15,7 +15,9 @@ import torch
 
 from .data import ColorizationDataset
 from .models import ColorizationNet
+from ._validation import check_positive_int
 from .precision import matmul_dtype, resolve_precision
+from .run_pool import mps_active, run_jobs, wait_for_others
 from .summary import layer_table
 from .train import TrainConfig, Trainer
 from .train_config import default_device, device_name
@@ -54,38 +56,65 @@ def matmul_ceiling(device: torch.device, n: int | None = None, repeats: int = 10
     return 2.0 * n ** 3 * repeats / (time.perf_counter() - start)
 
 
+def _windows(kwargs: dict) -> dict:
+    """Images/s of each timed window of one benchmark process (a :func:`run_pool.run_jobs` job)."""
+    dev, batch, size = kwargs["device"], kwargs["batch"], kwargs["size"]
+    config = TrainConfig(loss=kwargs["loss"], width=kwargs["width"], batch_size=batch, size=size,
+                         compile=kwargs["compile"], lr=TrainConfig.scaled_lr(batch),
+                         precision=kwargs["precision"])
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (batch * 2, 3, size, size), generator=gen, dtype=torch.uint8)
+    data = ColorizationDataset(images, torch.full((len(images),), -1),
+                               [f"{i}" for i in range(len(images))], [], "synthetic", size,
+                               source="synthetic")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(config, data, None, tmp, device=dev, progress=False)
+        windows = trainer.benchmark(steps=kwargs["steps"], warmup=kwargs["warmup"],
+                                    repeats=kwargs["repeats"], on_ready=wait_for_others)
+    return {"windows": windows, "compiled": trainer.compiled,
+            "world_size": trainer.dist.world_size}
+
+
 def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, width: float = 1.0,
                 device: str | torch.device | None = None, compile: bool = True, warmup: int = 5,
-                loss: str = "ce", repeats: int = 5, precision: str = "auto") -> dict:
+                loss: str = "ce", repeats: int = 5, precision: str = "auto",
+                processes: int = 1) -> dict:
     """Measure training images/s on random images (the data values do not change the cost).
 
     ``images_per_s`` is the median over ``repeats`` timed windows of ``steps`` steps (each
     window's rate in ``images_per_s_windows``): on an H100 single 20-step windows of the same
-    configuration ranged from 3,407 to 3,909 images/s."""
+    configuration ranged from 3,407 to 3,909 images/s.
+
+    ``processes > 1`` trains that many independent models at once, each in its own process on the
+    same device (:mod:`colorlab.run_pool`: how ``colorlab reproduce`` trains its runs): the
+    processes start their timed windows together, each window's rate is the sum over the
+    processes, and ``images_per_s`` is the median of those sums.
+
+    >>> r = bench_train(batch=2, size=16, steps=1, width=0.0625, device="cpu", warmup=0,
+    ...                 repeats=1)
+    >>> r["images_per_s"] > 0, r["processes"]
+    (True, 1)
+    """
     dev = default_device(device)
     cuda = dev.type == "cuda"
-    batch = batch or (128 if cuda else 8)
-    config = TrainConfig(loss=loss, width=width, batch_size=batch, size=size,
-                         compile=compile and cuda, lr=TrainConfig.scaled_lr(batch),
-                         precision=precision)
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (batch * 2, 3, size, size), generator=gen, dtype=torch.uint8)
-    data = ColorizationDataset(images, torch.full((len(images),), -1), [f"{i}" for i in
-                                                                        range(len(images))],
-                               [], "synthetic", size, source="synthetic")
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(config, data, None, tmp, device=dev, progress=False)
-        windows = trainer.benchmark(steps=steps, warmup=warmup if not config.compile else
-                                    max(warmup, 3), repeats=repeats)
+    batch = check_positive_int(batch or (128 if cuda else 8), "batch")
+    processes = check_positive_int(processes, "processes")
+    job = {"device": str(dev), "batch": batch, "size": size, "loss": loss, "width": width,
+           "compile": compile and cuda, "precision": precision, "steps": steps,
+           "warmup": max(warmup, 3) if compile and cuda else warmup, "repeats": repeats}
+    results = [r for _, r in run_jobs(_windows, [job] * processes, workers=processes,
+                                      barrier=processes > 1)]
+    windows = [sum(r["windows"][i] for r in results) for i in range(repeats)]
     images_per_s = statistics.median(windows)
-    flops = 3 * forward_flops(ColorizationNet(config.head, width).to(dev), size)
+    flops = 3 * forward_flops(ColorizationNet(TrainConfig(loss=loss).head, width).to(dev), size)
     used = resolve_precision(precision, dev)
     ceiling = matmul_ceiling(dev, precision=used)
     return {"device": device_name(dev), "images_per_s": images_per_s,
-            "world_size": trainer.dist.world_size,  # > 1 under torchrun: per process, with DDP
+            "world_size": results[0]["world_size"],  # > 1 under torchrun: per process, with DDP
+            "processes": processes, "mps": mps_active() if cuda else False,
             "images_per_s_windows": windows, "batch": batch, "size": size,
-            "width": width, "compile": trainer.compiled, "precision": used, "steps": steps,
-            "gflop_per_image": flops / 1e9, "matmul_tflops": ceiling / 1e12,
+            "width": width, "compile": all(r["compiled"] for r in results), "precision": used,
+            "steps": steps, "gflop_per_image": flops / 1e9, "matmul_tflops": ceiling / 1e12,
             "ceiling_images_per_s": ceiling / flops, "fraction_of_ceiling": images_per_s * flops
             / ceiling}
 
@@ -107,6 +136,9 @@ def _precision(r: dict) -> str:
 def format_train_bench(r: dict) -> str:
     """Human-readable lines of :func:`bench_train`'s result."""
     ddp = f", per process of {r['world_size']} (DDP)" if r.get("world_size", 1) > 1 else ""
+    if r.get("processes", 1) > 1:
+        ddp += (f", {r['processes']} models trained at once in separate processes (summed)"
+                + (" under MPS" if r.get("mps") else ""))
     return (f"train benchmark on {r['device']}{ddp}\n"
             f"  width {r['width']:g}, {r['size']}x{r['size']}, batch {r['batch']}, "
             f"precision {_precision(r)}, torch.compile {r['compile']}\n"

@@ -4,7 +4,12 @@ import json
 import pytest
 
 from colorlab.reproduce import PROFILES, RUNS, reproduce
+from colorlab.reproduce_runs import run_name
 from colorlab.table1 import METHODS, table1_markdown
+
+#: every run of a ci reproduction: 3 losses x 2 seeds x 2 data sets
+ALL_RUNS = {run_name(d, r, s) for d in ("celeba", "fruits") for r in RUNS
+            for s in range(PROFILES["ci"].seeds)}
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +24,7 @@ def test_results_folder_is_complete(ci_results):
     base, provenance = ci_results
     out = base / "results"
     assert {p.name for p in out.iterdir()} == {"celeba", "fruits", "provenance.json",
-                                               "table1.json", "table1.md"}
+                                               "table1.json", "table1.md", "table1_seeds.json"}
     for ds in ("celeba", "fruits"):
         files = {p.name for p in (out / ds).iterdir()}
         assert {"manifest.json", "prior.json", "metrics.json", "examples.pt", "dataset.json",
@@ -44,7 +49,7 @@ def test_results_folder_is_complete(ci_results):
     assert "classifier_accuracy" in table["fruits (sample stand-in)"]
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["profile"]["name"] == "ci" and prov["device"] and prov["torch"]
-    assert set(prov["runs"]) == {f"{d}/{r}" for d in ("celeba", "fruits") for r in RUNS}
+    assert set(prov["runs"]) == ALL_RUNS
     assert all(r["images_per_s"] > 0 for r in prov["runs"].values())
     assert all(len(d["manifest_hash"]) == 64 for d in prov["datasets"].values())
     assert not [p for p in base.iterdir() if p.name.startswith(".results")]
@@ -118,7 +123,8 @@ def _no_training(monkeypatch):
     """Make any training or dataset evaluation fail loudly: what a kept result must not need."""
     import colorlab.reproduce as rep
 
-    monkeypatch.setattr(rep, "_reproduce_dataset", _refuse)
+    monkeypatch.setattr(rep, "_finish_dataset", _refuse)
+    monkeypatch.setattr(rep, "train_and_evaluate", _refuse)
 
 
 def test_a_finished_reproduction_is_kept_by_the_same_call(ci_results, monkeypatch):
@@ -147,7 +153,7 @@ def test_a_call_cut_off_after_one_dataset_keeps_it_for_the_next(tmp_path, monkey
     out = tmp_path / "results"
     out.mkdir()
     (out / "provenance.json").write_text('{"profile": {"name": "earlier"}}')
-    real = rep._reproduce_dataset
+    real = rep._finish_dataset
     trained = []
 
     def cut_off_at_fruits(ds_name, *args, **kwargs):
@@ -156,7 +162,7 @@ def test_a_call_cut_off_after_one_dataset_keeps_it_for_the_next(tmp_path, monkey
             raise KeyboardInterrupt  # what a timeout's signal looks like mid-run
         return real(ds_name, *args, **kwargs)
 
-    monkeypatch.setattr(rep, "_reproduce_dataset", cut_off_at_fruits)
+    monkeypatch.setattr(rep, "_finish_dataset", cut_off_at_fruits)
     kwargs = dict(profile="ci", progress=False, classifier=None, epochs=1, log=lambda *a: None)
     with pytest.raises(KeyboardInterrupt):
         reproduce(out, work_dir=tmp_path / "w1", bench=True, **kwargs)
@@ -167,7 +173,7 @@ def test_a_call_cut_off_after_one_dataset_keeps_it_for_the_next(tmp_path, monkey
     assert recorded_results(out) is None
 
     shutil.rmtree(tmp_path / "w1")  # a fresh machine: no checkpoints
-    monkeypatch.setattr(rep, "_reproduce_dataset", lambda ds_name, *a, **k: (
+    monkeypatch.setattr(rep, "_finish_dataset", lambda ds_name, *a, **k: (
         trained.append(ds_name), real(ds_name, *a, **k))[1])
     import colorlab.train_bench
 
@@ -175,14 +181,19 @@ def test_a_call_cut_off_after_one_dataset_keeps_it_for_the_next(tmp_path, monkey
     prov = reproduce(out, work_dir=tmp_path / "w2", bench=True, **kwargs)
     assert trained == ["celeba", "fruits", "fruits"]
     assert set(prov["datasets"]) == {"celeba", "fruits"} and prov["calls"] == 2
-    assert set(prov["runs"]) == {f"{d}/{r}" for d in ("celeba", "fruits") for r in RUNS}
+    assert set(prov["runs"]) == ALL_RUNS
     assert prov["bench_train"]["size"] == PROFILES["ci"].bench_size
     assert {p.name for p in out.iterdir()} == {"celeba", "fruits", "provenance.json",
-                                               "table1.json", "table1.md", "bench_train.json"}
+                                               "table1.json", "table1.md", "table1_seeds.json",
+                                               "bench_train.json"}
     assert not partial.exists()
     records = [json.loads((out / ds / "dataset.json").read_text()) for ds in ("celeba", "fruits")]
     records.append(json.loads((out / "bench_train.json").read_text()))
-    assert prov["wall_seconds"] == pytest.approx(sum(r["wall_seconds"] for r in records))
+    calls = {}  # each record's wall time counts from the start of its call
+    for r in records:
+        calls[r["call"]] = max(calls.get(r["call"], 0), r["wall_seconds"])
+    assert len(calls) == 2 and prov["call_wall_seconds"] == calls
+    assert prov["wall_seconds"] == pytest.approx(sum(calls.values()))
 
 
 def test_other_settings_never_mix_with_kept_results(tmp_path, monkeypatch):
@@ -193,8 +204,8 @@ def test_other_settings_never_mix_with_kept_results(tmp_path, monkeypatch):
                   log=lambda *a: None)
     reproduce(tmp_path / "r", work_dir=tmp_path / "w", epochs=1, **kwargs)
     calls = []
-    real = rep._reproduce_dataset
-    monkeypatch.setattr(rep, "_reproduce_dataset", lambda *a, **k: (calls.append(1),
+    real = rep._finish_dataset
+    monkeypatch.setattr(rep, "_finish_dataset", lambda *a, **k: (calls.append(1),
                                                                      real(*a, **k))[1])
     prov = reproduce(tmp_path / "r", work_dir=tmp_path / "w2", epochs=2, **kwargs)
     assert calls == [1] and prov["profile"]["epochs"] == 2 and prov["calls"] == 1

@@ -3,33 +3,83 @@
 #
 #   python scripts/device/pack.py --data ../shared/data          # once: .devdata/ and .whl/
 #   run(command="bash scripts/device/reproduce.sh", carry=[".devdata", ".whl", ".devresults"],
-#       timeout_s=590)
+#       timeout_s=600)
 #   tar xzf <files_at>/results.tgz                               # here, in the repository root
 #
-# It runs `colorlab bench train` and then `colorlab reproduce --profile full` on the packed data
-# (scripts/device/pack.py), writing into .devresults/ (git-ignored). Whatever finished comes back
-# in results.tgz, even when the call is cut off: the benchmark and each finished dataset sit in
-# .devresults/.results.partial/ and are kept by the next call (same code, profile and data), which
-# then trains only what is missing, on a fresh machine too. Checkpoints of an interrupted run stay
-# in runs/full on a machine that is still warm. Once .devresults/results/ exists, copy it to
-# results/ and commit it (small files only).
+# 1. Starts NVIDIA's Multi-Process Service when the machine has it (the runs' kernels then run at
+#    the same time instead of taking turns), and stops it again if a CUDA program cannot start
+#    under it.
+# 2. `colorlab bench train` at 88x88 and 176x176, batch 64, eager: one process (the path the
+#    recorded single-seed run trained with), then $COLORLAB_DEVICE_PROCESSES (default 9) at once
+#    (how `colorlab reproduce` trains now). Skipped when .devresults/bench/ already holds them.
+# 3. `colorlab reproduce --profile full` (18 runs: 3 losses x 3 seeds x 2 data sets) on the packed
+#    data (scripts/device/pack.py) into .devresults/ (git-ignored), stopped with SIGINT before the
+#    call's limit. Whatever finished comes back in results.tgz, even when the call is cut off: the
+#    benchmark and each finished dataset sit in .devresults/ and are kept by the next call (same
+#    code, profile and data), which then trains only what is missing; on a machine that is still
+#    warm, finished and interrupted runs in runs/full are kept too. Once .devresults/results/
+#    exists, copy it to results/ and commit it (small files only).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+start=$SECONDS
 out=${OUT:-/tmp/colorlab-out}
-budget=${COLORLAB_DEVICE_SECONDS:-540}       # then SIGINT: finished items are kept
+limit=${COLORLAB_DEVICE_SECONDS:-575}        # the whole script; then SIGINT: finished items stay
 profile=${COLORLAB_DEVICE_PROFILE:-full}     # ci: a dry run of this script on a CPU
-mkdir -p "$out" .devresults
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl || exit 1
+processes=${COLORLAB_DEVICE_PROCESSES:-9}
+mkdir -p "$out" .devresults/bench
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+fi
 export PYTHONPATH="/tmp/site:$PWD" COLORLAB_DATA="$PWD/.devdata" COLORLAB_CACHE=/tmp/colorlab-cache
 export PYTHONUNBUFFERED=1
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no GPU"; } \
   | tee "$out/device.txt"
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision',
-torchvision.__version__)" | tee -a "$out/device.txt"
-timeout --signal=INT --kill-after=20 "$budget" python3 -m colorlab reproduce --profile "$profile" \
-  --bench --quiet --out .devresults/results --work-dir "runs/$profile" 2>&1 | tee "$out/log.txt"
+torchvision.__version__, 'cpus', __import__('os').cpu_count())" | tee -a "$out/device.txt"
+
+# 1. MPS, where there is one and it works
+mps=$(PATH="$PATH:/usr/local/nvidia/bin:/usr/bin" command -v nvidia-cuda-mps-control || true)
+mps_on=
+if [ -n "$mps" ] && [ "$profile" = full ]; then
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/nvidia-mps CUDA_MPS_LOG_DIRECTORY=/tmp/nvidia-mps-log
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  "$mps" -d && sleep 1
+  if timeout 60 python3 -c "import torch; torch.ones(1, device='cuda').sum().item()"; then
+    mps_on=1; echo "MPS: on ($mps)" | tee -a "$out/device.txt"
+  else
+    echo quit | "$mps"; sleep 1; rm -rf "$CUDA_MPS_PIPE_DIRECTORY"
+    echo "MPS: failed to serve a CUDA program, stopped" | tee -a "$out/device.txt"
+  fi
+else
+  echo "MPS: not on this machine" | tee -a "$out/device.txt"
+fi
+
+# 2. the benchmark: one process against several, at both sizes
+{
+  if [ "$profile" = full ]; then sizes="88 176"; batch=64; steps=20; else sizes="16"; batch=4; steps=2; fi
+  for size in $sizes; do
+    for p in 1 "$processes"; do
+      [ "$size" = 176 ] && [ "$p" != 1 ] && p=$(( processes < 4 ? processes : 4 ))
+      f=.devresults/bench/train-$size-p$p.json
+      [ -s "$f" ] && { echo "kept $f"; continue; }
+      extra=(); [ "$profile" = full ] || extra=(--width 0.0625 --device cpu)
+      timeout 120 python3 -m colorlab bench train --size "$size" --batch "$batch" --steps "$steps" \
+        --repeats 5 --no-compile --processes "$p" --json "$f" "${extra[@]}"
+    done
+  done
+} 2>&1 | tee "$out/bench.txt"
+
+# 3. the reproduction, stopped with SIGINT before the call's limit
+budget=$(( limit - (SECONDS - start) - 25 ))
+echo "reproduce: $budget s left in this call"
+workers=(); [ "$profile" = full ] && workers=(--workers "$processes")
+timeout --signal=INT --kill-after=15 "$budget" python3 -m colorlab reproduce --profile "$profile" \
+  --quiet --out .devresults/results --work-dir "runs/$profile" "${workers[@]}" 2>&1 \
+  | tee "$out/log.txt"
 status=${PIPESTATUS[0]}
+[ -n "$mps_on" ] && echo quit | "$mps"
+echo "wall seconds of this call: $(( SECONDS - start ))" | tee -a "$out/log.txt"
 tar czf "$out/results.tgz" .devresults
 ls -la "$out"
 exit "$status"

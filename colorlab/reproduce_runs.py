@@ -1,0 +1,172 @@
+"""One run of ``colorlab reproduce``: train a model with one seed, evaluate it at two points.
+
+A run is a :class:`RunJob` (dataset, loss, seed, the profile's sizes) and
+:func:`train_and_evaluate` does all of it, in this process or in a worker process of
+:mod:`colorlab.run_pool`, so several runs can share one GPU:
+
+1. train (or resume, or reload) ``<work>/<dataset>/<loss>/seed<k>`` with
+   :class:`colorlab.train.Trainer`;
+2. colorize the test split with the final weights (epoch ``E``, the report's evaluation point)
+   and with ``best.pt`` (the epoch of the lowest validation loss), the two points that
+   ``book/07_training.ipynb`` compares;
+3. score both with :func:`colorlab.evaluate.evaluate_predictions` (AuC, rebalanced AuC,
+   classifier accuracy or agreement, chroma, colourfulness, saturation histogram, per-image AuC);
+4. write ``evaluation.json`` in the run folder, so a resumed reproduction does not redo it, and for
+   seed 0 the final test colorizations (``test_ab.pt``, float16) for the figures and the
+   compatible top-level ``metrics.json``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from .batches import to_lab
+from .checkpoint import atomic_save, atomic_write_text
+from .distributed import context, sharded_predict_ab
+from .evaluate import evaluate_predictions
+from .train import TrainConfig, Trainer
+from .train_config import load_model
+
+__all__ = ["RunJob", "train_and_evaluate", "run_name", "POINTS", "SEED_MEASURES"]
+
+#: the two evaluation points of every run
+POINTS = ("final", "best")
+#: what :func:`train_and_evaluate` keeps of each point's metrics
+SEED_MEASURES = ("auc", "rebalanced_auc", "classifier_accuracy", "agreement", "mean_chroma",
+                 "colourfulness", "saturation_histogram", "per_image_auc")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunJob:
+    """Everything a worker needs to train and evaluate one run (plain, picklable data)."""
+
+    dataset: str
+    loss: str
+    seed: int
+    profile: object  # a colorlab.reproduce.ReproduceProfile
+    work: str
+    device: str
+    prior: tuple  # the smoothed empirical prior of the training split (313 floats)
+    weights: tuple  # its rebalancing weights (313 floats), used by the "rebal" loss
+    classifier: str | None = None
+    progress: bool = False
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.work) / self.dataset / self.loss / f"seed{self.seed}"
+
+
+def run_name(dataset: str, loss: str, seed: int) -> str:
+    """The run's name in the provenance: ``celeba/ce`` for seed 0 (as in single-seed records),
+    ``celeba/ce/seed1`` for the others.
+
+    >>> run_name("celeba", "ce", 0), run_name("celeba", "ce", 2)
+    ('celeba/ce', 'celeba/ce/seed2')
+    """
+    return f"{dataset}/{loss}" + (f"/seed{seed}" if seed else "")
+
+
+_CLASSIFIERS: dict = {}  # loaded once per process
+
+
+def _classifier(name: str | None, device: torch.device):
+    if not name:
+        return None
+    if (name, str(device)) not in _CLASSIFIERS:
+        from .classifier import load_classifier
+
+        _CLASSIFIERS[name, str(device)] = load_classifier(name, device)
+    return _CLASSIFIERS[name, str(device)]
+
+
+def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, dict]:
+    prof = job.profile
+    # under torchrun the profile's batch is shared out: the effective batch and lr stay the same
+    config = TrainConfig(loss=job.loss, width=prof.width, epochs=prof.epochs,
+                         batch_size=prof.batch_size // context().world_size, lr=prof.lr,
+                         size=prof.size, seed=job.seed,
+                         compile=prof.compile and dev.type == "cuda",
+                         checkpoint_every=max(1, prof.epochs // 10), precision=prof.precision)
+    t0 = time.perf_counter()
+    weights = torch.tensor(job.weights, dtype=torch.float64) if job.loss == "rebal" else None
+    trainer = Trainer(config, splits["train"], splits["val"], job.run_dir, weights=weights,
+                      device=dev, progress=job.progress)
+    already = (job.run_dir / "done.json").exists()
+    history = trainer.fit(resume=True)
+    train_seconds = sum(h["seconds"] for h in history)
+    return trainer, {
+        "config": config.to_dict(), "epochs": len(history), "train_seconds": train_seconds,
+        # all epochs, the first one's compilation included
+        "images_per_s": sum(h["images_per_s"] * h["seconds"] for h in history)
+        / max(train_seconds, 1e-9),
+        # steady state: the median epoch
+        "median_epoch_images_per_s": statistics.median(h["images_per_s"] for h in history),
+        "wall_seconds_this_call": time.perf_counter() - t0, "resumed_complete": already,
+        "compiled": all(h.get("compiled", False) for h in history),
+        "precision": trainer.precision, "final_train_loss": history[-1]["train_loss"]}
+
+
+def _best_point(job: RunJob, trainer: Trainer, history: list[dict], dev) -> tuple:
+    """The model of the lowest validation loss and its epoch (the final one without ``best.pt``)."""
+    best = job.run_dir / "best.pt"
+    if not best.is_file():
+        return trainer.model, len(history)
+    model, _ = load_model(best, dev)
+    epoch = torch.load(best, map_location="cpu", weights_only=True)["epoch"]
+    return model, int(epoch)
+
+
+def save_examples(model, test_set, path: Path, device, n: int = 6) -> None:
+    """Logits of the first ``n`` test images (float16, ~3 MB at 88x88) for the annealed-mean
+    chapter, which must decode real predictions without shipping a 100 MB checkpoint."""
+    L, ab = to_lab(test_set.images[:n])
+    with torch.no_grad():
+        logits = model.eval()(L.to(device)).float().cpu()
+    atomic_save({"L": L.half(), "ab": ab.half(), "logits": logits.half(),
+                 "files": test_set.files[:n]}, path)
+
+
+def train_and_evaluate(job: RunJob) -> dict:
+    """Train one run and evaluate it at its final and best epochs; returns
+    ``{"name", "record", "evaluation": {"final": {...}, "best": {...}}}`` (also written to the
+    run folder's ``evaluation.json``, which a later call returns as it is)."""
+    from .reproduce import profile_dataset
+
+    done = job.run_dir / "evaluation.json"
+    if done.is_file() and (job.run_dir / "done.json").is_file():
+        result = json.loads(done.read_text())
+        result["record"]["resumed_complete"] = True
+        return result
+    dev = torch.device(job.device)
+    data = profile_dataset(job.dataset, job.profile)
+    splits = data.splits(seed=0)  # the same split for every seed: per-image scores pair up
+    trainer, record = _train(job, splits, dev)
+    history = json.loads((job.run_dir / "history.json").read_text())
+    best_model, best_epoch = _best_point(job, trainer, history, dev)
+    test = splits["test"]
+    predictions = {point: sharded_predict_ab(model, test.images, device=dev,
+                                             precision=job.profile.precision)
+                   for point, model in (("final", trainer.model), ("best", best_model))}
+    metrics = evaluate_predictions(test, predictions, torch.tensor(job.prior, dtype=torch.float64),
+                                   _classifier(job.classifier, dev))
+    epochs = {"final": len(history), "best": best_epoch}
+    evaluation = {}
+    for point in POINTS:
+        entry = {k: v for k, v in metrics[point].items() if k in SEED_MEASURES}
+        entry["epoch"] = epochs[point]
+        entry["val_loss"] = history[epochs[point] - 1].get("val_loss")
+        evaluation[point] = entry
+    if job.seed == 0 and context().main:  # figures and top-level metrics: seed 0's final model
+        atomic_save(predictions["final"].half(), job.run_dir / "test_ab.pt")
+        if job.loss == "rebal":
+            save_examples(trainer.model, test, job.run_dir / "examples.pt", dev)
+    result = {"name": run_name(job.dataset, job.loss, job.seed), "record": record,
+              "evaluation": evaluation}
+    if context().main:
+        atomic_write_text(json.dumps(result), done)
+    return result
