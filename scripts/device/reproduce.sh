@@ -2,7 +2,7 @@
 # The GPU reproduction in one resumable command, for a lent H100/H200 (see the device tool).
 #
 #   python scripts/device/pack.py --data ../shared/data          # once: .devdata/ and .whl/
-#   mkdir -p .devpack && tar cf .devpack/data.tar .devdata && mv .whl .devpack/whl
+#   mkdir -p .devpack && tar czf .devpack/data.tgz .devdata && mv .whl .devpack/whl
 #   run(command="bash scripts/device/reproduce.sh", carry=[".devpack", ".devresults"],
 #       timeout_s=600)
 #   tar xzf <files_at>/results.tgz                               # here, in the repository root
@@ -28,8 +28,8 @@ limit=${COLORLAB_DEVICE_SECONDS:-575}        # the whole script; then SIGINT: fi
 profile=${COLORLAB_DEVICE_PROFILE:-full}     # ci: a dry run of this script on a CPU
 processes=${COLORLAB_DEVICE_PROCESSES:-9}
 mkdir -p "$out" .devresults/bench
-# a carry counts whole disk blocks: many small images travel as one tar (.devpack/data.tar)
-[ -d .devdata ] || { [ -f .devpack/data.tar ] && tar xf .devpack/data.tar; }
+# a carry counts whole disk blocks: many small images travel as one tar (.devpack/data.tgz)
+[ -d .devdata ] || { [ -f .devpack/data.tgz ] && tar xzf .devpack/data.tgz; }
 for wheels in .whl .devpack/whl; do
   if compgen -G "$wheels/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
