@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -91,6 +92,10 @@ PROFILES = {
 
 
 def _git_commit() -> str:
+    """The commit of this checkout (``$COLORLAB_GIT_COMMIT`` when set: a copy whose ``.git`` is
+    stale, as on a lent GPU machine, cannot tell)."""
+    if os.environ.get("COLORLAB_GIT_COMMIT"):
+        return os.environ["COLORLAB_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                              cwd=Path(__file__).resolve().parent, timeout=10)

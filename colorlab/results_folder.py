@@ -81,7 +81,8 @@ def _describe(profile: dict) -> str:
 
 def smaller_than(new: dict, old: dict) -> bool:
     """Whether reproduction profile ``new`` is smaller than ``old`` in any respect: sample images
-    where ``old`` had real data, or fewer epochs, a smaller image size or a narrower network.
+    where ``old`` had real data, or fewer epochs, seeds, a smaller image size or a narrower
+    network.
 
     >>> full = {"sample_count": 0, "epochs": 100, "size": 88, "width": 1.0}
     >>> smaller_than({**full, "epochs": 2}, full), smaller_than(full, {**full, "epochs": 2})
@@ -90,7 +91,7 @@ def smaller_than(new: dict, old: dict) -> bool:
     if "sample_count" in old and bool(new.get("sample_count")) and not old["sample_count"]:
         return True
     return any(isinstance(old.get(k), (int, float)) and (new.get(k) or 0) < old[k]
-               for k in ("epochs", "size", "width"))  # what the old record does not say: unknown
+               for k in ("epochs", "seeds", "size", "width"))  # what the old record does not say: unknown
 
 
 def _read(path: Path) -> dict | None:

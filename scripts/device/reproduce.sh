@@ -3,6 +3,7 @@
 #
 #   python scripts/device/pack.py --data ../shared/data          # once: .devdata/ and .whl/
 #   mkdir -p .devpack && tar czf .devpack/data.tgz .devdata && mv .whl .devpack/whl
+#   git rev-parse HEAD > .devpack/commit                       # after committing, before each run
 #   run(command="bash scripts/device/reproduce.sh", carry=[".devpack", ".devresults"],
 #       timeout_s=600)
 #   tar xzf <files_at>/results.tgz                               # here, in the repository root
@@ -38,6 +39,8 @@ for wheels in .whl .devpack/whl; do
 done
 export PYTHONPATH="/tmp/site:$PWD" COLORLAB_DATA="$PWD/.devdata" COLORLAB_CACHE=/tmp/colorlab-cache
 export PYTHONUNBUFFERED=1
+# the device's copy of .git can be stale: the commit is written by whoever packs (git rev-parse HEAD)
+[ -s .devpack/commit ] && export COLORLAB_GIT_COMMIT="$(cat .devpack/commit)"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no GPU"; } \
   | tee "$out/device.txt"
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision',
@@ -85,6 +88,8 @@ timeout --signal=INT --kill-after=15 "$budget" python3 -m colorlab reproduce --p
 status=${PIPESTATUS[0]}
 [ -n "$mps_on" ] && echo quit | "$mps"
 echo "wall seconds of this call: $(( SECONDS - start ))" | tee -a "$out/log.txt"
+printf '{"date": "%s", "wall_seconds": %d, "reproduce_seconds_allowed": %d, "status": %d}\n' \
+  "$(date -u +%FT%TZ)" "$(( SECONDS - start ))" "$budget" "$status" >> .devresults/calls.jsonl
 tar czf "$out/results.tgz" .devresults
 ls -la "$out"
 exit "$status"
