@@ -45,13 +45,15 @@ def run_flops(provenance: dict, validation: bool = True) -> dict[str, float]:
     return flops
 
 
-def achieved_fraction(provenance: dict) -> float:
-    """Share of the recorded device's measured matmul rate (``bench_train.matmul_tflops``) that
-    the runs' training steps reached: their FLOPs over their seconds (validation is timed apart),
-    over that rate."""
+def achieved_fraction(provenance: dict, matmul_tflops: float | None = None) -> float:
+    """Share of the recorded device's measured matmul rate (``matmul_tflops``, default the
+    provenance's ``bench_train.matmul_tflops``) that the runs' training steps reached together:
+    their FLOPs over their seconds (validation is timed apart), times the runs trained at once
+    (``provenance["workers"]``, 1 in records made before), over that rate."""
     flops = run_flops(provenance, validation=False)
     seconds = sum(provenance["runs"][run]["train_seconds"] for run in flops)
-    return sum(flops.values()) / seconds / (provenance["bench_train"]["matmul_tflops"] * 1e12)
+    rate = (matmul_tflops or provenance["bench_train"]["matmul_tflops"]) * 1e12
+    return sum(flops.values()) / seconds * int(provenance.get("workers", 1)) / rate
 
 
 def estimate_seconds(provenance: dict, rate: float, fraction: float | None = None) -> float:

@@ -19,7 +19,7 @@ from ._validation import (check_finite, check_finite_result, check_float, check_
 from .gamut import nearest_bin
 from .prior import check_distribution, rebalance_weights
 
-__all__ = ["auc", "rebalanced_auc", "ab_error", "cumulative_error_per_pixel",
+__all__ = ["paired_difference_over_seeds", "auc", "rebalanced_auc", "ab_error", "cumulative_error_per_pixel",
            "cumulative_error_per_image", "pixel_rebalance_weights", "error_scores", "gray_ab",
            "random_ab", "paired_difference", "DEFAULT_THRESHOLDS"]
 
@@ -280,3 +280,40 @@ def paired_difference(scores_a: Sequence[float] | torch.Tensor,
         raise ValueError("scores_a - scores_b overflows float64: pass scores of a sensible size "
                          "(e.g. AuC in [0, 1])")
     return mean, se
+
+
+def paired_difference_over_seeds(per_seed_a: Sequence, per_seed_b: Sequence) -> dict:
+    """Per-image differences ``a - b`` pooled over seeds, and how they compare with the variation
+    between seeds (``book/08_evaluation.ipynb``).
+
+    ``per_seed_a[s]`` and ``per_seed_b[s]`` score the same ``n`` test images with seed ``s`` of
+    each method (a method with one list, an untrained baseline, pairs with every seed). With
+    ``d_si = a_si - b_si``:
+
+    * ``mean``: ``(1/(S n)) Σ_s Σ_i d_si``, and ``se``: its standard error over the ``S n``
+      pooled differences (the image-to-image noise);
+    * ``per_seed``: the ``S`` means ``D_s = (1/n) Σ_i d_si``, and ``seed_sd``: their sample
+      standard deviation (the run-to-run variation; None for one seed);
+    * ``exceeds_seeds``: ``|mean| > 2 seed_sd`` (None for one seed): the difference is larger
+      than twice its spread between seeds, so retraining is unlikely to reverse it.
+
+    >>> r = paired_difference_over_seeds([[0.9, 0.8], [0.8, 0.8]], [[0.7, 0.7]])
+    >>> round(r["mean"], 3), [round(d, 2) for d in r["per_seed"]], r["exceeds_seeds"]
+    (0.125, [0.15, 0.1], True)
+    """
+    a, b = list(per_seed_a), list(per_seed_b)
+    if not a or not b or (len(a) != len(b) and 1 not in (len(a), len(b))):
+        raise ValueError(f"per_seed_a and per_seed_b need one score list per seed (or one list "
+                         f"for an untrained method), got {len(a)} and {len(b)}")
+    seeds = max(len(a), len(b))
+    a, b = (a * seeds if len(a) == 1 else a), (b * seeds if len(b) == 1 else b)
+    per_seed, pooled_a, pooled_b = [], [], []
+    for scores_a, scores_b in zip(a, b):
+        mean, _ = paired_difference(scores_a, scores_b)
+        per_seed.append(mean)
+        pooled_a.extend(float(v) for v in scores_a)
+        pooled_b.extend(float(v) for v in scores_b)
+    mean, se = paired_difference(pooled_a, pooled_b)
+    seed_sd = float(torch.tensor(per_seed, dtype=torch.float64).std()) if seeds > 1 else None
+    return {"mean": mean, "se": se, "per_seed": per_seed, "seed_sd": seed_sd, "seeds": seeds,
+            "exceeds_seeds": None if seed_sd is None else abs(mean) > 2 * seed_sd}

@@ -31,6 +31,36 @@ class BookResults:
     def json(self, *parts: str):
         return load_json(self.path.joinpath(*parts))
 
+    def wall_seconds(self) -> float:
+        """Wall time of the reproduction: the seconds ``colorlab reproduce`` ran in each device
+        call (``device/calls.json``, which also counts a call cut off before it finished a data
+        set), else the provenance's ``wall_seconds``."""
+        calls = self.path / "device" / "calls.json"
+        if calls.is_file():
+            return float(sum(c["reproduce_seconds"] for c in load_json(calls)["calls"]))
+        return float(self.provenance.get("wall_seconds", 0.0))
+
+    def calls(self) -> int:
+        """How many device calls the reproduction took (see :meth:`wall_seconds`)."""
+        calls = self.path / "device" / "calls.json"
+        return len(load_json(calls)["calls"]) if calls.is_file() else \
+            int(self.provenance.get("calls", 1))
+
+    def benchmarks(self) -> dict[str, dict]:
+        """The training benchmarks recorded with the run, by name: ``"88-p1"`` (88x88, one
+        process), ``"88-p9"`` (nine processes at once, as ``colorlab reproduce`` trains), ...
+        from ``device/bench-*.json``; a record made before them has its single ``bench_train``
+        under ``"bench"``. Empty when there are none.
+
+        >>> BookResults(Path("nowhere"), False, "", {}).benchmarks()
+        {}
+        """
+        found = {p.stem.removeprefix("bench-"): load_json(p)
+                 for p in sorted((self.path / "device").glob("bench-*.json"))}
+        if "bench_train" in self.provenance:
+            found["bench"] = self.provenance["bench_train"]
+        return found
+
     def markdown(self) -> str:
         """The label as a Markdown note for a chapter (``IPython.display.Markdown``)."""
         kind = "Recorded run" if self.recorded else "No recorded run"
@@ -53,10 +83,18 @@ def recorded_results(path: str | Path | None = None) -> BookResults | None:
             prov.get("datasets", {})):
         return None  # the chapters show both datasets of a full run, or a labelled CI run
     runs = len(prov.get("runs", {}))
-    label = (f"Recorded GPU run: {prov['device']}, {prov['date']}, commit "
-             f"{prov['git_commit'][:10]}, {runs} runs in {prov['wall_seconds'] / 60:.1f} min "
-             f"(torch {prov['torch']}).")
-    return BookResults(path, True, label, prov)
+    results = BookResults(path, True, "", prov)
+    commit = prov["git_commit"]
+    calls = path / "device" / "calls.json"
+    if calls.is_file():  # the device's own record names the commit of the code that ran
+        commit = load_json(calls).get("git_commit", commit)
+    workers = int(prov.get("workers", 1))
+    results.label = (
+        f"Recorded GPU run: {prov['device']}, {prov['date']}, commit {commit[:10]}, {runs} runs"
+        + (f" ({workers} at a time)" if workers > 1 else "")
+        + f" in {results.wall_seconds() / 60:.1f} min over {results.calls()} call(s) "
+        f"(torch {prov['torch']}).")
+    return results
 
 
 def _cache_dir() -> Path:

@@ -6,7 +6,8 @@ import math
 import statistics
 
 __all__ = ["RUNS", "METHODS", "COLUMNS", "DATASETS", "REPORT_TABLE1", "table1_rows",
-           "SEED_METRICS", "mean_sd", "table1_seed_rows", "table1_markdown", "table1_dataset_markdown", "report_comparison",
+           "SEED_METRICS", "mean_sd", "table1_seed_rows", "table1_seed_dataset_markdown",
+           "table1_markdown", "table1_dataset_markdown", "report_comparison",
            "report_comparison_markdown", "METRIC_LABELS"]
 
 #: the three trained models: run name (``runs/<dataset>/<run>``) -> method name in the tables
@@ -146,7 +147,7 @@ def _seed_markdown(seed_table: dict) -> str:
     for ds, rows in seed_table.items():
         for metric, values in rows.items():
             report = REPORT_TABLE1.get(ds, {}).get(metric, {})
-            for point, label in (("final", "last epoch"), ("best", "best val. loss")):
+            for point, label in POINT_LABELS.items():
                 cells = []
                 for m in COLUMNS:
                     stats = values.get(m, {}).get(point)
@@ -185,6 +186,49 @@ def table1_dataset_markdown(table: dict, dataset: str) -> str:
             v, r = values.get(method), report.get(metric, {}).get(method)
             cells.append(("" if v is None else f"{v:.1f}") + ("" if r is None else f" ({r:.1f})"))
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+#: the names of the two evaluation points in the book's tables
+POINT_LABELS = {"final": "last epoch", "best": "best val."}
+
+
+def table1_seed_dataset_markdown(seed_table: dict, dataset: str,
+                                 metrics: tuple[str, ...] | None = None) -> str:
+    """One dataset of :func:`table1_seed_rows`, narrow enough for a phone: a row per method and
+    evaluation point, a column per metric (``metrics``: default all), each cell the mean ± sd over
+    seeds (one value for the untrained methods and the ground truth), the report's number in
+    parentheses on the last-epoch rows (real data only).
+
+    >>> rows = {"auc": {"Gray": {"final": mean_sd([88.0])},
+    ...                 "L2": {"final": mean_sd([90.0, 92.0]), "best": mean_sd([91.0, 91.0])}}}
+    >>> print(table1_seed_dataset_markdown({"celeba": rows}, "celeba"))
+    | method | evaluated at | AuC |
+    | --- | --- | ---: |
+    | Gray |  | 88.0 (88.8) |
+    | L2 | last epoch | 91.0 ± 1.4 (91.5) |
+    | L2 | best val. | 91.0 ± 0.0 |
+    <BLANKLINE>
+    """
+    rows = seed_table[dataset]
+    metrics = tuple(m for m in (metrics or tuple(rows)) if m in rows)
+    report = REPORT_TABLE1.get(dataset, {})
+    lines = ["| method | evaluated at | " + " | ".join(METRIC_LABELS.get(m, m) for m in metrics)
+             + " |", "| --- | --- | " + " | ".join(["---:"] * len(metrics)) + " |"]
+    for method in COLUMNS:
+        points = [p for p in POINT_LABELS if any(p in rows[m].get(method, {}) for m in metrics)]
+        for point in points:
+            trained = any("best" in rows[m].get(method, {}) for m in metrics)
+            cells = []
+            for metric in metrics:
+                stats = rows[metric].get(method, {}).get(point)
+                cell = _cell(stats, 2 if metric == "colourfulness" else 1)
+                r = report.get(metric, {}).get(method)
+                if stats is not None and point == "final" and r is not None:
+                    cell += f" ({r:.1f})"
+                cells.append(cell)
+            lines.append(f"| {method} | {POINT_LABELS[point] if trained else ''} | "
+                         + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -84,20 +84,30 @@ assert abs(gray - loop) < 1e-12
 from IPython.display import Markdown, display
 
 from colorlab.results import book_results
-
-from colorlab.table1 import table1_dataset_markdown
+from colorlab.table1 import table1_dataset_markdown, table1_seed_dataset_markdown
 
 results = book_results()
 display(Markdown(results.markdown()))
-table = results.json("table1.json")
+table = results.json("table1.json")  # seed 0 at the last epoch, as the report evaluated
+seed_table = results.json("table1_seeds.json") if (results.path / "table1_seeds.json"
+                                                   ).is_file() else {}
+seeds = results.provenance["profile"].get("seeds", 1)
 for dataset in table:
-    display(Markdown(f"**Table 1, {dataset}** (percent)\n\n"
-                     + table1_dataset_markdown(table, dataset)))
-if results.recorded:
-    display(Markdown("Measured values, with the report's in parentheses (its classifier was "
-                     "VGG16). *AuC rebal.* is the rebalanced AuC, *accuracy* the classifier's "
-                     "top-1 accuracy, *agreement* how often the classifier's top-1 class of the "
-                     "colorized image equals that of the real one."))
+    if dataset in seed_table:
+        display(Markdown(f"**Table 1, {dataset}** (percent; trained methods: mean ± sd over "
+                         f"{seeds} seeds)\n\n" + table1_seed_dataset_markdown(
+                             seed_table, dataset,
+                             ("auc", "rebalanced_auc", "classifier_accuracy", "agreement"))))
+    else:
+        display(Markdown(f"**Table 1, {dataset}** (percent)\n\n"
+                         + table1_dataset_markdown(table, dataset)))
+display(Markdown("*AuC rebal.* is the rebalanced AuC, *accuracy* the classifier's top-1 accuracy, "
+                 "*agreement* how often the classifier's top-1 class of the colorized image "
+                 "equals that of the real one. Each trained method is evaluated at two points: "
+                 "after the last epoch (*last epoch*, as the report did) and at the epoch of its "
+                 "lowest validation loss (*best val.*, chapter 7)."
+                 + (" The report's numbers are in parentheses (its classifier was VGG16)."
+                    if results.recorded else "")))
 
 # %% [markdown]
 # {numref}`fig-cumulative` shows the cumulative error curves behind the AuC (the report's Fig. 5),
@@ -154,26 +164,49 @@ plt.show()
 # small differences can be told from noise.
 
 # %%
-from colorlab.metrics import paired_difference
+from colorlab.metrics import paired_difference_over_seeds
 from colorlab.table1 import report_comparison, report_comparison_markdown
 
-comparison = report_comparison_markdown(table)
+
+def seed_means(dataset_rows: dict, seed_rows: dict | None) -> dict:
+    """A dataset's Table 1 with each trained method's mean over seeds at the last epoch."""
+    if not seed_rows:
+        return dataset_rows
+    return {metric: {m: seed_rows.get(metric, {}).get(m, {}).get("final", {}).get("mean", v)
+                     for m, v in values.items()} for metric, values in dataset_rows.items()}
+
+
+mean_table = {ds: seed_means(rows, seed_table.get(ds)) for ds, rows in table.items()}
+comparison = report_comparison_markdown(mean_table)
 display(Markdown(comparison or "This page shows a CI-sized run on sample images: there is "
                  "nothing to set beside the report."))
 
-lines = ["| dataset | test images | L2 - Gray | Class - L2 | Class+rebal - Class |",
-         "| --- | ---: | ---: | ---: | ---: |"]
-paired = {}  # (dataset, a, b) -> (mean, standard error) of a - b in AuC points
+lines = ["| data | a - b | pooled difference | sd over seeds | beyond the seeds? |",
+         "| --- | --- | ---: | ---: | --- |"]
+paired, pooled = {}, {}  # (dataset, a, b) -> (mean, standard error) of a - b, in AuC points
 for dataset in ("celeba", "fruits"):
     metrics = results.json(dataset, "metrics.json")
-    cells = []
     for a, b in (("L2", "Gray"), ("Class", "L2"), ("Class+rebal", "Class")):
-        mean, se = paired_difference(metrics[a]["per_image_auc"], metrics[b]["per_image_auc"])
-        paired[dataset, a, b] = (100 * mean, 100 * se)
-        cells.append(f"{100 * mean:+.2f} ± {100 * se:.2f}")
-    lines.append(f"| {dataset} | {len(metrics['Gray']['per_image_auc'])} | "
-                 + " | ".join(cells) + " |")
+        def scores(m):
+            entries = metrics.get("seeds", {}).get(m, {}).get("final")
+            return [e["per_image_auc"] for e in entries] if entries else \
+                [metrics[m]["per_image_auc"]]
+        r = paired_difference_over_seeds(scores(a), scores(b))
+        pooled[dataset, a, b] = r
+        paired[dataset, a, b] = (100 * r["mean"], 100 * r["se"])
+        sd = "" if r["seed_sd"] is None else f"{100 * r['seed_sd']:.2f}"
+        beyond = {True: "yes", False: "no", None: "one seed"}[r["exceeds_seeds"]]
+        lines.append(f"| {dataset} | {a} - {b} | {100 * r['mean']:+.2f} ± {100 * r['se']:.2f} | "
+                     f"{sd} | {beyond} |")
+n_images = {ds: len(results.json(ds, "metrics.json")["Gray"]["per_image_auc"])
+            for ds in ("celeba", "fruits")}
 display(Markdown("\n".join(lines)))
+display(Markdown(
+    f"Per-image AuC differences at the last epoch, pooled over the {seeds} seed(s) "
+    f"({n_images['celeba']:,} face and {n_images['fruits']:,} fruit test images per seed), with "
+    f"their standard error; *sd over seeds* is the spread of the per-seed mean differences, and a "
+    f"difference counts as beyond the seeds when it is more than twice that spread "
+    f"(`colorlab.metrics.paired_difference_over_seeds`)."))
 
 # %% [markdown]
 # The tables above are computed from whichever run this page shows. When it is the recorded run,
@@ -194,22 +227,27 @@ if not results.recorded:
     display(Markdown("*This page shows a CI-sized run, so there is no discussion of the "
                      "report's results here.*"))
 else:
-    rows = report_comparison(table)
+    rows = report_comparison(mean_table)
     diff = {(r["dataset"], r["metric"], r["method"]): r for r in rows}
-    auc = {ds: table[ds]["auc"] for ds in table}
+    auc = {ds: mean_table[ds]["auc"] for ds in mean_table}
     trained = ("L2", "Class", "Class+rebal")
     face_gap = max(abs(r["difference"]) for r in rows if r["dataset"] == "celeba")
     gains = [auc["celeba"][m] - auc["celeba"]["Gray"] for m in trained]
     n_faces = len(results.json("celeba", "metrics.json")["Gray"]["per_image_auc"])
-    clear = all(abs(paired["celeba", a, b][0]) > 2 * paired["celeba", a, b][1]
-                for a, b in (("Class", "L2"), ("Class+rebal", "Class")))
+    pairs = (("Class", "L2"), ("Class+rebal", "Class"))
+    clear = all(abs(paired["celeba", a, b][0]) > 2 * paired["celeba", a, b][1] for a, b in pairs)
+    beyond = [f"{a} - {b}" for a, b in pairs if pooled["celeba", a, b]["exceeds_seeds"]]
     faces = (f"* **Faces.** Every AuC is within {face_gap:.1f} points of the report's. The three "
              f"models gain {min(gains):.1f} to {max(gains):.1f} points over Gray. Between "
              f"themselves: Class is {versus('Class', 'L2', 'celeba')} and Class+rebal "
-             f"{versus('Class+rebal', 'Class', 'celeba')}. With {n_faces:,} paired test images, "
-             + ("each of these differences is more than twice its standard error."
+             f"{versus('Class+rebal', 'Class', 'celeba')}, pooled over {seeds} seeds. With "
+             f"{n_faces:,} paired test images per seed, "
+             + ("each of these differences is more than twice its standard error"
                 if clear else "not every one of these differences exceeds twice its standard "
-                "error."))
+                "error")
+             + (f"; {' and '.join(beyond) if beyond else 'neither'} also "
+                f"{'exceeds' if len(beyond) == 1 else 'exceed'} twice the spread between seeds."
+                if seeds > 1 else "."))
     fruit_auc = [r for r in rows if r["dataset"] == "fruits" and r["metric"] == "auc"]
     far = [r for r in fruit_auc if abs(r["difference"]) > 3]
     near = [r for r in fruit_auc if r not in far]
@@ -230,9 +268,9 @@ else:
                        " Class. We cannot inspect the report's model, so this is an "
                        "observation, not an explanation.")
     rebal_auc = {ds: paired[ds, "Class+rebal", "Class"][0] for ds in ("celeba", "fruits")}
-    rebal_rauc = {ds: table[ds]["rebalanced_auc"]["Class+rebal"]
-                  - table[ds]["rebalanced_auc"]["Class"] for ds in ("celeba", "fruits")}
-    acc = table["fruits"].get("classifier_accuracy", {})
+    rebal_rauc = {ds: mean_table[ds]["rebalanced_auc"]["Class+rebal"]
+                  - mean_table[ds]["rebalanced_auc"]["Class"] for ds in ("celeba", "fruits")}
+    acc = table["fruits"].get("classifier_accuracy", {})  # seed 0: counts of classified images
     n_fruit = results.json("fruits", "metrics.json")["Ground truth"].get("classified_images", 0)
     lost = all(v < 0 for v in (*rebal_auc.values(), *rebal_rauc.values()))
     verdict = "did not pay off here.** " if lost else "had mixed effects here.** "
@@ -243,17 +281,17 @@ else:
                          f"{direction(rebal_auc[ds], 'higher', 'lower', 'equal')} on {ds}"
                          for ds in rebal_auc)
              + "; rebalanced AuC "
-             + ", ".join(f"{table[ds]['rebalanced_auc']['Class']:.1f} → "
-                         f"{table[ds]['rebalanced_auc']['Class+rebal']:.1f} on {ds}"
+             + ", ".join(f"{mean_table[ds]['rebalanced_auc']['Class']:.1f} → "
+                         f"{mean_table[ds]['rebalanced_auc']['Class+rebal']:.1f} on {ds}"
                          for ds in rebal_rauc)
-             + ".")
+             + (f" (means over {seeds} seeds)." if seeds > 1 else "."))
     if acc and n_fruit:
         count = {m: round(acc[m] * n_fruit / 100) for m in ("Class", "Class+rebal")}
         se = max(100 * (acc[m] / 100 * (1 - acc[m] / 100) / n_fruit) ** 0.5 for m in count)
         gap = acc["Class+rebal"] - acc["Class"]
         report = REPORT_TABLE1["fruits"]["classifier_accuracy"]
-        rebal += (f" The classifier recognises {count['Class+rebal']} of its {n_fruit} fruit "
-                  f"images "
+        rebal += (f" With seed 0, the classifier recognises {count['Class+rebal']} of its "
+                  f"{n_fruit} fruit images "
                   f"against {count['Class']} for Class, a difference "
                   f"{'inside' if abs(gap) < 2 * se else 'outside'} twice the binomial standard "
                   f"error of about {se:.1f} points of each accuracy. The report saw Class+rebal "
@@ -261,9 +299,16 @@ else:
                               "level with")
                   + f" Class on the classifier ({report['Class+rebal']:.1f} % against "
                   f"{report['Class']:.1f} %).")
-    rebal += (" Each configuration was trained once (seed 0), so these differences cannot be "
-              "separated from run-to-run variation; Chapter {doc}`07_training` shows how much "
-              "each model overfits by the last epoch.")
+    if seeds > 1:
+        sides = {ds: pooled[ds, "Class+rebal", "Class"] for ds in ("celeba", "fruits")}
+        rebal += (" Against the variation between seeds, the AuC difference is "
+                  + ", ".join(f"{'beyond' if r['exceeds_seeds'] else 'within'} twice the spread "
+                              f"({100 * r['seed_sd']:.2f} points) on {ds}"
+                              for ds, r in sides.items())
+                  + ". The section on colour below asks what the lost AuC buys.")
+    else:
+        rebal += (" Each configuration was trained once, so these differences cannot be "
+                  "separated from run-to-run variation.")
     bullets = [faces, fruits, rebal]
     shares = {r["method"]: r for r in rows if r["metric"] == "classifier_accuracy"
               and r["method"] != "Ground truth"}
@@ -283,4 +328,110 @@ else:
             f"({theirs[-1]['report_share']:.0f} %). Here Gray is "
             f"{'last' if ours[0]['method'] == 'Gray' else 'not last'} and "
             f"{ours[-1]['method']} first.")
+    display(Markdown("\n".join(bullets)))
+
+# %% [markdown]
+# ## Colour: what rebalancing buys
+#
+# AuC rewards a prediction for being close to the true colour, and a cautious, greyish prediction
+# is never far off. Zhang et al. added class rebalancing to make colorizations *vivid*, which AuC
+# does not measure. Three measures look at the colours themselves (`colorlab.colorfulness`),
+# computed on the colorized test images and on the real ones:
+#
+# * the **mean chroma** $\bar C = \frac{1}{HW}\sum_{h,w} \sqrt{a_{h,w}^2 + b_{h,w}^2}$ (Lab
+#   units), the average distance of a pixel's colour from grey;
+# * the **colourfulness** of Hasler and Süsstrunk {cite}`hasler2003colourfulness`,
+#   $M = \sqrt{\sigma_{rg}^2 + \sigma_{yb}^2} + 0.3 \sqrt{\mu_{rg}^2 + \mu_{yb}^2}$ with
+#   $rg = R - G$ and $yb = \frac{1}{2}(R + G) - B$ over an image's pixels, which tracks how
+#   colourful people judge a photo;
+# * the **saturation histogram**: the share of pixels in each of 20 equal intervals of HSV
+#   saturation $S = (\max - \min) / \max$ of $(R, G, B)$.
+
+# %%
+for dataset in table:
+    if dataset in seed_table:
+        display(Markdown(f"**Colour, {dataset}** (trained methods: mean ± sd over {seeds} seeds)"
+                         "\n\n" + table1_seed_dataset_markdown(seed_table, dataset,
+                                                              ("mean_chroma", "colourfulness"))))
+
+# %% [figure fig-saturation] HSV saturation of the test pixels (share of pixels per interval, log scale) for the real images and seed 0 of each trained model after its last epoch, on the faces (left) and the fruits (right). The legend gives each one's mean chroma.
+from colorlab.report_figures import plot_saturation_histograms
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+for ax, dataset in zip(axes, ("celeba", "fruits")):
+    plot_saturation_histograms(results.json(dataset, "metrics.json"), ax=ax, title=dataset)
+plt.tight_layout()
+plt.show()
+
+# %% tags=["remove-input"]
+import statistics
+
+from colorlab.table1 import mean_sd
+
+
+def per_seed(dataset, metric, method, point="final"):
+    return seed_table[dataset][metric][method][point]["values"]
+
+
+if not (results.recorded and seed_table and seeds > 1):
+    display(Markdown("*This page shows a CI-sized run, so there is no discussion of its "
+                     "colours here.*"))
+else:
+    bullets = []
+    for dataset, name in (("celeba", "faces"), ("fruits", "fruits")):
+        rows = seed_table[dataset]
+        truth = rows["mean_chroma"]["Ground truth"]["final"]["mean"]
+        cls, reb = (per_seed(dataset, "mean_chroma", m) for m in ("Class", "Class+rebal"))
+        gain = mean_sd([r - c for r, c in zip(reb, cls)])
+        l2 = rows["mean_chroma"]["L2"]["final"]["mean"]
+        beyond = abs(gain["mean"]) > 2 * gain["sd"]
+        gap = truth - statistics.fmean(cls)
+        share = 100 * gain["mean"] / gap if gap > 0 else float("nan")
+        best = rows["mean_chroma"]["Class+rebal"]["best"]
+        best_epochs = [e["epoch"] for e in
+                       results.json(dataset, "metrics.json")["seeds"]["Class+rebal"]["best"]]
+        auc_cost = pooled[dataset, "Class+rebal", "Class"]
+        text = (f"* **{name.capitalize()}.** The real test images have a mean chroma of "
+                f"{truth:.1f}. After the last epoch, L2 reaches {l2:.1f}, Class "
+                f"{statistics.fmean(cls):.1f} and Class+rebal {statistics.fmean(reb):.1f}: "
+                f"rebalancing changes the chroma by {gain['mean']:+.1f} ± {gain['sd']:.1f} "
+                f"(mean ± sd of the per-seed differences), "
+                f"{'beyond' if beyond else 'within'} twice the spread between seeds")
+        if gap > 0 and beyond and gain["mean"] > 0:
+            text += f", and closes {share:.0f} % of Class's gap to the real colours"
+        text += (f". Its AuC is {abs(100 * auc_cost['mean']):.2f} points "
+                 f"{direction(auc_cost['mean'], 'higher', 'lower', 'away from')} Class's. "
+                 f"At its best-validation epoch (epoch {min(best_epochs)} to {max(best_epochs)}) "
+                 f"the Class+rebal model is {direction(best['mean'] - truth, 'more', 'less', 'as')} "
+                 f"saturated than the real images ({best['mean']:.1f} ± {best['sd']:.1f}).")
+        bullets.append(text)
+    names = {"celeba": "the faces", "fruits": "the fruits"}
+    vivid, unclear = [], []
+    for ds in names:
+        diffs = [r - c for r, c in zip(per_seed(ds, "mean_chroma", "Class+rebal"),
+                                       per_seed(ds, "mean_chroma", "Class"))]
+        stats = mean_sd(diffs)
+        (vivid if min(diffs) > 0 and stats["mean"] > 2 * stats["sd"] else unclear).append(names[ds])
+    overshoot = [names[ds] for ds in names
+                 if seed_table[ds]["mean_chroma"]["Class+rebal"]["best"]["mean"]
+                 > seed_table[ds]["mean_chroma"]["Ground truth"]["final"]["mean"]]
+    text = "* **So:** "
+    if vivid:
+        text += (f"on {' and '.join(vivid)}, rebalancing buys more saturated colour with every "
+                 f"seed, the effect Zhang et al. designed it for, while AuC counts the same change "
+                 f"as a small loss. ")
+    if unclear:
+        text += (f"On {' and '.join(unclear)}, the change in chroma is not larger than the "
+                 f"variation between seeds. ")
+    if overshoot:
+        rebal = {ds: seed_table[ds] for ds in names}
+        fell = all(r["mean_chroma"]["Class+rebal"]["best"]["mean"]
+                   > r["mean_chroma"]["Class+rebal"]["final"]["mean"] for r in rebal.values())
+        rose = all(r["auc"]["Class+rebal"]["final"]["mean"]
+                   > r["auc"]["Class+rebal"]["best"]["mean"] for r in rebal.values())
+        text += (f"Stopped at its best-validation epoch, Class+rebal overshoots the real chroma on "
+                 f"{' and '.join(overshoot)}"
+                 + ("; by the last epoch its chroma falls on both data sets"
+                    + (", and its AuC rises (chapter 7)." if rose else ".") if fell else "."))
+    bullets.append(text)
     display(Markdown("\n".join(bullets)))
