@@ -76,9 +76,11 @@ def imagenet_labels(dataset: ColorizationDataset) -> torch.Tensor | None:
 
 
 def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, torch.Tensor],
-                         prior: torch.Tensor, classifier: ImageNetClassifier | None = None
-                         ) -> dict[str, dict]:
-    """Metrics of every method on ``test_set``.
+                         prior: torch.Tensor, classifier: ImageNetClassifier | None = None,
+                         device: torch.device | str | None = None) -> dict[str, dict]:
+    """Metrics of every method on ``test_set``, computed on ``device`` (default: the CPU; a GPU
+    makes the error curves and colour measures of a 1,440-image split take a fraction of a
+    second instead of seconds per method).
 
     Returns ``{method: {...}}`` with ``auc`` and ``rebalanced_auc`` (mean over images, in %),
     ``per_image_auc`` (list), ``cumulative_per_pixel`` / ``cumulative_per_image`` (thresholds
@@ -95,16 +97,18 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
     >>> sorted(m), 0 < m["Gray"]["auc"] <= 100, m["Gray"]["mean_chroma"]
     (['Gray', 'Ground truth', 'Random'], True, 0.0)
     """
-    L, true_ab = to_lab(test_set.images)
+    device = check_device(device) if device is not None else torch.device("cpu")
+    images = test_set.images.to(device)
+    L, true_ab = to_lab(images)
     pixel_weights = pixel_rebalance_weights(true_ab, prior)  # the same for every method
     results: dict[str, dict] = {}
     labels = imagenet_labels(test_set)
     keep = (labels >= 0) if labels is not None else None
     truth_top1 = None
     if classifier is not None:
-        truth_rgb = test_set.images.float() / 255.0
+        truth_rgb = images.float() / 255.0
         if keep is not None and bool(keep.any()):
-            truth_top1 = predict_top1(truth_rgb[keep], classifier)
+            truth_top1 = predict_top1(truth_rgb[keep.to(device)], classifier)
             results["Ground truth"] = {"classifier_accuracy": 100 * float(
                 (truth_top1 == labels[keep]).double().mean()), "classified_images": int(keep.sum())}
         elif keep is None:
@@ -112,6 +116,7 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
             results["Ground truth"] = {"agreement": 100.0, "classified_images": len(truth_rgb)}
     for name, ab in predictions.items():
         check_tensor(ab, f"predictions[{name!r}]")
+        ab = ab.to(device)
         if ab.shape != true_ab.shape:
             raise ValueError(f"predictions[{name!r}] has shape {tuple(ab.shape)}, expected "
                              f"{tuple(true_ab.shape)}")
@@ -128,13 +133,13 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
         entry.update(_colourfulness(ab, rgb))
         if classifier is not None and truth_top1 is not None:
             if keep is not None:
-                top1 = predict_top1(rgb[keep], classifier)
+                top1 = predict_top1(rgb[keep.to(device)], classifier)
                 entry["classifier_accuracy"] = 100 * float((top1 == labels[keep]).double().mean())
             else:
                 top1 = predict_top1(rgb, classifier)
                 entry["agreement"] = 100 * float((top1 == truth_top1).double().mean())
         results[name] = entry
-    truth = _colourfulness(true_ab, test_set.images.float() / 255.0)
+    truth = _colourfulness(true_ab, images.float() / 255.0)
     results["Ground truth"] = {**results.get("Ground truth", {}), **truth}
     return results
 

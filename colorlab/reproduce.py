@@ -162,7 +162,7 @@ def _finish_dataset(ds_name: str, ds: _Dataset, prof: ReproduceProfile, work: Pa
         predictions[method] = torch.load(seed0 / "test_ab.pt", weights_only=True).float()
         if loss == "rebal":
             shutil.copy(seed0 / "examples.pt", out / "examples.pt")
-    metrics = evaluate_predictions(splits["test"], predictions, p_smooth, clf)
+    metrics = evaluate_predictions(splits["test"], predictions, p_smooth, clf, device=dev)
     metrics["seeds"] = seeds  # method -> point -> one entry per seed (colorlab.reproduce_runs)
     metrics["figures"] = save_figure_panels(out, splits["test"], predictions,
                                             metrics["Class+rebal"]["per_image_auc"],

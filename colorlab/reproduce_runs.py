@@ -153,7 +153,7 @@ def train_and_evaluate(job: RunJob) -> dict:
                                              precision=job.profile.precision)
                    for point, model in (("final", trainer.model), ("best", best_model))}
     metrics = evaluate_predictions(test, predictions, torch.tensor(job.prior, dtype=torch.float64),
-                                   _classifier(job.classifier, dev))
+                                   _classifier(job.classifier, dev), device=dev)
     epochs = {"final": len(history), "best": best_epoch}
     evaluation = {}
     for point in POINTS:

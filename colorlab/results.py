@@ -40,6 +40,14 @@ class BookResults:
             return float(sum(c["reproduce_seconds"] for c in load_json(calls)["calls"]))
         return float(self.provenance.get("wall_seconds", 0.0))
 
+    def commit(self) -> str:
+        """The commit of the code that made the results: the device calls' record where there
+        is one (a lent GPU machine's copy of ``.git`` can be stale), else the provenance's."""
+        calls = self.path / "device" / "calls.json"
+        if calls.is_file():
+            return load_json(calls).get("git_commit", self.provenance.get("git_commit", ""))
+        return self.provenance.get("git_commit", "")
+
     def calls(self) -> int:
         """How many device calls the reproduction took (see :meth:`wall_seconds`)."""
         calls = self.path / "device" / "calls.json"
@@ -84,10 +92,7 @@ def recorded_results(path: str | Path | None = None) -> BookResults | None:
         return None  # the chapters show both datasets of a full run, or a labelled CI run
     runs = len(prov.get("runs", {}))
     results = BookResults(path, True, "", prov)
-    commit = prov["git_commit"]
-    calls = path / "device" / "calls.json"
-    if calls.is_file():  # the device's own record names the commit of the code that ran
-        commit = load_json(calls).get("git_commit", commit)
+    commit = results.commit()
     workers = int(prov.get("workers", 1))
     results.label = (
         f"Recorded GPU run: {prov['device']}, {prov['date']}, commit {commit[:10]}, {runs} runs"
@@ -139,8 +144,8 @@ def book_examples(dataset: str = "celeba") -> tuple[dict, str]:
     saved = torch.load(results.path / dataset / "examples.pt", weights_only=True)
     examples = {k: v.float() if isinstance(v, torch.Tensor) else v for k, v in saved.items()}
     if results.recorded:
-        label = (f"the Class+rebal model of the recorded run ({results.provenance['device']}, "
-                 f"commit {results.provenance['git_commit'][:10]})")
+        label = (f"the Class+rebal model (seed 0) of the recorded run "
+                 f"({results.provenance['device']}, commit {results.commit()[:10]})")
     else:
         prof = results.provenance["profile"]
         label = (f"the tiny Class+rebal model of a CI-sized run (width {prof['width']}, "

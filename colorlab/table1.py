@@ -147,7 +147,7 @@ def _seed_markdown(seed_table: dict) -> str:
     for ds, rows in seed_table.items():
         for metric, values in rows.items():
             report = REPORT_TABLE1.get(ds, {}).get(metric, {})
-            for point, label in POINT_LABELS.items():
+            for point, label in (("final", "last epoch"), ("best", "best val. loss")):
                 cells = []
                 for m in COLUMNS:
                     stats = values.get(m, {}).get(point)

@@ -17,8 +17,11 @@ import pytest
 
 from test_fetch_results import make_repo
 
+from colorlab.results import recorded_results
+
 REPO = Path(__file__).resolve().parent.parent
 PROVENANCE = json.loads((REPO / "results" / "provenance.json").read_text())
+COMMIT = recorded_results(REPO / "results").commit()  # of the code that made the results
 
 RUNNER = """
 import sys, nbformat
@@ -83,7 +86,7 @@ def test_a_chapter_alone_shows_the_recorded_run(chapter, wheel_site, tmp_path):
     commit = make_repo(tmp_path / "clone")
     text, imported = run_alone(chapter, wheel_site, tmp_path, f"file://{tmp_path / 'clone'}")
     assert imported.startswith(f"colorlab from {wheel_site}")  # the wheel, not this checkout
-    assert PROVENANCE["device"] in text and PROVENANCE["git_commit"][:10] in text
+    assert PROVENANCE["device"] in text and COMMIT[:10] in text
     assert "stand-in" not in text and "CI-sized" not in text and "No recorded" not in text
     cache = tmp_path / "home" / ".cache" / "colorlab"
     (fetched,) = cache.glob("recorded-results-*/results/.fetched.json")
@@ -97,4 +100,4 @@ def test_an_unreachable_source_is_said_in_one_line(wheel_site, tmp_path):
     notes = [ln for ln in text.splitlines() if "recorded results could not be fetched" in ln]
     assert len(notes) == 1 and "stand-in" in notes[0]
     assert "CI-sized run" in text  # the labelled fallback
-    assert PROVENANCE["git_commit"][:10] not in text
+    assert COMMIT[:10] not in text

@@ -158,7 +158,7 @@ def test_reproduce_under_torchrun(tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     torchrun(2, "-m", "colorlab", "reproduce", "--profile", "ci", "--classifier", "none",
-             "--datasets", "celeba", "--epochs", "1", "--device", "cpu", "--quiet",
+             "--datasets", "celeba", "--epochs", "1", "--seeds", "1", "--device", "cpu", "--quiet",
              "--out", str(tmp_path / "results"), "--work-dir", str(tmp_path / "runs"),
              tmp_path=tmp_path, env={"TMPDIR": str(scratch)})
     provenance = json.loads((tmp_path / "results" / "provenance.json").read_text())

@@ -75,7 +75,8 @@ def test_chapters_outside_a_checkout_fetch_or_say_why(tmp_path, monkeypatch):
     found = fr.fetched_recorded_results(lines.append)
     assert found is not None and found.recorded and lines == []
     prov = json.loads((REPO / "results" / "provenance.json").read_text())
-    assert prov["git_commit"][:10] in found.label and prov["device"] in found.label
+    commit = recorded_results(REPO / "results").commit()
+    assert commit[:10] in found.label and prov["device"] in found.label
     monkeypatch.setenv("COLORLAB_REPOSITORY", f"file://{tmp_path / 'nowhere'}")
     fr.fetched_recorded_results.cache_clear()
     assert fr.fetched_recorded_results(lines.append) is None

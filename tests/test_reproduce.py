@@ -223,3 +223,41 @@ def test_a_record_left_in_a_staging_folder_is_not_an_item(tmp_path):
     again = ResultsFolder(tmp_path / "results", key)
     assert again.staged == {} and again.kept("fruits", "h") is None
     assert not list((tmp_path / ".results.partial").iterdir())
+
+
+def test_every_run_is_evaluated_at_its_last_and_best_epochs(ci_results):
+    base, _ = ci_results
+    for ds in ("celeba", "fruits"):
+        metrics = json.loads((base / "results" / ds / "metrics.json").read_text())
+        for method in RUNS.values():
+            for point in ("final", "best"):
+                entries = metrics["seeds"][method][point]
+                assert len(entries) == PROFILES["ci"].seeds
+                assert all(len(e["per_image_auc"]) == len(metrics["Gray"]["per_image_auc"])
+                           for e in entries)
+            final, best = metrics["seeds"][method]["final"], metrics["seeds"][method]["best"]
+            assert all(f["epoch"] == PROFILES["ci"].epochs for f in final)
+            # the best point is the epoch of the lowest validation loss in the run's history
+            for seed, entry in enumerate(best):
+                suffix = f"-seed{seed}" if seed else ""
+                run = {v: k for k, v in RUNS.items()}[method]
+                history = json.loads((base / "results" / ds / run / f"history{suffix}.json")
+                                     .read_text())
+                assert entry["epoch"] == min(history, key=lambda h: h["val_loss"])["epoch"]
+        assert (base / "results" / ds / "fig_saturation.png").stat().st_size > 1000
+
+
+def test_runs_trained_in_worker_processes_give_the_same_numbers(tmp_path):
+    """Several runs at once (colorlab.run_pool) are each an ordinary run: same metrics."""
+    kwargs = dict(profile="ci", progress=False, classifier=None, datasets=("fruits",), epochs=1,
+                  log=lambda *a: None)
+    reproduce(tmp_path / "one", work_dir=tmp_path / "w1", workers=1, **kwargs)
+    prov = reproduce(tmp_path / "two", work_dir=tmp_path / "w2", workers=2, **kwargs)
+    assert prov["workers"] == "2"
+    one, two = (json.loads((tmp_path / name / "fruits" / "metrics.json").read_text())
+                for name in ("one", "two"))
+    for method in RUNS.values():
+        for point in ("final", "best"):
+            for a, b in zip(one["seeds"][method][point], two["seeds"][method][point]):
+                assert a["epoch"] == b["epoch"]
+                assert a["auc"] == pytest.approx(b["auc"], abs=1e-3)

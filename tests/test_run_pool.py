@@ -1,0 +1,56 @@
+"""colorlab.run_pool: jobs in this process or in spawned worker processes."""
+import os
+
+import pytest
+
+from colorlab.run_pool import default_workers, run_jobs, wait_for_others
+
+
+def _square_or_fail(x):
+    if x < 0:
+        raise ValueError(f"negative job {x}")
+    return x * x
+
+
+def _pid_after_barrier(_):
+    wait_for_others()  # every worker must arrive, or this hangs (the test's timeout catches it)
+    return os.getpid()
+
+
+def test_in_process_keeps_the_order():
+    assert list(run_jobs(_square_or_fail, [3, 1, 2])) == [(3, 9), (1, 1), (2, 4)]
+
+
+def test_workers_return_every_result_once():
+    results = dict(run_jobs(_square_or_fail, range(5), workers=2))
+    assert results == {x: x * x for x in range(5)}
+
+
+def test_an_error_in_a_worker_is_raised_here_after_the_running_jobs():
+    seen = []
+    with pytest.raises(ValueError, match="negative job -1"):
+        for job, result in run_jobs(_square_or_fail, [2, -1], workers=2):
+            seen.append((job, result))
+    assert seen == [(2, 4)]
+
+
+def test_the_barrier_lets_every_worker_wait_for_the_others():
+    pids = [pid for _, pid in run_jobs(_pid_after_barrier, [0, 1], workers=2, barrier=True)]
+    assert len(set(pids)) == 2 and os.getpid() not in pids
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_bad_worker_counts_are_refused(workers):
+    with pytest.raises((TypeError, ValueError), match="workers"):
+        list(run_jobs(abs, [1], workers=workers))
+
+
+def test_a_barrier_needs_one_worker_per_job():
+    with pytest.raises(ValueError, match="one worker per job"):
+        list(run_jobs(abs, [1, 2, 3], workers=2, barrier=True))
+
+
+def test_default_workers_is_one_on_a_cpu():
+    import torch
+
+    assert default_workers(torch.device("cpu"), 18) == 1
