@@ -55,7 +55,8 @@ from .report_figures import save_saturation_figure
 from .reproduce_runs import RunJob, train_and_evaluate
 from .results_folder import ResultsFolder, source_hash
 from .run_pool import default_workers, mps_active, run_jobs
-from .table1 import DATASETS, RUNS, table1_markdown, table1_rows, table1_seed_rows
+from .table1 import (DATASETS, EXAMPLE_FILES, RUNS, table1_markdown, table1_rows,
+                     table1_seed_rows)
 from .train import TrainConfig
 from .train_config import device_name
 
@@ -160,8 +161,8 @@ def _finish_dataset(ds_name: str, ds: _Dataset, prof: ReproduceProfile, work: Pa
                 seeds.setdefault(method, {}).setdefault(point, []).append(entry)
         seed0 = work / ds_name / loss / "seed0"
         predictions[method] = torch.load(seed0 / "test_ab.pt", weights_only=True).float()
-        if loss == "rebal":
-            shutil.copy(seed0 / "examples.pt", out / "examples.pt")
+        if loss in EXAMPLE_FILES:
+            shutil.copy(seed0 / EXAMPLE_FILES[loss], out / EXAMPLE_FILES[loss])
     metrics = evaluate_predictions(splits["test"], predictions, p_smooth, clf, device=dev)
     metrics["seeds"] = seeds  # method -> point -> one entry per seed (colorlab.reproduce_runs)
     metrics["figures"] = save_figure_panels(out, splits["test"], predictions,

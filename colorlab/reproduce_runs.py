@@ -29,6 +29,7 @@ from .batches import to_lab
 from .checkpoint import atomic_save, atomic_write_text
 from .distributed import context, sharded_predict_ab
 from .evaluate import evaluate_predictions
+from .table1 import EXAMPLE_FILES
 from .train import TrainConfig, Trainer
 from .train_config import load_model
 
@@ -163,8 +164,8 @@ def train_and_evaluate(job: RunJob) -> dict:
         evaluation[point] = entry
     if job.seed == 0 and context().main:  # figures and top-level metrics: seed 0's final model
         atomic_save(predictions["final"].half(), job.run_dir / "test_ab.pt")
-        if job.loss == "rebal":
-            save_examples(trainer.model, test, job.run_dir / "examples.pt", dev)
+        if job.loss in EXAMPLE_FILES:  # the classification models' logits, for chapter 5
+            save_examples(trainer.model, test, job.run_dir / EXAMPLE_FILES[job.loss], dev)
     result = {"name": run_name(job.dataset, job.loss, job.seed), "record": record,
               "evaluation": evaluation}
     if context().main:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .paths import cache_root, results_root
 from .results_folder import source_hash
-from .table1 import DATASETS
+from .table1 import DATASETS, EXAMPLE_FILES, RUNS
 
 __all__ = ["BookResults", "book_results", "ci_results", "book_examples", "load_json",
            "recorded_results"]
@@ -134,21 +134,28 @@ def book_results(log=None) -> BookResults:
     return recorded_results() or fetched_recorded_results() or ci_results(log)
 
 
-def book_examples(dataset: str = "celeba") -> tuple[dict, str]:
-    """Predictions of the Class+rebal model on a few test images of ``dataset`` (``L``, ``ab``,
-    ``logits`` as float tensors and ``files``), from :func:`book_results`, with a sentence that
-    says which run they come from."""
+#: the example logits a reproduction keeps, by method name
+EXAMPLE_METHODS = {RUNS[run]: name for run, name in EXAMPLE_FILES.items()}
+
+
+def book_examples(dataset: str = "celeba", method: str = "Class+rebal") -> tuple[dict, str]:
+    """Predictions of ``method`` (``"Class+rebal"``, or ``"Class"`` where the run kept them) on a
+    few test images of ``dataset`` (``L``, ``ab``, ``logits`` as float tensors and ``files``),
+    from :func:`book_results`, with a sentence that says which run they come from.
+    ``FileNotFoundError`` when the run did not keep that method's examples."""
     import torch
 
+    if method not in EXAMPLE_METHODS:
+        raise ValueError(f"method must be one of {tuple(EXAMPLE_METHODS)}, got {method!r}")
     results = book_results()
-    saved = torch.load(results.path / dataset / "examples.pt", weights_only=True)
+    saved = torch.load(results.path / dataset / EXAMPLE_METHODS[method], weights_only=True)
     examples = {k: v.float() if isinstance(v, torch.Tensor) else v for k, v in saved.items()}
     if results.recorded:
-        label = (f"the Class+rebal model (seed 0) of the recorded run "
+        label = (f"the {method} model (seed 0) of the recorded run "
                  f"({results.provenance['device']}, commit {results.commit()[:10]})")
     else:
         prof = results.provenance["profile"]
-        label = (f"the tiny Class+rebal model of a CI-sized run (width {prof['width']}, "
+        label = (f"the tiny {method} model of a CI-sized run (width {prof['width']}, "
                  f"{prof['epochs']} epochs on {prof['size']}x{prof['size']} sample images): it "
                  f"shows the mechanics, not the quality of a trained colorizer")
     return examples, label

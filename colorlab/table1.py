@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 
-__all__ = ["RUNS", "METHODS", "COLUMNS", "DATASETS", "REPORT_TABLE1", "table1_rows",
+__all__ = ["RUNS", "METHODS", "EXAMPLE_FILES", "COLUMNS", "DATASETS", "REPORT_TABLE1", "table1_rows",
            "SEED_METRICS", "mean_sd", "table1_seed_rows", "table1_seed_dataset_markdown",
            "table1_markdown", "table1_dataset_markdown", "report_comparison",
            "report_comparison_markdown", "METRIC_LABELS"]
@@ -13,6 +13,9 @@ __all__ = ["RUNS", "METHODS", "COLUMNS", "DATASETS", "REPORT_TABLE1", "table1_ro
 #: the three trained models: run name (``runs/<dataset>/<run>``) -> method name in the tables
 RUNS = {"l2": "L2", "ce": "Class", "rebal": "Class+rebal"}
 METHODS = ("Gray", "Random", *RUNS.values())
+#: the logits of a few test images that a reproduction keeps per classification model (seed 0),
+#: for the annealed-mean chapter: run name -> file name in ``results/<dataset>/``
+EXAMPLE_FILES = {"rebal": "examples.pt", "ce": "examples-ce.pt"}
 #: the table's columns: the real colour images (classifier rows), then every method
 COLUMNS = ("Ground truth", *METHODS)
 

@@ -40,7 +40,7 @@
 # | --- | --- | --- |
 # | `ci` | seconds per chapter: sample images, tiny models | the test suite |
 # | `default` | real data when `COLORLAB_DATA` points at it (sample images otherwise, with a note); training chapters show the recorded GPU run | this website |
-# | `full` | trains the six models for real and regenerates `results/`; refuses to run on a CPU | a GPU, e.g. Colab |
+# | `full` | trains the 18 runs (3 models x 3 seeds x 2 data sets) for real and regenerates `results/`; refuses to run on a CPU | a GPU, e.g. Colab |
 #
 # In Colab, the first (hidden) cell of each chapter installs `colorlab` when it is missing; for
 # the training chapters choose *Runtime > Change runtime type > GPU*.

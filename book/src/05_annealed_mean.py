@@ -170,6 +170,35 @@ if face_paler != fruit_paler:
 display(Markdown(" ".join(text)))
 
 # %% [markdown]
+# ## The temperature for each method
+#
+# Class rebalancing changes the distributions the network predicts, so the same temperature acts
+# differently on the two classification models. Where the run kept the logits of both (seed 0, the
+# same test faces), the table gives each model's mean chroma and AuC at each temperature.
+
+# %%
+per_method = {}
+for method in ("Class", "Class+rebal"):
+    try:
+        ex, _ = book_examples("celeba", method)
+    except FileNotFoundError:
+        continue
+    z, target = ex["logits"][:4], ex["ab"][:4]
+    per_method[method] = {T: decode(T, logits=z, size=target.shape[-2:]) for T in temperatures}
+    per_method[method] = {T: (float(ab.norm(dim=1).mean()), 100 * float(auc(ab, target).mean()))
+                          for T, ab in per_method[method].items()}
+if len(per_method) == 2:
+    lines = ["| T | " + " | ".join(f"{m}: chroma | {m}: AuC" for m in per_method) + " |",
+             "| ---: | " + " | ".join("---: | ---:" for _ in per_method) + " |"]
+    for T in temperatures:
+        lines.append(f"| {T} | " + " | ".join(f"{per_method[m][T][0]:.2f} | {per_method[m][T][1]:.1f}"
+                                           for m in per_method) + " |")
+    display(Markdown("\n".join(lines)))
+else:
+    print("The run shown here kept the logits of Class+rebal only (it was recorded before "
+          "`colorlab reproduce` kept those of Class too), so only that model is decoded above.")
+
+# %% [markdown]
 # ## Try it
 #
 # In Jupyter or Colab, the slider below re-decodes the predictions at any temperature (it needs a
