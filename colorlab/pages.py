@@ -8,6 +8,8 @@ trend in the prose is typed by hand and no build detail (a path, a warning) reac
 * :func:`chapter_images`: a chapter's data set, with the sample fallback stated once as prose by
   :func:`data_note` instead of a library warning in the output.
 * :func:`web_image`: a photo panel re-encoded as JPEG under a size limit for the web page.
+* :func:`show_source`: the library's own code of a function, for the chapter that derives it
+  (the source itself, never a second copy).
 * :func:`min_text_px`: the smallest text of a matplotlib figure, in CSS pixels, when the figure
   is shown in the book's 688 px text column (Chapter 9 and the figure test use it).
 """
@@ -18,7 +20,7 @@ import warnings
 from pathlib import Path
 
 __all__ = ["glue", "direction", "chapter_images", "data_note", "web_image", "min_text_px",
-           "live_kernel", "COLUMN_PX", "MIN_TEXT_PX"]
+           "live_kernel", "show_source", "source_markdown", "COLUMN_PX", "MIN_TEXT_PX"]
 
 #: width of the book's text column in CSS pixels (sphinx-book-theme at a 1280 px window)
 COLUMN_PX = 688
@@ -152,3 +154,56 @@ def live_kernel() -> bool:
     import os
 
     return os.environ.get("COLORLAB_BOOK_BUILD") != "1"
+
+
+def source_markdown(*objects, docstrings: bool = False) -> str:
+    """The source of each function, method or class in ``objects`` as one fenced Python block,
+    read from the installed library with :func:`inspect.getsource` (so a page shows the code
+    that runs, never a copy), each headed by a comment that names it. Docstrings are left out
+    unless ``docstrings`` (the chapter around the code derives what they say).
+
+    >>> from colorlab.decode import mean
+    >>> print(source_markdown(mean))
+    ```python
+    # colorlab.decode.mean
+    def mean(logits: torch.Tensor, bins: torch.Tensor | None = None) -> torch.Tensor:
+        bins = _check_logits(logits, bins)
+        return _expectation(torch.softmax(logits, dim=1), bins)
+    ```
+    """
+    import ast
+    import inspect
+    import textwrap
+
+    parts = []
+    for obj in objects:
+        source = textwrap.dedent(inspect.getsource(obj))
+        if not docstrings:
+            source = _without_docstrings(source, ast)
+        name = f"{obj.__module__}.{obj.__qualname__}"
+        parts.append(f"# {name}\n{source.rstrip()}")
+    return "```python\n" + "\n\n".join(parts) + "\n```"
+
+
+def _without_docstrings(source: str, ast) -> str:
+    """``source`` without the docstring lines of its functions and classes (line-exact, so the
+    rest stays as written, comments included)."""
+    tree = ast.parse(source)
+    drop: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None),
+                                                          ast.Constant) \
+                    and isinstance(first.value.value, str):
+                drop.update(range(first.lineno, first.end_lineno + 1))
+    lines = source.splitlines()
+    return "\n".join(line for i, line in enumerate(lines, start=1) if i not in drop)
+
+
+def show_source(*objects, docstrings: bool = False) -> None:
+    """Display :func:`source_markdown` of ``objects`` in a notebook (a highlighted code block on
+    the book's page and in Colab)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(source_markdown(*objects, docstrings=docstrings)))

@@ -53,8 +53,17 @@
 # $L$ lies in $[0, 100]$; $a$ and $b$ are differences of the responses, zero for every grey. These
 # are the constants of scikit-image's `rgb2lab`, which Zhang et al. used to build their colour
 # bins; `colorlab.rgb_to_lab` implements {eq}`eq-companding`–{eq}`eq-lab` in PyTorch, batched over
-# `(*, 3, H, W)` tensors, on CPU or GPU, and differentiable.
-#
+# `(*, 3, H, W)` tensors, on CPU or GPU, and differentiable. Its core is the function below,
+# shown from the installed library: the companding, the matrix to $X/X_n, Y/Y_n, Z/Z_n$ (the
+# white point folded into the matrix), $f$, and the matrix and offset of {eq}`eq-lab`.
+
+# %% tags=["remove-input"]
+from colorlab.color import _matrix, _rgb_to_lab
+from colorlab.pages import show_source
+
+show_source(_rgb_to_lab, _matrix)
+
+# %% [markdown]
 # ## Checking colorlab against scikit-image
 #
 # We convert every 8-bit colour (all $256^3$ of them; a subsample in the `ci` profile) with both

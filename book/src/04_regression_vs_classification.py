@@ -93,6 +93,18 @@ plt.show()
 # `colorlab.soft_encode` keeps $Z$ sparse, as pairs `(idx, w)` of shape `(B, k, H, W)`: a dense
 # `(B, 313, H, W)` float32 target would take 1,252 bytes per pixel instead of 60 (five int64
 # indices and five float32 weights), about 21 times more, and is never built in training.
+# The library's code: the $k$ nearest bins and their squared distances come from the gamut's
+# exact nearest-bin search (Chapter {doc}`03_ab_gamut`), and the weights of {eq}`eq-soft` are a
+# softmax of $-d^2 / 2\sigma^2$, taken relative to the nearest bin so that no weight underflows.
+
+# %% tags=["remove-input"]
+from colorlab.encode import _gaussian_weights, soft_encode
+from colorlab.pages import show_source
+
+show_source(soft_encode, _gaussian_weights)
+
+# %% [markdown]
+# A target colour and its five weights:
 
 # %%
 from colorlab.encode import soft_encode
@@ -138,6 +150,15 @@ assert abs(float(w.sum()) - 1) < 1e-6
 # Zhang et al. use $\lambda = 1/2$; the normalisation makes the expected weight one, so the loss
 # keeps its scale. The smoothing is over the *distance between bin centres*; smoothing along the
 # array of 313 bins, as one public implementation does, mixes bins that are far apart in colour.
+#
+# Both losses and the weights, from the library (the argument checks are left in: they are what a
+# reader's mistake runs into first):
+
+# %% tags=["remove-input"]
+from colorlab.losses import l2_loss, rebalanced_cross_entropy
+from colorlab.prior import rebalance_weights
+
+show_source(l2_loss, rebalanced_cross_entropy, rebalance_weights)
 
 # %% [markdown]
 # :::{tip}

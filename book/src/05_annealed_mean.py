@@ -29,7 +29,16 @@
 # $\log z = \ell - \operatorname{logsumexp}(\ell)$ and
 # $f_T(z) = \operatorname{softmax}(\operatorname{log\_softmax}(\ell) / T)$: no probability is ever
 # exponentiated and then logged, so the result is finite for $T$ down to $10^{-3}$ and for logits of
-# $-\infty$ (bins the model rules out). We check the limits numerically:
+# $-\infty$ (bins the model rules out). The library's code:
+
+# %% tags=["remove-input"]
+from colorlab.decode import _expectation, annealed_mean
+from colorlab.pages import show_source
+
+show_source(annealed_mean, _expectation)
+
+# %% [markdown]
+# We check the limits numerically:
 
 # %%
 import torch

@@ -41,6 +41,16 @@ glue("rf-px", wider["receptive_field"])
 # %% [markdown]
 # The classification network has exactly {glue:text}`params` parameters; the regression head
 # replaces $128 \times 313$ weights by $128 \times 2$. {numref}`fig-network` draws the blocks.
+# Each block is built by one function from its list of convolutions
+# `(in, out, stride, dilation)`, and the forward pass chains the blocks and the head:
+
+# %% tags=["remove-input"]
+from colorlab.models import _block
+from colorlab.pages import show_source
+
+show_source(_block, ColorizationNet.forward)
+
+# %% [markdown]
 
 # %% [figure fig-network] The report's network (Fig. 1), drawn from ColorizationNet at 176x176 input: boxes scale with resolution (height) and channels (width); below each, its output shape and parameters.
 import matplotlib.pyplot as plt

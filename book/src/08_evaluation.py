@@ -29,6 +29,17 @@
 # \frac{\sum_{h,w} \tilde p_{q^*_{h,w}}^{-1} [e_{h,w} \le t]}{\sum_{h,w} \tilde p_{q^*_{h,w}}^{-1}} .
 # $$ (eq-auc-rebal)
 #
+# `colorlab.metrics` computes {eq}`eq-auc` and {eq}`eq-auc-rebal` with one function: the count of
+# thresholds $t \ge e$ of each pixel, found by a binary search, replaces the 151 comparisons, and
+# the weights are 1 (AuC) or $1/\tilde p_{q^*}$ (rebalanced AuC):
+
+# %% tags=["remove-input"]
+from colorlab.metrics import _weighted_auc, auc, rebalanced_auc
+from colorlab.pages import show_source
+
+show_source(_weighted_auc, auc, rebalanced_auc)
+
+# %% [markdown]
 # Two baselines anchor the scale: **Gray** predicts $a = b = 0$ everywhere, **Random** copies the
 # colours of a random training image. A small check of {eq}`eq-auc`:
 
