@@ -20,6 +20,7 @@ from ._validation import check_images, check_positive, check_positive_int, check
 from .batches import to_lab
 from .checkpoint import atomic_write_many, make_folder
 from .color import lab_to_rgb
+from .decode import DEFAULT_T
 from .images import read_rgb
 from .precision import autocast, resolve_precision
 from .train import load_model
@@ -28,7 +29,7 @@ __all__ = ["colorize_image", "colorize_files"]
 
 
 @torch.no_grad()
-def colorize_image(model, rgb: torch.Tensor, size: int, T: float = 0.38) -> torch.Tensor:
+def colorize_image(model, rgb: torch.Tensor, size: int, T: float = DEFAULT_T) -> torch.Tensor:
     """``rgb`` uint8 ``(3, H, W)`` -> colorized uint8 ``(3, H, W)`` (only its L is used).
 
     ``size``: the model's training size; the lightness is resized to it for the network and the
@@ -103,7 +104,7 @@ def colorize_files(images: list[str | Path], checkpoint: str | Path, out_dir: st
             decoded.append(read_rgb(p))
         except UnreadableImage as err:
             raise ValueError(str(err)) from err
-    results = [_png_bytes(colorize_image(model, img, config.size, T if T is not None else 0.38))
+    results = [_png_bytes(colorize_image(model, img, config.size, T if T is not None else DEFAULT_T))
                for img in decoded]
     make_folder(out_dir)
     atomic_write_many(dict(zip(targets, results)))

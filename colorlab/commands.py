@@ -133,12 +133,20 @@ def _colorize(args) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the training, evaluation and colorization commands (see :mod:`colorlab.cli`)."""
-    datasets = ("sample", "celeba", "fruits")
+    from .classifier import CLASSIFIERS
+    from .data import LOADABLE
+    from .decode import DEFAULT_T
+    from .models import HEADS
+    from .reproduce import PROFILES
+    from .table1 import DATASETS
+    from .train_config import LOSSES
+
+    datasets, classifiers = LOADABLE, (*CLASSIFIERS, "none")
     p = sub.add_parser("train", help="train one model on a dataset's training split")
     p.add_argument("--dataset", choices=datasets, default="sample")
     p.add_argument("--images", default=None, metavar="DIR",
                    help="train on an image folder instead (class subfolders, as ImageNet's)")
-    p.add_argument("--loss", choices=("l2", "ce", "rebal"), default="rebal")
+    p.add_argument("--loss", choices=LOSSES, default="rebal")
     p.add_argument("--run-dir", required=True, help="folder for checkpoints and the final model")
     p.add_argument("--epochs", type=_positive_int, default=100)
     p.add_argument("--batch-size", type=_positive_int, default=8,
@@ -158,35 +166,32 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", choices=datasets, default="sample")
     p.add_argument("--checkpoint", action="append", default=[], help="model.pt (repeatable)")
     p.add_argument("--size", type=_positive_int, default=88)
-    p.add_argument("--classifier", choices=("efficientnet_lite0", "vgg16", "none"),
-                   default="efficientnet_lite0")
+    p.add_argument("--classifier", choices=classifiers, default=CLASSIFIERS[0])
     p.add_argument("--out", default=None, help="write all metrics as JSON here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("reproduce", help="the report's runs (3 seeds each) and results/")
-    p.add_argument("--profile", choices=("ci", "full"), default="full")
+    p.add_argument("--profile", choices=tuple(PROFILES), default="full")
     p.add_argument("--out", default=None,
                    help="results folder (default: results/ for --profile full, results-ci/ for ci)")
     p.add_argument("--force", action="store_true",
                    help="replace a larger reproduction found in --out (e.g. a recorded GPU run)")
     p.add_argument("--work-dir", default=None, help="checkpoints (default runs/<profile>)")
-    p.add_argument("--datasets", nargs="+", choices=("celeba", "fruits"),
-                   default=["celeba", "fruits"])
+    p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     p.add_argument("--epochs", type=_positive_int, default=None, help="override the profile")
     p.add_argument("--seeds", type=_positive_int, default=None,
                    help="seeds per configuration (default: the profile's, 3 full, 2 ci)")
     p.add_argument("--workers", type=_positive_int, default=None,
                    help="runs trained at once, one process each (default: 1 on a CPU, up to 9 "
                         "on a GPU)")
-    p.add_argument("--classifier", choices=("efficientnet_lite0", "vgg16", "none"),
-                   default="efficientnet_lite0")
+    p.add_argument("--classifier", choices=classifiers, default=CLASSIFIERS[0])
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--bench", action="store_true", help="record `colorlab bench train` first")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the six models (default: the profile's, off)")
+                   help="torch.compile the models (default: the profile's, off)")
     add_precision_option(p)
     p.set_defaults(run=_reproduce)
 
@@ -194,8 +199,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", help="image files (any size)")
     p.add_argument("--checkpoint", required=True, help="a run's model.pt or checkpoint.pt")
     p.add_argument("--out", default="colorized", help="output folder (default: colorized/)")
-    p.add_argument("--temperature", type=float, default=None, help="annealed-mean T (0.38)")
-    p.add_argument("--head", choices=("classification", "regression"), default=None,
+    p.add_argument("--temperature", type=float, default=None,
+                   help=f"annealed-mean T (default {DEFAULT_T})")
+    p.add_argument("--head", choices=HEADS, default=None,
                    help="fail unless the checkpoint has this head")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--device", default=None)

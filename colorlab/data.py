@@ -24,12 +24,14 @@ from .datasets_base import ColorizationDataset, ImageFolder, split_names
 from ._validation import check_positive_int
 from .images import fit_square
 from .paths import data_root
+from .table1 import DATASETS
 
 __all__ = ["ColorizationDataset", "ImageFolder", "CelebA", "Fruits10", "SampleImages",
-           "load_images", "images_for_profile", "sample_stand_in", "split_names", "DATASETS",
+           "load_images", "images_for_profile", "sample_stand_in", "split_names", "LOADABLE",
            "CELEBA_SUBSET"]
 
-DATASETS = ("sample", "celeba", "fruits")
+#: what :func:`load_images` reads: the report's data sets and the embedded sample images
+LOADABLE = ("sample", *DATASETS)
 CELEBA_SUBSET = 7200  #: the report's CelebA subset: 000001.jpg ... 007200.jpg
 
 
@@ -184,8 +186,8 @@ def load_images(name: str, size: int = 88, root: str | Path | None = None, fallb
     >>> load_images("sample", size=16, sample_count=4).summary()
     'sample: read 4 images at 16x16, 9 classes (embedded sample images, not the real dataset)'
     """
-    if name not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+    if name not in LOADABLE:
+        raise ValueError(f"dataset must be one of {LOADABLE}, got {name!r}")
     check_positive_int(sample_count, "sample_count")
     if name == "sample":
         return SampleImages(size=size, n=sample_count)

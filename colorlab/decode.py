@@ -18,7 +18,10 @@ from ._validation import (check_bins, check_float, check_nonempty, check_positiv
                           check_tensor)
 from .gamut import ab_bins
 
-__all__ = ["annealed_mean", "mean", "mode", "AnnealedMean"]
+__all__ = ["DEFAULT_T", "annealed_mean", "mean", "mode", "AnnealedMean"]
+
+#: the temperature Zhang et al. chose for the annealed mean (``book/05_annealed_mean.ipynb``)
+DEFAULT_T = 0.38
 
 
 def _check_logits(logits: torch.Tensor, bins: torch.Tensor | None) -> torch.Tensor:
@@ -42,7 +45,7 @@ def _expectation(p: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bqhw,qc->bchw", p, bins)
 
 
-def annealed_mean(logits: torch.Tensor, bins: torch.Tensor | None = None, T: float = 0.38
+def annealed_mean(logits: torch.Tensor, bins: torch.Tensor | None = None, T: float = DEFAULT_T
                   ) -> torch.Tensor:
     """Annealed mean of the distribution ``softmax(logits)`` over the bins.
 
@@ -95,7 +98,7 @@ class AnnealedMean(torch.nn.Module):
     torch.Size([2, 2, 4, 4])
     """
 
-    def __init__(self, T: float = 0.38, bins: torch.Tensor | None = None) -> None:
+    def __init__(self, T: float = DEFAULT_T, bins: torch.Tensor | None = None) -> None:
         super().__init__()
         self.T = check_positive(T, "T")
         if bins is not None:

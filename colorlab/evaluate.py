@@ -12,6 +12,7 @@ from ._validation import check_device, check_images, check_positive_int, check_t
 from .batches import to_lab
 from .classifier import FRUIT_IMAGENET_CLASSES, ImageNetClassifier, predict_top1
 from .color import lab_to_rgb
+from .decode import DEFAULT_T
 from .colorfulness import hasler_susstrunk, mean_chroma, saturation_histogram
 from .data import ColorizationDataset
 from .metrics import error_scores, gray_ab, pixel_rebalance_weights, random_ab
@@ -26,7 +27,7 @@ SAMPLE_IMAGENET_CLASSES = {"chelsea": 285, "coffee": 967}
 
 
 @torch.no_grad()
-def predict_ab(model: ColorizationNet, images: torch.Tensor, T: float = 0.38,
+def predict_ab(model: ColorizationNet, images: torch.Tensor, T: float = DEFAULT_T,
                batch_size: int = 64, device: torch.device | str | None = None,
                precision: str = "auto") -> torch.Tensor:
     """ab predicted by ``model`` for uint8 images ``(N, 3, S, S)``: ``(N, 2, S, S)`` float32, CPU.

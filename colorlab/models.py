@@ -13,7 +13,7 @@ from torch import nn
 
 from ._validation import (check_finite, check_finite_result, check_float, check_nonempty,
                           check_positive, check_shape, check_tensor)
-from .decode import annealed_mean
+from .decode import DEFAULT_T, annealed_mean
 from .gamut import NUM_BINS
 
 __all__ = ["ColorizationNet", "AB_SCALE", "MAX_WIDTH"]
@@ -32,7 +32,8 @@ _BLOCKS: tuple[tuple[tuple[int, int, int, int], ...], ...] = (
     ((512, 256, 1, 1), (256, 256, 1, 1), (256, 256, 1, 1)),
     ((256, 128, 1, 1), (128, 128, 1, 1), (128, 128, 1, 1)),
 )
-_HEADS = ("classification", "regression")
+#: the two heads: 313 logits per pixel (Eq. 2) or ab (Eq. 1)
+HEADS = ("classification", "regression")
 
 
 def _block(convs: tuple[tuple[int, int, int, int], ...], width: float, upsample: bool,
@@ -74,8 +75,8 @@ class ColorizationNet(nn.Module):
 
     def __init__(self, head: str = "classification", width: float = 1.0) -> None:
         super().__init__()
-        if head not in _HEADS:
-            raise ValueError(f"head must be one of {_HEADS}, got {head!r}")
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         self.head_type, self.width = head, check_positive(width, "width")
         if self.width > MAX_WIDTH:
             raise ValueError(f"width must be at most {MAX_WIDTH} ({MAX_WIDTH}x the report's "
@@ -104,14 +105,14 @@ class ColorizationNet(nn.Module):
             L = L.to(self.head.weight.dtype)  # the dtype rule: see the class docstring
         features = self.blocks(L / 100.0)
         # the 1x1 head runs in float32 even under autocast: bf16 keeps 8 bits of mantissa, and the
-        # annealed mean divides the logits by T = 0.38, so its rounding would reach the colours
+        # annealed mean divides the logits by T = DEFAULT_T, so its rounding would reach the colours
         with torch.autocast(features.device.type, enabled=False):
             out = self.head(features.to(self.head.weight.dtype)).float()
         out = out * AB_SCALE if self.head_type == "regression" else out
         return check_finite_result(out, "L", "L belongs in [0, 100]")
 
     @torch.no_grad()
-    def colorize(self, L: torch.Tensor, T: float = 0.38) -> torch.Tensor:
+    def colorize(self, L: torch.Tensor, T: float = DEFAULT_T) -> torch.Tensor:
         """Predict ab at the input resolution: ``(B, 1, H, W)`` L -> ``(B, 2, H, W)`` ab.
 
         The classification head is decoded with the annealed mean at temperature ``T``

@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["data_root", "results_root", "cache_root", "checkout_root", "profile", "PROFILES"]
+__all__ = ["data_root", "results_root", "cache_root", "checkout_root", "profile", "BOOK_PROFILES"]
 
-PROFILES = ("ci", "default", "full")
+#: the values of ``COLORLAB_PROFILE``: how much the book's chapters compute (``ci`` < ``default``
+#: < ``full``; the reproduction's own sizes are ``colorlab.reproduce.PROFILES``)
+BOOK_PROFILES = ("ci", "default", "full")
 
 
 def _setting(name: str) -> str | None:
@@ -72,10 +74,10 @@ def cache_root() -> Path | None:
 def profile() -> str:
     """The run profile from ``$COLORLAB_PROFILE`` (default ``"default"``); errors on a typo.
 
-    >>> profile() in PROFILES
+    >>> profile() in BOOK_PROFILES
     True
     """
     value = os.environ.get("COLORLAB_PROFILE", "default").strip().lower() or "default"
-    if value not in PROFILES:
-        raise ValueError(f"COLORLAB_PROFILE must be one of {PROFILES}, got {value!r}")
+    if value not in BOOK_PROFILES:
+        raise ValueError(f"COLORLAB_PROFILE must be one of {BOOK_PROFILES}, got {value!r}")
     return value

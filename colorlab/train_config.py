@@ -13,9 +13,11 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .models import MAX_WIDTH, ColorizationNet
 from .precision import PRECISIONS
 
+from .table1 import RUNS
+
 __all__ = ["TrainConfig", "build_model", "load_model", "default_device", "device_name", "LOSSES"]
 
-LOSSES = ("l2", "ce", "rebal")
+LOSSES = tuple(RUNS)  # "l2", "ce", "rebal": the runs of Table 1
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:

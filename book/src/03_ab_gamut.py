@@ -121,7 +121,9 @@ from colorlab.pages import chapter_images, data_note
 from colorlab.paths import data_root
 from colorlab.prior import empirical_prior
 
-priors, datasets = {}, [chapter_images(name, size=88) for name in ("celeba", "fruits")]
+from colorlab.table1 import DATASETS  # the report's two data sets
+
+priors, datasets = {}, [chapter_images(name, size=88) for name in DATASETS]
 display(Markdown(data_note(*datasets)))
 for ds in datasets:
     # streamed: 256 images at a time go through Lab, never the whole set

@@ -247,7 +247,9 @@ import matplotlib.pyplot as plt
 from colorlab.report_figures import plot_loss_curves
 
 fig, axes = plt.subplots(2, 3, figsize=(9.5, 6.2))
-for row, dataset in zip(axes, ("celeba", "fruits")):
+from colorlab.table1 import DATASETS  # the report's two data sets
+
+for row, dataset in zip(axes, DATASETS):
     plot_loss_curves(results.path, dataset, axes=row)
 plt.tight_layout()
 plt.show()
@@ -264,7 +266,7 @@ from colorlab.table1 import RUNS
 lines = ["| run | lowest validation loss | at epoch | after the last epoch | above the minimum |",
          "| --- | ---: | ---: | ---: | ---: |"]
 fits = {}
-for dataset in ("celeba", "fruits"):
+for dataset in DATASETS:
     for run, method in RUNS.items():
         history = results.json(dataset, run, "history.json")
         best = min(history, key=lambda h: h["val_loss"])
@@ -287,7 +289,7 @@ train_falls = all(fit["last"]["train_loss"] < fit["best"]["train_loss"]
 width = next(iter(results.provenance["runs"].values()))["config"]["width"]
 params = sum(p.numel() for p in ColorizationNet("classification", width=width).parameters())
 train = {ds: results.provenance["datasets"][ds]["split_sizes"]["train"]
-         for ds in ("celeba", "fruits")}
+         for ds in DATASETS}
 worst = max(fits, key=lambda key: fits[key]["above"])
 text = (f"In this run the validation loss of the classification models is lowest between epochs "
         f"{min(epochs)} and {max(epochs)}. ")
@@ -308,9 +310,9 @@ if worst[1] == "rebal":
              f"{min(w):.2f}), so a few training pixels steer much of the gradient.")
 seed_file = results.path / "table1_seeds.json"
 seed_rows = results.json("table1_seeds.json") if seed_file.is_file() else {}
-if all(ds in seed_rows for ds in ("celeba", "fruits")):
+if all(ds in seed_rows for ds in DATASETS):
     changes = []
-    for ds in ("celeba", "fruits"):
+    for ds in DATASETS:
         auc = seed_rows[ds]["auc"]
         changes.append(f"on the {'faces' if ds == 'celeba' else 'fruits'}, " + ", ".join(
             f"{m} {auc[m]['best']['mean'] - auc[m]['final']['mean']:+.1f}" for m in RUNS.values()))

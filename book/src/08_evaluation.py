@@ -131,7 +131,9 @@ import matplotlib.pyplot as plt
 from colorlab.report_figures import plot_cumulative
 
 fig, axes = plt.subplots(2, 2, figsize=(9.5, 7.8))
-for row, dataset in zip(axes, ("celeba", "fruits")):
+from colorlab.table1 import DATASETS  # the report's two data sets
+
+for row, dataset in zip(axes, DATASETS):
     metrics = results.json(dataset, "metrics.json")
     for ax, kind in zip(row, ("pixel", "image")):
         plot_cumulative(metrics, f"cumulative_per_{kind}", ax=ax,
@@ -195,7 +197,7 @@ display(Markdown(comparison or "This page shows a CI-sized run on sample images:
 lines = ["| data | a - b | pooled difference | sd over seeds | beyond the seeds? |",
          "| --- | --- | ---: | ---: | --- |"]
 paired, pooled = {}, {}  # (dataset, a, b) -> (mean, standard error) of a - b, in AuC points
-for dataset in ("celeba", "fruits"):
+for dataset in DATASETS:
     metrics = results.json(dataset, "metrics.json")
     for a, b in (("L2", "Gray"), ("Class", "L2"), ("Class+rebal", "Class")):
         def scores(m):
@@ -210,7 +212,7 @@ for dataset in ("celeba", "fruits"):
         lines.append(f"| {dataset} | {a} - {b} | {100 * r['mean']:+.2f} ± {100 * r['se']:.2f} | "
                      f"{sd} | {beyond} |")
 n_images = {ds: len(results.json(ds, "metrics.json")["Gray"]["per_image_auc"])
-            for ds in ("celeba", "fruits")}
+            for ds in DATASETS}
 display(Markdown("\n".join(lines)))
 display(Markdown(
     f"Per-image AuC differences at the last epoch, pooled over the {seeds} seed(s) "
@@ -278,9 +280,9 @@ else:
                        f"{abs(m):.2f} ± {se:.2f} {direction(-m, 'above', 'below', 'level with')}"
                        " Class. We cannot inspect the report's model, so this is an "
                        "observation, not an explanation.")
-    rebal_auc = {ds: paired[ds, "Class+rebal", "Class"][0] for ds in ("celeba", "fruits")}
+    rebal_auc = {ds: paired[ds, "Class+rebal", "Class"][0] for ds in DATASETS}
     rebal_rauc = {ds: mean_table[ds]["rebalanced_auc"]["Class+rebal"]
-                  - mean_table[ds]["rebalanced_auc"]["Class"] for ds in ("celeba", "fruits")}
+                  - mean_table[ds]["rebalanced_auc"]["Class"] for ds in DATASETS}
     acc = table["fruits"].get("classifier_accuracy", {})  # seed 0: counts of classified images
     n_fruit = results.json("fruits", "metrics.json")["Ground truth"].get("classified_images", 0)
     lost = all(v < 0 for v in (*rebal_auc.values(), *rebal_rauc.values()))
@@ -311,7 +313,7 @@ else:
                   + f" Class on the classifier ({report['Class+rebal']:.1f} % against "
                   f"{report['Class']:.1f} %).")
     if seeds > 1:
-        sides = {ds: pooled[ds, "Class+rebal", "Class"] for ds in ("celeba", "fruits")}
+        sides = {ds: pooled[ds, "Class+rebal", "Class"] for ds in DATASETS}
         rebal += (" Against the variation between seeds, the AuC difference is "
                   + ", ".join(f"{'beyond' if r['exceeds_seeds'] else 'within'} twice the spread "
                               f"({100 * r['seed_sd']:.2f} points) on {ds}"
@@ -369,7 +371,7 @@ for dataset in table:
 from colorlab.report_figures import plot_saturation_histograms
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-for ax, dataset in zip(axes, ("celeba", "fruits")):
+for ax, dataset in zip(axes, DATASETS):
     plot_saturation_histograms(results.json(dataset, "metrics.json"), ax=ax, title=dataset)
 plt.tight_layout()
 plt.show()

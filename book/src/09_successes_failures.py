@@ -27,7 +27,9 @@ from colorlab.results import book_results
 results = book_results()
 display(Markdown(results.markdown()))
 # every panel as a web image (JPEG when the PNG is over 500 KB), glued into the figures below
-for ds in ("celeba", "fruits"):
+from colorlab.table1 import DATASETS  # the report's two data sets
+
+for ds in DATASETS:
     for panel in ["fig3_successes"] + [f"fig6_{mode}" for mode in FAILURE_MODES]:
         glue(f"{ds}-{panel}", web_image(results.path / ds / f"{panel}.png"))
 
