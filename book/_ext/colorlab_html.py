@@ -1,6 +1,8 @@
 """Sphinx extension of the colorlab book (registered in ``_config.yml``, ``local_extensions``):
-two fixes for console errors that every reader's browser would log (found by
-``tests/pages_in_browser.py``).
+chapter links in the API reference, and two fixes for console errors that every reader's browser
+would log (found by ``tests/pages_in_browser.py``).
+
+* A docstring that names a chapter (````book/07_training.ipynb````) links to it on the API page.
 
 * The Jupyter Book stack adds sphinx-thebe's inline configuration script twice to every page;
   the second copy fails with "Identifier 'THEBE_JS_URL' has already been declared". Each page
@@ -10,6 +12,18 @@ two fixes for console errors that every reader's browser would log (found by
   falls back to anyway (pydata-sphinx-theme reads it from ``html_context``).
 """
 from __future__ import annotations
+
+import re
+
+#: a chapter named in a docstring, as the library writes it: ``book/07_training.ipynb``
+_CHAPTER = re.compile(r"``(book/\d\d_[a-z0-9_]+)\.ipynb``")
+
+
+def _chapter_links(app, what, name, obj, options, lines) -> None:
+    """Turn each chapter a docstring names into a link on the API page (the docstrings stay
+    plain text for ``help()``)."""
+    for i, line in enumerate(lines):
+        lines[i] = _CHAPTER.sub(lambda m: f":doc:`{m.group(1)}.ipynb </{m.group(1)}>`", line)
 
 
 def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
@@ -36,5 +50,6 @@ def _default_mode(app, config) -> None:
 
 def setup(app):
     app.connect("config-inited", _default_mode)
+    app.connect("autodoc-process-docstring", _chapter_links)
     app.connect("html-page-context", _unique_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
