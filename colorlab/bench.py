@@ -8,7 +8,6 @@ figure is the median of several repeats after a warm-up; ratios > 1 mean colorla
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -17,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["median_seconds", "bench_core", "main"]
+__all__ = ["median_seconds", "bench_core", "add_bench_command", "main"]
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 5) -> float:
@@ -63,10 +62,13 @@ def bench_core(batch: int = 256, size: int = 176, repeats: int = 5, seed: int = 
             "soft_encode_speedup": t_kd / t_enc, "batch": batch, "size": size}
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .cli import OneLineParser
+def add_bench_command(sub) -> None:
+    """Register ``colorlab bench`` on the sub-command parser of :mod:`colorlab.cli` (the one
+    argument parser of the command line)."""
+    from .commands import add_precision_option
 
-    parser = OneLineParser(prog="colorlab bench", description=__doc__)
+    parser = sub.add_parser("bench", help="benchmarks: core (CPU ratios), train (images/s)",
+                            description=__doc__)
     parser.add_argument("what", choices=["core", "train"], help="which benchmark")
     parser.add_argument("--batch", type=int, default=None, help="images per batch")
     parser.add_argument("--size", type=int, default=176, help="image side in pixels")
@@ -80,10 +82,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="train: models trained at once, one process each (summed rate)")
     parser.add_argument("--json", default=None, metavar="FILE",
                         help="train: also write the result as JSON to FILE")
-    from .commands import add_precision_option
-
     add_precision_option(parser)
-    args = parser.parse_args(argv)
+    parser.set_defaults(run=_run)
+
+
+def _run(args) -> int:
     if args.what == "core":
         r = bench_core(batch=args.batch or 256, size=args.size, repeats=args.repeats)
         print(f"core benchmark on {r['threads']} CPU threads, float32, batch {r['batch']}")
@@ -108,6 +111,15 @@ def main(argv: list[str] | None = None) -> int:
 
             atomic_write_text(json.dumps(result, indent=1), args.json)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m colorlab.bench ARGS`` is ``colorlab bench ARGS``."""
+    import sys
+
+    from .cli import main as cli_main
+
+    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

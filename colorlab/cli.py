@@ -57,10 +57,10 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"colorlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("info", help="versions, device and where data is looked for")
-    bench = sub.add_parser("bench", help="benchmarks (core, train)", add_help=False)
-    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    from .bench import add_bench_command
     from .commands import add_commands
 
+    add_bench_command(sub)
     add_commands(sub)
     return parser
 
@@ -88,10 +88,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "info":
             print("\n".join(info_lines()))
             return 0
-        if args.command == "bench":
-            from .bench import main as bench_main
-
-            return bench_main(args.rest)
         return args.run(args)
     except (ValueError, TypeError, OSError, RuntimeError, ImportError, ArithmeticError) as err:
         if os.environ.get("COLORLAB_DEBUG"):
