@@ -81,7 +81,7 @@ def run_alone(chapter: str, site: Path, tmp: Path, repository: str) -> tuple[str
     return text, imported
 
 
-@pytest.mark.parametrize("chapter", ["05_annealed_mean", "08_evaluation"])
+@pytest.mark.parametrize("chapter", ["05_annealed_mean", "07_training", "08_evaluation"])
 def test_a_chapter_alone_shows_the_recorded_run(chapter, wheel_site, tmp_path):
     commit = make_repo(tmp_path / "clone")
     text, imported = run_alone(chapter, wheel_site, tmp_path, f"file://{tmp_path / 'clone'}")
