@@ -199,25 +199,26 @@ POINT_LABELS = {"final": "last epoch", "best": "best val."}
 def table1_seed_dataset_markdown(seed_table: dict, dataset: str,
                                  metrics: tuple[str, ...] | None = None) -> str:
     """One dataset of :func:`table1_seed_rows`, narrow enough for a phone: a row per method and
-    evaluation point, a column per metric (``metrics``: default all), each cell the mean ± sd over
-    seeds (one value for the untrained methods and the ground truth), the report's number in
-    parentheses on the last-epoch rows (real data only).
+    evaluation point (a trained method's second row, ``"<method>, best val."``, is the epoch of
+    its lowest validation loss), a column per metric (``metrics``: default all), each cell the
+    mean ± sd over seeds (one value for the untrained methods and the ground truth), the report's
+    number in parentheses on the last-epoch rows (real data only).
 
     >>> rows = {"auc": {"Gray": {"final": mean_sd([88.0])},
     ...                 "L2": {"final": mean_sd([90.0, 92.0]), "best": mean_sd([91.0, 91.0])}}}
     >>> print(table1_seed_dataset_markdown({"celeba": rows}, "celeba"))
-    | method | evaluated at | AuC |
-    | --- | --- | ---: |
-    | Gray |  | 88.0 (88.8) |
-    | L2 | last epoch | 91.0 ± 1.4 (91.5) |
-    | L2 | best val. | 91.0 ± 0.0 |
+    | method | AuC |
+    | --- | ---: |
+    | Gray | 88.0 (88.8) |
+    | L2 | 91.0 ± 1.4 (91.5) |
+    | L2, best val. | 91.0 ± 0.0 |
     <BLANKLINE>
     """
     rows = seed_table[dataset]
     metrics = tuple(m for m in (metrics or tuple(rows)) if m in rows)
     report = REPORT_TABLE1.get(dataset, {})
-    lines = ["| method | evaluated at | " + " | ".join(METRIC_LABELS.get(m, m) for m in metrics)
-             + " |", "| --- | --- | " + " | ".join(["---:"] * len(metrics)) + " |"]
+    lines = ["| method | " + " | ".join(METRIC_LABELS.get(m, m) for m in metrics) + " |",
+             "| --- | " + " | ".join(["---:"] * len(metrics)) + " |"]
     for method in COLUMNS:
         points = [p for p in POINT_LABELS if any(p in rows[m].get(method, {}) for m in metrics)]
         for point in points:
@@ -230,8 +231,8 @@ def table1_seed_dataset_markdown(seed_table: dict, dataset: str,
                 if stats is not None and point == "final" and r is not None:
                     cell += f" ({r:.1f})"
                 cells.append(cell)
-            lines.append(f"| {method} | {POINT_LABELS[point] if trained else ''} | "
-                         + " | ".join(cells) + " |")
+            label = f"{method}, {POINT_LABELS[point]}" if trained and point == "best" else method
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

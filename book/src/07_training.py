@@ -40,26 +40,29 @@ train_images, held_out = fruits.images[keep], fruits.images[aside]
 gen = torch.Generator().manual_seed(0)
 torch.manual_seed(0)
 net = ColorizationNet("classification", width=WIDTH)
-loss_fn = RebalancedCrossEntropy()  # no weights: plain classification, v = 1 in Eq. (eq-ce)
+loss_fn = RebalancedCrossEntropy()  # no weights: v = 1
 opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 L_held, ab_held = to_lab(held_out)
-before = net.colorize(L_held).detach()  # an untrained network's guess
+before = net.colorize(L_held).detach()  # untrained
 
 losses, start = [], time.perf_counter()
 for step in range(STEPS):
-    batch = train_images[torch.randint(len(train_images), (BATCH,), generator=gen)]  # uint8
-    L, ab = to_lab(batch)                       # (B, 1, S, S) and (B, 2, S, S), Lab units
-    logits = net(L)                             # (B, 313, S/4, S/4)
-    loss = loss_fn(logits, downsample_ab(ab))   # soft-encoded cross-entropy at 1/4 resolution
+    pick = torch.randint(len(train_images), (BATCH,),
+                         generator=gen)
+    L, ab = to_lab(train_images[pick])  # uint8 -> Lab
+    logits = net(L)                     # (B, 313, S/4, S/4)
+    target = downsample_ab(ab)          # ab at S/4
+    loss = loss_fn(logits, target)      # Eq. (eq-ce)
     opt.zero_grad()
     loss.backward()
     opt.step()
     losses.append(loss.item())
 seconds = time.perf_counter() - start
 after = net.colorize(L_held).detach()
-print(f"{STEPS} steps of {BATCH} images at {SIZE}x{SIZE} in {seconds:.0f} s; loss "
-      f"{sum(losses[:10]) / 10:.2f} over the first 10 steps, "
-      f"{sum(losses[-10:]) / 10:.2f} over the last 10")
+first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+print(f"{STEPS} steps of {BATCH} images at {SIZE}x{SIZE}")
+print(f"in {seconds:.0f} s; mean loss of the first 10 steps "
+      f"{first:.2f}, of the last 10 {last:.2f}")
 
 # %% tags=["remove-input"]
 display_note = data_note(fruits)
@@ -68,7 +71,7 @@ if display_note:
 
     display(Markdown(display_note))
 
-# %% [figure fig-live-loss] The loss of each step of the loop above (light) and its running mean over 20 steps (dark).
+# %% tags=["remove-input"] [figure fig-live-loss] The loss of each step of the loop above (light) and its running mean over 20 steps (dark).
 import matplotlib.pyplot as plt
 
 fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -83,7 +86,7 @@ ax.legend()
 plt.tight_layout()
 plt.show()
 
-# %% [figure fig-live-colorize] Four held-out images: the true colours, the untrained network's colorization and the trained one's (annealed mean, T = 0.38).
+# %% tags=["remove-input"] [figure fig-live-colorize] Four held-out images: the true colours, the untrained network's colorization and the trained one's (annealed mean, T = 0.38).
 from colorlab.plots import show_colorizations
 
 show_colorizations(L_held, {"truth": ab_held, "before": before, "after": after}, size=1.3)

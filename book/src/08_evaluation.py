@@ -115,7 +115,7 @@ for dataset in table:
 display(Markdown("*AuC rebal.* is the rebalanced AuC, *accuracy* the classifier's top-1 accuracy, "
                  "*agreement* how often the classifier's top-1 class of the colorized image "
                  "equals that of the real one. Each trained method is evaluated at two points: "
-                 "after the last epoch (*last epoch*, as the report did) and at the epoch of its "
+                 "after the last epoch (its first row, as the report did) and at the epoch of its "
                  "lowest validation loss (*best val.*, chapter 7)."
                  + (" The report's numbers are in parentheses (its classifier was VGG16)."
                     if results.recorded else "")))
@@ -194,8 +194,7 @@ comparison = report_comparison_markdown(mean_table)
 display(Markdown(comparison or "This page shows a CI-sized run on sample images: there is "
                  "nothing to set beside the report."))
 
-lines = ["| data | a - b | pooled difference | sd over seeds | beyond the seeds? |",
-         "| --- | --- | ---: | ---: | --- |"]
+lines = ["| a − b | pooled | seed sd | > 2 sd? |", "| --- | ---: | ---: | --- |"]
 paired, pooled = {}, {}  # (dataset, a, b) -> (mean, standard error) of a - b, in AuC points
 for dataset in DATASETS:
     metrics = results.json(dataset, "metrics.json")
@@ -209,17 +208,17 @@ for dataset in DATASETS:
         paired[dataset, a, b] = (100 * r["mean"], 100 * r["se"])
         sd = "" if r["seed_sd"] is None else f"{100 * r['seed_sd']:.2f}"
         beyond = {True: "yes", False: "no", None: "one seed"}[r["exceeds_seeds"]]
-        lines.append(f"| {dataset} | {a} - {b} | {100 * r['mean']:+.2f} ± {100 * r['se']:.2f} | "
+        lines.append(f"| {dataset}: {a} − {b} | {100 * r['mean']:+.2f} ± {100 * r['se']:.2f} | "
                      f"{sd} | {beyond} |")
 n_images = {ds: len(results.json(ds, "metrics.json")["Gray"]["per_image_auc"])
             for ds in DATASETS}
 display(Markdown("\n".join(lines)))
 display(Markdown(
-    f"Per-image AuC differences at the last epoch, pooled over the {seeds} seed(s) "
-    f"({n_images['celeba']:,} face and {n_images['fruits']:,} fruit test images per seed), with "
-    f"their standard error; *sd over seeds* is the spread of the per-seed mean differences, and a "
-    f"difference counts as beyond the seeds when it is more than twice that spread "
-    f"(`colorlab.metrics.paired_difference_over_seeds`)."))
+    f"Per-image AuC differences (points) at the last epoch, pooled over "
+    f"{seeds} seed{'s' if seeds > 1 else ''} ({n_images['celeba']:,} face and "
+    f"{n_images['fruits']:,} fruit test images per seed), with their standard error; *seed sd* "
+    f"is the spread of the per-seed mean differences, and *> 2 sd?* says whether the difference "
+    f"is more than twice that spread (`paired_difference_over_seeds` in `colorlab.metrics`)."))
 
 # %% [markdown]
 # The tables above are computed from whichever run this page shows. When it is the recorded run,
