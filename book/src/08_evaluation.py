@@ -285,7 +285,7 @@ else:
     acc = table["fruits"].get("classifier_accuracy", {})  # seed 0: counts of classified images
     n_fruit = results.json("fruits", "metrics.json")["Ground truth"].get("classified_images", 0)
     lost = all(v < 0 for v in (*rebal_auc.values(), *rebal_rauc.values()))
-    verdict = "did not pay off here.** " if lost else "had mixed effects here.** "
+    verdict = "cost AuC here.** " if lost else "had mixed effects on AuC here.** "
     rebal = ("* **Rebalancing " + verdict
              + "Zhang et al. expect class rebalancing to cost a little plain AuC and to buy "
              "rebalanced AuC and recognisability. In this run, Class+rebal against Class: AuC "
