@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/env.sh
-.venv/bin/python scripts/notebooks.py --check
+.venv/bin/python scripts/pairs.py --check
 rm -rf _build/html _build/.doctrees
 export COLORLAB_BOOK_BUILD=1  # chapters skip interactive widgets (colorlab.pages.live_kernel)
 .venv/bin/jupyter-book build . -W --keep-going

@@ -1,4 +1,5 @@
-"""The book's sources: notebooks in sync with book/src, stripped, listed, one repository URL."""
+"""The book's sources: notebooks paired with book/src by jupytext and in sync, stripped, listed,
+one repository URL."""
 import json
 import re
 import subprocess
@@ -9,7 +10,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
-import notebooks  # noqa: E402
+import pairs  # noqa: E402
 
 CHAPTERS = sorted((REPO / "book").glob("*.ipynb"))
 
@@ -19,9 +20,37 @@ def test_there_are_nine_chapters():
 
 
 def test_notebooks_are_in_sync_with_their_sources():
-    out = subprocess.run([sys.executable, str(REPO / "scripts" / "notebooks.py"), "--check"],
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "pairs.py"), "--check"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_pairs_are_jupytexts(tmp_path):
+    """jupytext itself pairs the two folders (jupytext.toml), and reads each source into the
+    cells of its notebook: what Jupyter with jupytext saves is what the check expects."""
+    import jupytext
+    from jupytext.config import load_jupytext_configuration_file
+    from jupytext.paired_paths import paired_paths
+
+    (formats,) = load_jupytext_configuration_file(str(REPO / "jupytext.toml")).formats
+    for path in CHAPTERS:
+        pair = [p for p, _ in paired_paths(f"book/{path.name}", "ipynb", formats)]
+        assert pair == [f"book/{path.name}", f"book/src/{path.stem}.py"]
+        nb = jupytext.read(REPO / "book" / "src" / f"{path.stem}.py")
+        committed = json.loads(path.read_text())
+        assert [c.source for c in nb.cells] == ["".join(c["source"])
+                                                for c in committed["cells"]], path.name
+
+
+def test_a_stale_notebook_is_caught(tmp_path, monkeypatch):
+    monkeypatch.setattr(pairs, "SRC", tmp_path / "src")
+    monkeypatch.setattr(pairs, "OUT", tmp_path)
+    (tmp_path / "src").mkdir()
+    source = (REPO / "book" / "src" / "01_introduction.py").read_text()
+    (tmp_path / "src" / "01_introduction.py").write_text(source)
+    assert pairs.main([]) == 0 and pairs.main(["--check"]) == 0
+    (tmp_path / "src" / "01_introduction.py").write_text(source + "\n# %%\nprint(1)\n")
+    assert pairs.main(["--check"]) == 1
 
 
 def test_notebooks_are_committed_without_outputs():
@@ -33,7 +62,7 @@ def test_notebooks_are_committed_without_outputs():
 
 
 def test_every_chapter_starts_with_the_install_cell():
-    url = notebooks.repository_url()
+    url = pairs.repository_url()
     for path in CHAPTERS:
         first = json.loads(path.read_text())["cells"][0]
         source = "".join(first["source"])
@@ -41,7 +70,7 @@ def test_every_chapter_starts_with_the_install_cell():
 
 
 def test_repository_url_is_one_setting():
-    url = notebooks.repository_url()
+    url = pairs.repository_url()
     config = yaml.safe_load((REPO / "_config.yml").read_text())
     assert config["repository"]["url"] == url
     found = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", (REPO / "README.md").read_text()))
@@ -67,7 +96,7 @@ def test_cited_keys_exist_in_the_bibliography():
 
 def test_figures_referenced_exist():
     text = "\n".join(p.read_text() for p in (REPO / "book" / "src").glob("*.py"))
-    defined = set(re.findall(r"\[figure ([\w-]+)\]|:name: ([\w-]+)", text))
+    defined = set(re.findall(r'"name": "([\w-]+)"|:name: ([\w-]+)', text))
     defined = {name for pair in defined for name in pair if name}
     referenced = set(re.findall(r"\{numref\}`([\w-]+)`", text))
     assert referenced <= defined, referenced - defined

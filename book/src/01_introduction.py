@@ -1,3 +1,21 @@
+# ---
+# jupyter:
+#   colab:
+#     provenance: []
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["remove-cell"]
+# Colab: install colorlab from the repository when it is missing (a no-op locally and in CI).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("colorlab") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+                           "colorlab @ git+https://github.com/colorlab-book/colorlab"])
+
+
 # %% [markdown]
 # # Introduction
 #
@@ -64,7 +82,7 @@ print(f"data folder: {where}, {'found' if data_root().is_dir() else 'not found'}
 # colour channels (what it must predict). The next chapter explains the colour space in which
 # this split is made.
 
-# %% [figure fig-task] A photograph (scikit-image's cat), its lightness L, which the network sees, and its colour channels a and b, which it must predict.
+# %% mystnb={"figure": {"caption": "A photograph (scikit-image's cat), its lightness L, which the network sees, and its colour channels a and b, which it must predict.", "name": "fig-task"}, "image": {"alt": "A photograph (scikit-image's cat), its lightness L, which the network sees, and its colour channels a and b, which it must predict."}}
 import matplotlib.pyplot as plt
 from skimage import data
 

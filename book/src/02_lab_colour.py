@@ -1,3 +1,21 @@
+# ---
+# jupyter:
+#   colab:
+#     provenance: []
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["remove-cell"]
+# Colab: install colorlab from the repository when it is missing (a no-op locally and in CI).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("colorlab") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+                           "colorlab @ git+https://github.com/colorlab-book/colorlab"])
+
+
 # %% [markdown]
 # # The Lab colour space
 #
@@ -138,7 +156,7 @@ faces = chapter_images("celeba", size=88)
 fruits = chapter_images("fruits", size=88)
 display(Markdown(data_note(faces, fruits)))
 
-# %% [figure fig-lab-channels] One image of each data set (top: faces, bottom: fruits; sample photographs where the real data is absent, as the note above says) split into L, a and b. The network sees only the second column.
+# %% mystnb={"figure": {"caption": "One image of each data set (top: faces, bottom: fruits; sample photographs where the real data is absent, as the note above says) split into L, a and b. The network sees only the second column.", "name": "fig-lab-channels"}, "image": {"alt": "One image of each data set (top: faces, bottom: fruits; sample photographs where the real data is absent, as the note above says) split into L, a and b. The network sees only the second column."}}
 import matplotlib.pyplot as plt
 
 from colorlab.plots import show_lab_channels

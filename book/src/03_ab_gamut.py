@@ -1,3 +1,21 @@
+# ---
+# jupyter:
+#   colab:
+#     provenance: []
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["remove-cell"]
+# Colab: install colorlab from the repository when it is missing (a no-op locally and in CI).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("colorlab") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+                           "colorlab @ git+https://github.com/colorlab-book/colorlab"])
+
+
 # %% [markdown]
 # # Quantizing the ab gamut
 #
@@ -57,7 +75,7 @@ assert touching == len(ring)
 # learns that those bins are never the answer. {numref}`fig-gamut` shows the bins in their colours
 # at $L = 50$; hatched bins form the ring.
 
-# %% [figure fig-gamut] The 313 ab bins of Zhang et al., each filled with its colour at L = 50 (report Fig. 2a). Hatched: the 52 bins that no 8-bit sRGB colour reaches.
+# %% mystnb={"figure": {"caption": "The 313 ab bins of Zhang et al., each filled with its colour at L = 50 (report Fig. 2a). Hatched: the 52 bins that no 8-bit sRGB colour reaches.", "name": "fig-gamut"}, "image": {"alt": "The 313 ab bins of Zhang et al., each filled with its colour at L = 50 (report Fig. 2a). Hatched: the 52 bins that no 8-bit sRGB colour reaches."}}
 import matplotlib.pyplot as plt
 
 from colorlab.plots import plot_ab_bins
@@ -154,7 +172,7 @@ display(Markdown(text + " That imbalance is why a classifier trained with plain 
                  "favours greys, and why Chapter {doc}`04_regression_vs_classification` "
                  "rebalances."))
 
-# %% [figure fig-prior] Empirical distribution of ab bins, log10 scale, one panel per data set (report Fig. 2b). Blank bins never occur.
+# %% mystnb={"figure": {"caption": "Empirical distribution of ab bins, log10 scale, one panel per data set (report Fig. 2b). Blank bins never occur.", "name": "fig-prior"}, "image": {"alt": "Empirical distribution of ab bins, log10 scale, one panel per data set (report Fig. 2b). Blank bins never occur."}}
 from colorlab.plots import plot_prior
 
 fig, axes = plt.subplots(1, len(priors), figsize=(3.3 * len(priors), 3.4))

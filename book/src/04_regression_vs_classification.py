@@ -1,3 +1,21 @@
+# ---
+# jupyter:
+#   colab:
+#     provenance: []
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["remove-cell"]
+# Colab: install colorlab from the repository when it is missing (a no-op locally and in CI).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("colorlab") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+                           "colorlab @ git+https://github.com/colorlab-book/colorlab"])
+
+
 # %% [markdown]
 # # Regression versus classification
 #
@@ -63,7 +81,7 @@ for v, i in zip(*top):
 # {numref}`fig-swatches` shows the two training colours, the L2 optimum between them and the
 # classifier's mode.
 
-# %% [figure fig-swatches] The two training colours (red and blue), the colour that minimises the L2 loss (their mean, a grey-purple that occurs in no training image) and the mode of the classifier's distribution, each at L = 55.
+# %% mystnb={"figure": {"caption": "The two training colours (red and blue), the colour that minimises the L2 loss (their mean, a grey-purple that occurs in no training image) and the mode of the classifier's distribution, each at L = 55.", "name": "fig-swatches"}, "image": {"alt": "The two training colours (red and blue), the colour that minimises the L2 loss (their mean, a grey-purple that occurs in no training image) and the mode of the classifier's distribution, each at L = 55."}}
 swatches = {"red": red, "blue": blue, "L2 optimum": guess.detach().flatten(),
             "classifier mode": mode(logits.detach()).flatten()}
 fig, axes = plt.subplots(1, 4, figsize=(8, 2))
@@ -186,7 +204,7 @@ for lam, wl in weights.items():
           f"sum_q p~_q w_q = {norm:.6f}")
     assert abs(norm - 1) < 1e-9
 
-# %% [figure fig-weights] Left: rebalancing weights against the smoothed prior for several lambda (log-log). Right: the weights of lambda = 1/2 on the ab grid.
+# %% mystnb={"figure": {"caption": "Left: rebalancing weights against the smoothed prior for several lambda (log-log). Right: the weights of lambda = 1/2 on the ab grid.", "name": "fig-weights"}, "image": {"alt": "Left: rebalancing weights against the smoothed prior for several lambda (log-log). Right: the weights of lambda = 1/2 on the ab grid."}}
 from colorlab.plots import plot_prior
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))

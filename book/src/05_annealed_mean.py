@@ -1,3 +1,21 @@
+# ---
+# jupyter:
+#   colab:
+#     provenance: []
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["remove-cell"]
+# Colab: install colorlab from the repository when it is missing (a no-op locally and in CI).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("colorlab") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+                           "colorlab @ git+https://github.com/colorlab-book/colorlab"])
+
+
 # %% [markdown]
 # # From a distribution to a colour
 #
@@ -74,7 +92,7 @@ temperatures = [1.0, 0.77, 0.58, 0.38, 0.2, 0.05]
 # column decodes the same predicted distributions at one temperature, from the mean ($T = 1$) to
 # the mode.
 
-# %% [figure fig-temperature] Annealed mean of the same predictions of four test faces, from T = 1 (the mean) to T -> 0 (the mode, last column); first column: the true colours.
+# %% mystnb={"figure": {"caption": "Annealed mean of the same predictions of four test faces, from T = 1 (the mean) to T -> 0 (the mode, last column); first column: the true colours.", "name": "fig-temperature"}, "image": {"alt": "Annealed mean of the same predictions of four test faces, from T = 1 (the mean) to T -> 0 (the mode, last column); first column: the true colours."}}
 import matplotlib.pyplot as plt
 import torch.nn.functional as F
 

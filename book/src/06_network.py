@@ -1,3 +1,21 @@
+# ---
+# jupyter:
+#   colab:
+#     provenance: []
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["remove-cell"]
+# Colab: install colorlab from the repository when it is missing (a no-op locally and in CI).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("colorlab") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+                           "colorlab @ git+https://github.com/colorlab-book/colorlab"])
+
+
 # %% [markdown]
 # # The network
 #
@@ -50,9 +68,7 @@ from colorlab.pages import show_source
 
 show_source(_block, ColorizationNet.forward)
 
-# %% [markdown]
-
-# %% [figure fig-network] The report's network (Fig. 1), drawn from ColorizationNet at 176x176 input: boxes scale with resolution (height) and channels (width); below each, its output shape and parameters.
+# %% mystnb={"figure": {"caption": "The report's network (Fig. 1), drawn from ColorizationNet at 176x176 input: boxes scale with resolution (height) and channels (width); below each, its output shape and parameters.", "name": "fig-network"}, "image": {"alt": "The report's network (Fig. 1), drawn from ColorizationNet at 176x176 input: boxes scale with resolution (height) and channels (width); below each, its output shape and parameters."}}
 import matplotlib.pyplot as plt
 
 from colorlab.report_figures import plot_network

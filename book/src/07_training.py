@@ -1,4 +1,22 @@
-# colab: gpu
+# ---
+# jupyter:
+#   accelerator: GPU
+#   colab:
+#     provenance: []
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["remove-cell"]
+# Colab: install colorlab from the repository when it is missing (a no-op locally and in CI).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("colorlab") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+                           "colorlab @ git+https://github.com/colorlab-book/colorlab"])
+
+
 # %% [markdown]
 # # Training
 #
@@ -71,7 +89,7 @@ if display_note:
 
     display(Markdown(display_note))
 
-# %% tags=["remove-input"] [figure fig-live-loss] The loss of each step of the loop above (light) and its running mean over 20 steps (dark).
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "The loss of each step of the loop above (light) and its running mean over 20 steps (dark).", "name": "fig-live-loss"}, "image": {"alt": "The loss of each step of the loop above (light) and its running mean over 20 steps (dark)."}}
 import matplotlib.pyplot as plt
 
 fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -86,7 +104,7 @@ ax.legend()
 plt.tight_layout()
 plt.show()
 
-# %% tags=["remove-input"] [figure fig-live-colorize] Four held-out images: the true colours, the untrained network's colorization and the trained one's (annealed mean, T = 0.38).
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Four held-out images: the true colours, the untrained network's colorization and the trained one's (annealed mean, T = 0.38).", "name": "fig-live-colorize"}, "image": {"alt": "Four held-out images: the true colours, the untrained network's colorization and the trained one's (annealed mean, T = 0.38)."}}
 from colorlab.plots import show_colorizations
 
 show_colorizations(L_held, {"truth": ab_held, "before": before, "after": after}, size=1.3)
@@ -244,7 +262,7 @@ display(Markdown(text))
 #
 # {numref}`fig-loss-curves` shows the training and validation loss per epoch (the report's Fig. 4).
 
-# %% [figure fig-loss-curves] Training and validation loss per epoch of the three models on the faces (top) and the fruits (bottom) (report Fig. 4).
+# %% mystnb={"figure": {"caption": "Training and validation loss per epoch of the three models on the faces (top) and the fruits (bottom) (report Fig. 4).", "name": "fig-loss-curves"}, "image": {"alt": "Training and validation loss per epoch of the three models on the faces (top) and the fruits (bottom) (report Fig. 4)."}}
 import matplotlib.pyplot as plt
 
 from colorlab.report_figures import plot_loss_curves

@@ -1,3 +1,21 @@
+# ---
+# jupyter:
+#   colab:
+#     provenance: []
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["remove-cell"]
+# Colab: install colorlab from the repository when it is missing (a no-op locally and in CI).
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("colorlab") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+                           "colorlab @ git+https://github.com/colorlab-book/colorlab"])
+
+
 # %% [markdown]
 # # Evaluation
 #
@@ -125,7 +143,7 @@ display(Markdown("*AuC rebal.* is the rebalanced AuC, *accuracy* the classifier'
 # per pixel (all test pixels pooled) and per image (the fraction of images whose mean error is
 # within $t$).
 
-# %% [figure fig-cumulative] Cumulative ab-error curves per pixel (left) and per image (right) on the faces (top) and the fruits (bottom) (report Fig. 5). The legend gives each method's AuC.
+# %% mystnb={"figure": {"caption": "Cumulative ab-error curves per pixel (left) and per image (right) on the faces (top) and the fruits (bottom) (report Fig. 5). The legend gives each method's AuC.", "name": "fig-cumulative"}, "image": {"alt": "Cumulative ab-error curves per pixel (left) and per image (right) on the faces (top) and the fruits (bottom) (report Fig. 5). The legend gives each method's AuC."}}
 import matplotlib.pyplot as plt
 
 from colorlab.report_figures import plot_cumulative
@@ -366,7 +384,7 @@ for dataset in table:
                          "\n\n" + table1_seed_dataset_markdown(seed_table, dataset,
                                                               ("mean_chroma", "colourfulness"))))
 
-# %% [figure fig-saturation] HSV saturation of the test pixels (share of pixels per interval, log scale) for the real images and seed 0 of each trained model after its last epoch, on the faces (left) and the fruits (right). The legend gives each one's mean chroma.
+# %% mystnb={"figure": {"caption": "HSV saturation of the test pixels (share of pixels per interval, log scale) for the real images and seed 0 of each trained model after its last epoch, on the faces (left) and the fruits (right). The legend gives each one's mean chroma.", "name": "fig-saturation"}, "image": {"alt": "HSV saturation of the test pixels (share of pixels per interval, log scale) for the real images and seed 0 of each trained model after its last epoch, on the faces (left) and the fruits (right). The legend gives each one's mean chroma."}}
 from colorlab.report_figures import plot_saturation_histograms
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
