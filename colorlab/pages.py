@@ -15,7 +15,10 @@ trend in the prose is typed by hand and no build detail (a path, a warning) reac
 """
 from __future__ import annotations
 
+import ast
+import inspect
 import io
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -171,32 +174,24 @@ def source_markdown(*objects, docstrings: bool = False) -> str:
         return _expectation(torch.softmax(logits, dim=1), bins)
     ```
     """
-    import ast
-    import inspect
-    import textwrap
-
     parts = []
     for obj in objects:
         source = textwrap.dedent(inspect.getsource(obj))
         if not docstrings:
-            source = _without_docstrings(source, ast)
+            source = _without_docstrings(source)
         name = f"{obj.__module__}.{obj.__qualname__}"
         parts.append(f"# {name}\n{source.rstrip()}")
     return "```python\n" + "\n\n".join(parts) + "\n```"
 
 
-def _without_docstrings(source: str, ast) -> str:
+def _without_docstrings(source: str) -> str:
     """``source`` without the docstring lines of its functions and classes (line-exact, so the
     rest stays as written, comments included)."""
-    tree = ast.parse(source)
+    from .results_folder import docstring_owners
+
     drop: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None),
-                                                          ast.Constant) \
-                    and isinstance(first.value.value, str):
-                drop.update(range(first.lineno, first.end_lineno + 1))
+    for _, doc in docstring_owners(ast.parse(source)):
+        drop.update(range(doc.lineno, doc.end_lineno + 1))
     lines = source.splitlines()
     return "\n".join(line for i, line in enumerate(lines, start=1) if i not in drop)
 

@@ -52,7 +52,7 @@ from .evaluate import baseline_predictions, evaluate_predictions
 from .failures import save_figure_panels
 from .prior import prior_from_images
 from .report_figures import save_saturation_figure
-from .reproduce_runs import RunJob, train_and_evaluate
+from .reproduce_runs import SEED_MEASURES, RunJob, train_and_evaluate
 from .results_folder import ResultsFolder, source_hash
 from .run_pool import default_workers, mps_active, run_jobs
 from .table1 import (DATASETS, EXAMPLE_FILES, RUNS, table1_markdown, table1_rows,
@@ -129,7 +129,8 @@ class _Dataset:
 
 def _jobs(todo: dict, prof: ReproduceProfile, dev, work: Path, classifier, progress: bool,
           workers: int) -> list[RunJob]:
-    """The runs still to do, longest first (the larger dataset), seed-major within a dataset."""
+    """The runs still to do, longest first (the larger dataset), seed-major within a dataset
+    (progress bars only when they run one at a time, here)."""
     jobs = []
     for ds_name, ds in sorted(todo.items(), key=lambda item: -len(item[1].splits["train"])):
         for seed in range(prof.seeds):
@@ -149,8 +150,8 @@ def _finish_dataset(ds_name: str, ds: _Dataset, prof: ReproduceProfile, work: Pa
     atomic_write_text(json.dumps({"empirical": p.tolist(), "smoothed": p_smooth.tolist(),
                                   "weights": weights.tolist(), "sigma": 5.0,
                                   "lam": TrainConfig.lam}), out / "prior.json")
-    predictions = baseline_predictions(splits["test"], splits["train"])
-    seeds: dict = {}
+    baselines = baseline_predictions(splits["test"], splits["train"])
+    predictions, seeds = dict(baselines), {}
     for loss, method in RUNS.items():
         (out / loss).mkdir()
         for seed in range(prof.seeds):
@@ -158,12 +159,18 @@ def _finish_dataset(ds_name: str, ds: _Dataset, prof: ReproduceProfile, work: Pa
             suffix = "" if seed == 0 else f"-seed{seed}"
             shutil.copy(run_dir / "history.json", out / loss / f"history{suffix}.json")
             for point, entry in ds.results[loss, seed]["evaluation"].items():
-                seeds.setdefault(method, {}).setdefault(point, []).append(entry)
+                kept = {k: v for k, v in entry.items() if k in (*SEED_MEASURES, "epoch", "val_loss")}
+                seeds.setdefault(method, {}).setdefault(point, []).append(kept)
         seed0 = work / ds_name / loss / "seed0"
         predictions[method] = torch.load(seed0 / "test_ab.pt", weights_only=True).float()
         if loss in EXAMPLE_FILES:
             shutil.copy(seed0 / EXAMPLE_FILES[loss], out / EXAMPLE_FILES[loss])
-    metrics = evaluate_predictions(splits["test"], predictions, p_smooth, clf, device=dev)
+    # the baselines and the ground truth; the trained methods' entries are their seed-0 final
+    # evaluations, measured by their runs (reproduce_runs), not measured again here
+    metrics = evaluate_predictions(splits["test"], baselines, p_smooth, clf, device=dev)
+    for loss, method in RUNS.items():
+        entry = ds.results[loss, 0]["evaluation"]["final"]
+        metrics[method] = {k: v for k, v in entry.items() if k not in ("epoch", "val_loss")}
     metrics["seeds"] = seeds  # method -> point -> one entry per seed (colorlab.reproduce_runs)
     metrics["figures"] = save_figure_panels(out, splits["test"], predictions,
                                             metrics["Class+rebal"]["per_image_auc"],
@@ -210,7 +217,8 @@ def _provenance(prof: ReproduceProfile, key: dict, records: dict, bench: dict | 
                   "runs": {name: run for r in records.values() for name, run in r["runs"].items()},
                   "precision": _joined(run.get("precision", "?") for r in records.values()
                                        for run in r["runs"].values()),
-                  "workers": _joined(str(r.get("workers", 1)) for r in records.values()),
+                  "workers": max((int(r.get("workers", 1)) for r in records.values()),
+                                 default=1),  # runs at a time, at most
                   "mps": any(r.get("mps", False) for r in records.values()),
                   "wall_seconds": sum(calls.values())}
     if bench:
@@ -311,8 +319,8 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
             from .classifier import load_classifier
 
             clf = load_classifier(classifier, dev)
-        jobs = _jobs(todo, prof, dev, work, classifier, progress, 1)
-        workers = 1 if ctx.active else (workers or default_workers(dev, len(jobs)))
+        count = prof.seeds * len(RUNS) * len(todo)
+        workers = 1 if ctx.active else (workers or default_workers(dev, count))
         jobs = _jobs(todo, prof, dev, work, classifier, progress, workers)
         mps = dev.type == "cuda" and mps_active()
         log(f"{len(jobs)} runs ({prof.seeds} seed(s) x {len(RUNS)} losses x {len(todo)} "

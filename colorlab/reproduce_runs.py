@@ -37,7 +37,7 @@ __all__ = ["RunJob", "train_and_evaluate", "run_name", "POINTS", "SEED_MEASURES"
 
 #: the two evaluation points of every run
 POINTS = ("final", "best")
-#: what :func:`train_and_evaluate` keeps of each point's metrics
+#: what ``metrics.json`` keeps of each seed's entries (the error curves only for seed 0)
 SEED_MEASURES = ("auc", "rebalanced_auc", "classifier_accuracy", "agreement", "mean_chroma",
                  "colourfulness", "saturation_histogram", "per_image_auc")
 
@@ -73,6 +73,8 @@ def run_name(dataset: str, loss: str, seed: int) -> str:
 
 
 _CLASSIFIERS: dict = {}  # loaded once per process
+#: the layout of ``evaluation.json``; one of another layout is measured again, not reused
+EVALUATION_FORMAT = 2
 
 
 def _classifier(name: str | None, device: torch.device):
@@ -113,12 +115,14 @@ def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, dict]
 
 
 def _best_point(job: RunJob, trainer: Trainer, history: list[dict], dev) -> tuple:
-    """The model of the lowest validation loss and its epoch (the final one without ``best.pt``)."""
+    """The model of the lowest validation loss and its epoch (the final one without ``best.pt``):
+    the earliest epoch of the lowest ``val_loss`` in the history, as the trainer chose it."""
     best = job.run_dir / "best.pt"
     if not best.is_file():
         return trainer.model, len(history)
     model, _ = load_model(best, dev)
-    epoch = torch.load(best, map_location="cpu", weights_only=True)["epoch"]
+    epoch = min((h for h in history if h.get("val_loss") is not None),
+                key=lambda h: h["val_loss"])["epoch"]
     return model, int(epoch)
 
 
@@ -141,8 +145,9 @@ def train_and_evaluate(job: RunJob) -> dict:
     done = job.run_dir / "evaluation.json"
     if done.is_file() and (job.run_dir / "done.json").is_file():
         result = json.loads(done.read_text())
-        result["record"]["resumed_complete"] = True
-        return result
+        if result.get("format") == EVALUATION_FORMAT:
+            result["record"]["resumed_complete"] = True
+            return result
     dev = torch.device(job.device)
     data = profile_dataset(job.dataset, job.profile)
     splits = data.splits(seed=0)  # the same split for every seed: per-image scores pair up
@@ -157,8 +162,8 @@ def train_and_evaluate(job: RunJob) -> dict:
                                    _classifier(job.classifier, dev), device=dev)
     epochs = {"final": len(history), "best": best_epoch}
     evaluation = {}
-    for point in POINTS:
-        entry = {k: v for k, v in metrics[point].items() if k in SEED_MEASURES}
+    for point in POINTS:  # everything evaluate measured: seed 0's final entry is metrics.json's
+        entry = dict(metrics[point])
         entry["epoch"] = epochs[point]
         entry["val_loss"] = history[epochs[point] - 1].get("val_loss")
         evaluation[point] = entry
@@ -166,8 +171,8 @@ def train_and_evaluate(job: RunJob) -> dict:
         atomic_save(predictions["final"].half(), job.run_dir / "test_ab.pt")
         if job.loss in EXAMPLE_FILES:  # the classification models' logits, for chapter 5
             save_examples(trainer.model, test, job.run_dir / EXAMPLE_FILES[job.loss], dev)
-    result = {"name": run_name(job.dataset, job.loss, job.seed), "record": record,
-              "evaluation": evaluation}
+    result = {"format": EVALUATION_FORMAT, "name": run_name(job.dataset, job.loss, job.seed),
+              "record": record, "evaluation": evaluation}
     if context().main:
         atomic_write_text(json.dumps(result), done)
     return result

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .checkpoint import atomic_write_text, make_folder
 
-__all__ = ["ResultsFolder", "ResultsExist", "source_hash", "RECORD", "smaller_than"]
+__all__ = ["ResultsFolder", "ResultsExist", "source_hash", "docstring_owners", "RECORD", "smaller_than"]
 
 #: the record that each dataset folder carries
 RECORD = "dataset.json"
@@ -35,6 +35,21 @@ BENCH = "bench_train.json"
 FRONT_ENDS = ("__main__.py", "cli.py", "commands.py", "bench.py")
 
 
+def docstring_owners(tree: ast.AST):
+    """The module, class and function nodes of ``tree`` that open with a docstring (a string
+    constant as their first statement), as ``(node, docstring_statement)`` pairs.
+
+    >>> [type(n).__name__ for n, _ in docstring_owners(ast.parse('"M."\\ndef f():\\n    "F."'))]
+    ['Module', 'FunctionDef']
+    """
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            yield node, body[0]
+
+
 def _code_only(source: str) -> str:
     """The code of a module without its comments, docstrings and layout: ``ast.dump`` of the
     parsed module with every docstring removed (comments and blank lines never reach the AST).
@@ -43,12 +58,8 @@ def _code_only(source: str) -> str:
     True
     """
     tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) \
-                and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
+    for node, _ in list(docstring_owners(tree)):
+        node.body = node.body[1:] or [ast.Pass()]
     return ast.dump(tree, annotate_fields=False)
 
 

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from colorlab.reproduce import PROFILES, RUNS, reproduce
 from colorlab.reproduce_runs import run_name
@@ -244,6 +245,9 @@ def test_every_run_is_evaluated_at_its_last_and_best_epochs(ci_results):
                 history = json.loads((base / "results" / ds / run / f"history{suffix}.json")
                                      .read_text())
                 assert entry["epoch"] == min(history, key=lambda h: h["val_loss"])["epoch"]
+                # ... and the epoch whose weights the trainer kept in best.pt
+                best = base / "runs" / ds / run / f"seed{seed}" / "best.pt"
+                assert torch.load(best, weights_only=True)["epoch"] == entry["epoch"]
         assert (base / "results" / ds / "fig_saturation.png").stat().st_size > 1000
 
 
@@ -253,7 +257,7 @@ def test_runs_trained_in_worker_processes_give_the_same_numbers(tmp_path):
                   log=lambda *a: None)
     reproduce(tmp_path / "one", work_dir=tmp_path / "w1", workers=1, **kwargs)
     prov = reproduce(tmp_path / "two", work_dir=tmp_path / "w2", workers=2, **kwargs)
-    assert prov["workers"] == "2"
+    assert prov["workers"] == 2
     one, two = (json.loads((tmp_path / name / "fruits" / "metrics.json").read_text())
                 for name in ("one", "two"))
     for method in RUNS.values():
@@ -261,3 +265,22 @@ def test_runs_trained_in_worker_processes_give_the_same_numbers(tmp_path):
             for a, b in zip(one["seeds"][method][point], two["seeds"][method][point]):
                 assert a["epoch"] == b["epoch"]
                 assert a["auc"] == pytest.approx(b["auc"], abs=1e-3)
+
+
+def test_an_evaluation_of_another_layout_is_measured_again(tmp_path):
+    """A run's evaluation.json is reused only in the layout this code writes."""
+    kwargs = dict(profile="ci", progress=False, classifier=None, datasets=("fruits",), epochs=1,
+                  seeds=1, log=lambda *a: None)
+    reproduce(tmp_path / "one", work_dir=tmp_path / "w", **kwargs)
+    stale = tmp_path / "w" / "fruits" / "ce" / "seed0" / "evaluation.json"
+    old = json.loads(stale.read_text())
+    del old["format"]
+    for entry in old["evaluation"].values():
+        entry.pop("cumulative_per_pixel")
+    stale.write_text(json.dumps(old))
+    reproduce(tmp_path / "two", work_dir=tmp_path / "w", **kwargs)
+    from colorlab.reproduce_runs import EVALUATION_FORMAT
+
+    assert json.loads(stale.read_text())["format"] == EVALUATION_FORMAT
+    metrics = json.loads((tmp_path / "two" / "fruits" / "metrics.json").read_text())
+    assert len(metrics["Class"]["cumulative_per_pixel"]) == 151

@@ -34,9 +34,9 @@ if importlib.util.find_spec("colorlab") is None:
 # Lab (Chapter {doc}`02_lab_colour`), predict 313 logits per pixel from $L$ (Chapter
 # {doc}`06_network`), compare them with the soft-encoded true colours at the output resolution
 # ({eq}`eq-ce` and {eq}`eq-soft`, Chapter {doc}`04_regression_vs_classification`), and take a
-# gradient step. The cell below trains a small network (a quarter of the report's width, 64x64
-# images) on the fruit photos for about a minute on two CPU cores (a few seconds in the `ci`
-# profile), and keeps four images aside to colorize before and after.
+# gradient step. The cell below trains a small network on the fruit photos (its size, set by the
+# profile in its first lines, is meant for a laptop's CPU; it prints how long it took), and keeps
+# four images aside to colorize before and after.
 
 # %%
 import time
