@@ -175,4 +175,5 @@ def train_and_evaluate(job: RunJob) -> dict:
               "record": record, "evaluation": evaluation}
     if context().main:
         atomic_write_text(json.dumps(result), done)
+    context().barrier()  # under torchrun: rank 0's files exist when any rank goes on
     return result
