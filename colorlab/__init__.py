@@ -17,59 +17,61 @@ Targets, losses and decoding (chapters 4-5):
 
 The network (chapter 6):
 
-* :mod:`colorlab.models`: the report's network and its two heads.
-* :mod:`colorlab.summary`: its layers and blocks as tables (shapes, parameters, receptive field).
+* :mod:`colorlab.models`: the report's network, its two heads, and its layers and blocks as tables
+  (shapes, parameters, receptive field).
 
 Data (chapters 2 and 7):
 
-* :mod:`colorlab.paths`: where data, results and caches live (COLORLAB_* settings).
-* :mod:`colorlab.images`: reading image files safely (EXIF, bombs, unreadable files).
-* :mod:`colorlab.datasets_base`: a decoded, cached, split data set and the image-folder reader.
-* :mod:`colorlab.data`: CelebA, the fruits and the sample images.
-* :mod:`colorlab.batches`: augmentation and Lab conversion of batches.
+* :mod:`colorlab.settings`: the COLORLAB_* settings: where data, results and caches live, and the
+  book's profile.
+* :mod:`colorlab.images`: image files and folders: safe reading (EXIF, bombs, unreadable files),
+  the decoded and cached data set, deterministic splits.
+* :mod:`colorlab.data`: the book's data sets: CelebA, the fruits, the sample images, and which a
+  chapter uses.
+* :mod:`colorlab.transforms`: augmentation, Lab conversion and ab downsampling of batches, on the
+  training device.
 * :mod:`colorlab.download`: colorlab data download, checked against the book's manifests.
 
 Training (chapter 7):
 
-* :mod:`colorlab.train_config`: a run's configuration, its model and device.
+* :mod:`colorlab.config`: a run's configuration, its model, device and precision (bf16/fp16/fp32 by
+  compute capability).
 * :mod:`colorlab.train`: the Trainer: exact resume, best.pt, validation.
 * :mod:`colorlab.checkpoint`: atomic files, checkpoints and folder locks.
-* :mod:`colorlab.precision`: bf16/fp16/fp32 by compute capability.
 * :mod:`colorlab.distributed`: several GPUs with torchrun and DDP.
-* :mod:`colorlab.run_pool`: several runs on one GPU, one process each.
-* :mod:`colorlab.scaling`: expected multi-GPU throughput.
-* :mod:`colorlab.estimate`: what a reproduction costs on another GPU.
+* :mod:`colorlab.throughput`: FLOPs, the device's ceiling, what a reproduction costs on another
+  GPU, expected multi-GPU throughput.
 
 Evaluation (chapters 8-9):
 
-* :mod:`colorlab.metrics`: AuC, rebalanced AuC, error curves, paired differences over images and seeds.
+* :mod:`colorlab.metrics`: AuC, rebalanced AuC, error curves, paired differences over images and
+  seeds.
 * :mod:`colorlab.colorfulness`: mean chroma, Hasler-Süsstrunk colourfulness, saturation histograms.
-* :mod:`colorlab.classifier`: the ImageNet classifier test.
-* :mod:`colorlab.evaluate`: every measure of every method on a test split.
-* :mod:`colorlab.failures`: per-image scores and the report's failure modes.
+* :mod:`colorlab.evaluate`: every measure of every method on a test split, the ImageNet classifier
+  test included.
 
 The reproduction and its results (chapters 7-9):
 
-* :mod:`colorlab.table1`: the experiment's design (data sets, runs, methods) and Table 1.
-* :mod:`colorlab.reproduce`: colorlab reproduce: profiles, runs, results/.
-* :mod:`colorlab.reproduce_runs`: one run: train with a seed, evaluate at two points.
+* :mod:`colorlab.report`: the report's experiment (data sets, runs, methods), its Table 1 and ours.
+* :mod:`colorlab.reproduce`: colorlab reproduce: profiles, data sets, results/.
+* :mod:`colorlab.runs`: one run (train with a seed, evaluate at two points) and the worker
+  processes that share a GPU.
 * :mod:`colorlab.results_folder`: keeping finished work, never replacing a larger run.
-* :mod:`colorlab.results`: the recorded results a chapter shows.
-* :mod:`colorlab.fetch_results`: colorlab results fetch, outside a checkout.
+* :mod:`colorlab.results`: the recorded results a chapter shows, fetched when there is no checkout.
 
 Figures and pages (every chapter):
 
 * :mod:`colorlab.plots`: figures drawn from library objects.
-* :mod:`colorlab.report_figures`: the report's figures drawn from a results folder.
+* :mod:`colorlab.figures`: the report's figures drawn from a reproduction, and the measured choice
+  of its example images.
 * :mod:`colorlab.pages`: computed text, images and source code on the book's pages.
 
 Command line and benchmarks (README):
 
-* :mod:`colorlab.cli`: the colorlab command and its one-line errors.
-* :mod:`colorlab.commands`: its sub-commands.
+* :mod:`colorlab.cli`: the colorlab command: one parser, its sub-commands, one-line errors.
 * :mod:`colorlab.colorize`: colorizing image files.
-* :mod:`colorlab.bench`: colorlab bench core (and the entry of bench train).
-* :mod:`colorlab.train_bench`: colorlab bench train: images/s against the device's ceiling.
+* :mod:`colorlab.bench`: colorlab bench core (CPU ratios) and bench train (images/s against the
+  device's ceiling).
 
 The names imported here (``colorlab.rgb_to_lab``, ...) are the stable public API.
 """

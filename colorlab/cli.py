@@ -1,20 +1,24 @@
-"""The ``colorlab`` command line: ``colorlab --version``, ``colorlab info``, ``colorlab bench``,
-``colorlab train``, ``colorlab evaluate``, ``colorlab reproduce``, ``colorlab colorize``.
+"""The ``colorlab`` command line, one argument parser: ``colorlab --version``, ``colorlab info``,
+``colorlab train``, ``colorlab evaluate``, ``colorlab reproduce``, ``colorlab colorize``,
+``colorlab bench`` (:mod:`colorlab.bench`), ``colorlab data download`` (:mod:`colorlab.download`)
+and ``colorlab results fetch`` (:mod:`colorlab.results`).
 
 Every failure is one line on stderr (``colorlab: error: ...``) and a non-zero exit code.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
 import sys
+from pathlib import Path
 
 from . import __version__
-from .paths import data_root, profile, results_root
+from .settings import data_root, profile, results_root
 
-__all__ = ["main", "info_lines", "OneLineParser"]
+__all__ = ["main", "info_lines", "OneLineParser", "add_commands"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -58,7 +62,6 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("info", help="versions, device and where data is looked for")
     from .bench import add_bench_command
-    from .commands import add_commands
 
     add_bench_command(sub)
     add_commands(sub)
@@ -103,6 +106,213 @@ def main(argv: list[str] | None = None) -> int:
         print(f"colorlab: internal error: {type(err).__name__}: {_one_line(err)} (please report "
               f"it; COLORLAB_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def add_precision_option(parser: argparse.ArgumentParser) -> None:
+    """``--precision {auto,bf16,fp16,fp32}`` (:mod:`colorlab.config`)."""
+    from .config import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: bf16 on GPUs of compute capability >= 8.0, fp16 with a "
+                             "gradient scaler on older GPUs (T4, V100), fp32 on CPU")
+
+
+def _dataset_splits(name: str, size: int, folder: str | None = None):
+    from .data import load_images
+    from .images import ImageFolder
+    from .distributed import context, main_first
+
+    # under torchrun rank 0 decodes (and caches) first, the other ranks then read its cache
+    data = main_first(lambda: ImageFolder(folder, size, class_subfolders=True) if folder
+                      else load_images(name, size, fallback=False))
+    if context().main:
+        print(data.summary())
+    return data.splits(seed=0)
+
+
+def _train(args) -> int:
+    from .distributed import setup, shutdown
+    from .prior import prior_from_images
+    from .train import TrainConfig, Trainer
+
+    ctx = setup(args.device)  # joins the process group under torchrun (colorlab.distributed)
+    splits = _dataset_splits(args.dataset, args.size, args.images)
+    # --batch-size is per process; the default lr is scaled for the effective batch
+    lr = args.lr if args.lr is not None else TrainConfig.scaled_lr(args.batch_size *
+                                                                   ctx.world_size)
+    config = TrainConfig(loss=args.loss, width=args.width, epochs=args.epochs,
+                         batch_size=args.batch_size, lr=lr, size=args.size, seed=args.seed,
+                         compile=args.compile, checkpoint_every=args.checkpoint_every,
+                         precision=args.precision)
+    weights = None
+    if args.loss == "rebal":
+        weights = prior_from_images(splits["train"].images, lam=config.lam)[2]
+    history = Trainer(config, splits["train"], splits["val"], args.run_dir, weights=weights,
+                      device=args.device, progress=ctx.main).fit(resume=True)
+    shutdown()
+    last = history[-1]
+    if ctx.main:
+        print(f"trained {len(history)} epochs on {ctx.world_size} process(es), effective batch "
+              f"{config.batch_size * ctx.world_size}, lr {lr:.3g}: train loss "
+              f"{last['train_loss']:.4f}, val loss {last['val_loss']:.4f}; model in "
+              f"{Path(args.run_dir) / 'model.pt'}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .distributed import setup, sharded_predict_ab, shutdown
+    from .evaluate import baseline_predictions, evaluate_predictions
+    from .prior import prior_from_images
+    from .train import load_model
+
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out} exists; pass --overwrite or choose another --out")
+    ctx = setup(args.device or "cpu")  # under torchrun the ranks share out the predictions
+    device = ctx.device(args.device or "cpu")
+    splits = _dataset_splits(args.dataset, args.size)
+    predictions = baseline_predictions(splits["test"], splits["train"])
+    for ck in args.checkpoint:
+        model, config = load_model(ck, device)
+        if config.size != args.size:
+            raise ValueError(f"{ck} was trained at {config.size}x{config.size}; pass --size "
+                             f"{config.size}")
+        predictions[str(ck)] = sharded_predict_ab(model, splits["test"].images, device=device)
+    shutdown()
+    if not ctx.main:  # rank 0 computes the metrics from every rank's predictions
+        return 0
+    prior = prior_from_images(splits["train"].images)[1]
+    clf = None
+    if args.classifier != "none":
+        from .evaluate import load_classifier
+
+        clf = load_classifier(args.classifier, device)
+    metrics = evaluate_predictions(splits["test"], predictions, prior, clf)
+    for name, m in metrics.items():
+        parts = [f"{k} {m[k]:.1f}" for k in ("auc", "rebalanced_auc", "classifier_accuracy",
+                                               "agreement") if k in m]
+        print(f"{name}: " + ", ".join(parts))
+    if args.out:
+        from .checkpoint import atomic_write_text
+
+        atomic_write_text(json.dumps(metrics), args.out)
+    return 0
+
+
+def _reproduce(args) -> int:
+    from .distributed import shutdown
+    from .reproduce import reproduce
+
+    out = args.out if args.out is not None else ("results" if args.profile == "full"
+                                                  else f"results-{args.profile}")
+    reproduce(out, profile=args.profile, force=args.force, datasets=tuple(args.datasets),
+              work_dir=args.work_dir, device=args.device,
+              classifier=None if args.classifier == "none" else args.classifier,
+              epochs=args.epochs, seeds=args.seeds, workers=args.workers,
+              progress=not args.quiet, bench=args.bench,
+              compile=args.compile, precision=args.precision)
+    shutdown()  # of the process group reproduce joined under torchrun
+    return 0
+
+
+def _colorize(args) -> int:
+    from .colorize import colorize_files
+
+    for path in colorize_files(args.images, args.checkpoint, args.out, T=args.temperature,
+                               head=args.head, overwrite=args.overwrite,
+                               device=args.device or "cpu"):
+        print(path)
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``train``, ``evaluate``, ``reproduce`` and ``colorize`` on the sub-command parser of
+    :func:`main`."""
+    from .evaluate import CLASSIFIERS
+    from .data import LOADABLE
+    from .decode import DEFAULT_T
+    from .models import HEADS
+    from .reproduce import PROFILES
+    from .report import DATASETS
+    from .config import LOSSES
+
+    datasets, classifiers = LOADABLE, (*CLASSIFIERS, "none")
+    p = sub.add_parser("train", help="train one model on a dataset's training split")
+    p.add_argument("--dataset", choices=datasets, default="sample")
+    p.add_argument("--images", default=None, metavar="DIR",
+                   help="train on an image folder instead (class subfolders, as ImageNet's)")
+    p.add_argument("--loss", choices=LOSSES, default="rebal")
+    p.add_argument("--run-dir", required=True, help="folder for checkpoints and the final model")
+    p.add_argument("--epochs", type=_positive_int, default=100)
+    p.add_argument("--batch-size", type=_positive_int, default=8,
+                   help="per process (torchrun: the effective batch is nproc x this)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="default: 3e-5 * sqrt(effective batch / 8)")
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--size", type=_positive_int, default=88)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=_positive_int, default=1)
+    p.add_argument("--compile", action="store_true", help="torch.compile the network")
+    p.add_argument("--device", default=None)
+    add_precision_option(p)
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("evaluate", help="AuC, rebalanced AuC and classifier accuracy on a test split")
+    p.add_argument("--dataset", choices=datasets, default="sample")
+    p.add_argument("--checkpoint", action="append", default=[], help="model.pt (repeatable)")
+    p.add_argument("--size", type=_positive_int, default=88)
+    p.add_argument("--classifier", choices=classifiers, default=CLASSIFIERS[0])
+    p.add_argument("--out", default=None, help="write all metrics as JSON here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--device", default=None)
+    p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("reproduce", help="the report's runs (3 seeds each) and results/")
+    p.add_argument("--profile", choices=tuple(PROFILES), default="full")
+    p.add_argument("--out", default=None,
+                   help="results folder (default: results/ for --profile full, results-ci/ for ci)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a larger reproduction found in --out (e.g. a recorded GPU run)")
+    p.add_argument("--work-dir", default=None, help="checkpoints (default runs/<profile>)")
+    p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    p.add_argument("--epochs", type=_positive_int, default=None, help="override the profile")
+    p.add_argument("--seeds", type=_positive_int, default=None,
+                   help="seeds per configuration (default: the profile's, 3 full, 2 ci)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="runs trained at once, one process each (default: 1 on a CPU, up to 9 "
+                        "on a GPU)")
+    p.add_argument("--classifier", choices=classifiers, default=CLASSIFIERS[0])
+    p.add_argument("--device", default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--bench", action="store_true", help="record `colorlab bench train` first")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the models (default: the profile's, off)")
+    add_precision_option(p)
+    p.set_defaults(run=_reproduce)
+
+    p = sub.add_parser("colorize", help="colorize image files with a trained model")
+    p.add_argument("images", nargs="+", help="image files (any size)")
+    p.add_argument("--checkpoint", required=True, help="a run's model.pt or checkpoint.pt")
+    p.add_argument("--out", default="colorized", help="output folder (default: colorized/)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help=f"annealed-mean T (default {DEFAULT_T})")
+    p.add_argument("--head", choices=HEADS, default=None,
+                   help="fail unless the checkpoint has this head")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--device", default=None)
+    p.set_defaults(run=_colorize)
+
+    from .download import add_data_command
+    from .results import add_results_command
+
+    add_results_command(sub)
+    add_data_command(sub)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from ._validation import check_images, check_positive, check_positive_int, check_tensor
-from .batches import to_lab
+from .transforms import to_lab
 from .checkpoint import atomic_write_many, make_folder
 from .color import lab_to_rgb
 from .decode import DEFAULT_T
 from .images import read_rgb
-from .precision import autocast, resolve_precision
+from .config import autocast, resolve_precision
 from .train import load_model
 
 __all__ = ["colorize_image", "colorize_files"]
@@ -51,7 +51,7 @@ def colorize_image(model, rgb: torch.Tensor, size: int, T: float = DEFAULT_T) ->
     L, _ = to_lab(rgb[None].to(device))
     small = F.interpolate(L, size=(size, size), mode="bilinear", align_corners=False,
                           antialias=True)
-    with autocast(device, resolve_precision("auto", device)):  # colorlab.precision's rule
+    with autocast(device, resolve_precision("auto", device)):  # colorlab.config's rule
         ab_small = model.colorize(small, T=T).float()
     ab = F.interpolate(ab_small, size=L.shape[-2:], mode="bilinear", align_corners=False)
     out = lab_to_rgb(torch.cat([L, ab], dim=1))[0]

@@ -11,7 +11,7 @@
 A dataset holds ``images`` ``(N, 3, S, S)`` uint8, ``labels`` ``(N,)`` int64 (-1: no class),
 ``files`` (names relative to the dataset root), ``classes`` and ``skipped`` (unreadable files with
 the reason). Indexing returns ``(image, label)`` as torchvision datasets do. Augmentation, Lab
-conversion and encoding happen later, in batch, on the training device (:mod:`colorlab.batches`).
+conversion and encoding happen later, in batch, on the training device (:mod:`colorlab.transforms`).
 """
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from .datasets_base import ColorizationDataset, ImageFolder, split_names
+from .images import ColorizationDataset, ImageFolder, split_names
 from ._validation import check_positive_int
 from .images import fit_square
-from .paths import data_root
-from .table1 import DATASETS
+from .settings import data_root
+from .report import DATASETS
 
 __all__ = ["ColorizationDataset", "ImageFolder", "CelebA", "Fruits10", "SampleImages",
            "load_images", "images_for_profile", "sample_stand_in", "split_names", "LOADABLE",
@@ -210,7 +210,7 @@ def images_for_profile(name: str, size: int = 88, profile: str | None = None,
     >>> images_for_profile("fruits", profile="ci", ci_count=4).name
     'fruits (sample stand-in)'
     """
-    from .paths import profile as current_profile
+    from .settings import profile as current_profile
 
     if (profile or current_profile()) == "ci":
         return sample_stand_in(name, ci_size, ci_count)

@@ -79,7 +79,7 @@ class DistContext:
         >>> DistContext().device("cpu")
         device(type='cpu')
         """
-        from .train_config import default_device
+        from .config import default_device
 
         dev = default_device(device)
         if dev.type == "cuda" and dev.index is None and _launched():

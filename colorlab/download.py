@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from .paths import data_root
+from .settings import data_root
 
 __all__ = ["DownloadError", "FRUITS_URL", "fetch", "sha256_file", "fruits_manifest",
            "download_fruits", "download_celeba", "download_dataset"]

@@ -1,22 +1,39 @@
-"""Reading image files robustly into fixed-size uint8 RGB tensors.
+"""Image files and folders of them: from files on disk to a decoded ``(N, 3, S, S)`` uint8 set
+(the building blocks of :mod:`colorlab.data`).
 
-Any mode Pillow opens becomes 8-bit RGB: palette (``P``, with or without transparency), ``RGBA``
-and ``LA`` (composited on white), grayscale ``L``/``1``, ``CMYK``, ``YCbCr`` and 16-bit/32-bit
-integer or float grayscale (``I;16``, ``I``, ``F``, rescaled from their own range). A truncated
-or non-image file, or a decompression bomb, raises :class:`UnreadableImage` with the reason; callers
-decide whether to skip it (datasets count and report skips) or to stop. EXIF orientation is applied.
+* :func:`read_rgb` reads any file Pillow opens as 8-bit RGB: palette (``P``, with or without
+  transparency), ``RGBA`` and ``LA`` (composited on white), grayscale ``L``/``1``, ``CMYK``,
+  ``YCbCr`` and 16-bit/32-bit integer or float grayscale (``I;16``, ``I``, ``F``, rescaled from
+  their own range), turned upright by its EXIF orientation. A truncated or non-image file, or a
+  decompression bomb, raises :class:`UnreadableImage` with the reason; callers decide whether to
+  skip it (datasets count and report skips) or to stop.
+* :func:`fit_square` crops or squashes an image to a square of the dataset's size.
+* :class:`ColorizationDataset` holds ``images`` ``(N, 3, S, S)`` uint8, ``labels`` ``(N,)``
+  int64 (-1: no class), ``files`` (names relative to the dataset root), ``classes`` and
+  ``skipped`` (unreadable files with the reason). Indexing returns ``(image, label)`` as
+  torchvision datasets do.
+* :func:`split_names` splits file names into train/val/test, the same on every machine.
+* :class:`ImageFolder` decodes every image below a folder once and caches the tensor.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .settings import cache_root
 from ._validation import check_path
 
-__all__ = ["UnreadableImage", "read_rgb", "fit_square", "IMAGE_SUFFIXES"]
+__all__ = ["UnreadableImage", "read_rgb", "fit_square", "IMAGE_SUFFIXES", "ColorizationDataset",
+           "ImageFolder", "split_names"]
+
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
@@ -103,3 +120,206 @@ def fit_square(img: torch.Tensor, size: int, fit: str = "crop") -> torch.Tensor:
     out = F.interpolate(img[None].float(), size=(size, size), mode="bilinear",
                         align_corners=False, antialias=True)
     return out[0].round().clamp(0, 255).to(torch.uint8)
+
+
+class ColorizationDataset(torch.utils.data.Dataset):
+    """Decoded images ``(N, 3, S, S)`` uint8 with labels, file names and a skip report."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, files: list[str],
+                 classes: list[str], name: str, size: int, skipped: list[str] | None = None,
+                 source: str = "real", fit: str = "crop") -> None:
+        for arg, value in (("images", images), ("labels", labels)):
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"{arg} must be a torch.Tensor, got {type(value).__name__}")
+        if not isinstance(files, (list, tuple)):
+            raise TypeError(f"files must be a list of file names, got {type(files).__name__}")
+        if images.ndim != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
+            raise ValueError(f"images must be uint8 (N, 3, S, S), got {images.dtype} "
+                             f"{tuple(images.shape)}")
+        if not (len(images) == len(labels) == len(files)):
+            raise ValueError("images, labels and files must have the same length")
+        self.images, self.labels, self.files = images, labels, list(files)
+        self.classes, self.name, self.size = list(classes), name, size
+        self.skipped, self.source, self.fit = list(skipped or []), source, fit
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.images[i], int(self.labels[i])
+
+    def subset(self, names: list[str], tag: str = "") -> ColorizationDataset:
+        """The images whose file names are ``names``, in that order."""
+        pos = {f: i for i, f in enumerate(self.files)}
+        missing = [n for n in names if n not in pos]
+        if missing:
+            raise ValueError(f"{len(missing)} file names are not in dataset {self.name!r}, "
+                             f"e.g. {missing[0]!r}")
+        index = torch.tensor([pos[n] for n in names], dtype=torch.long)
+        return ColorizationDataset(self.images[index], self.labels[index], list(names),
+                                   self.classes, f"{self.name}{tag}", self.size, [], self.source,
+                                   self.fit)
+
+    def splits(self, seed: int = 0, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+               ) -> dict[str, ColorizationDataset]:
+        """Deterministic train/val/test split by file name (see :func:`split_names`)."""
+        return {k: self.subset(v, f"/{k}") for k, v in split_names(self.files, seed,
+                                                                       fractions).items()}
+
+    def manifest(self, seed: int = 0) -> dict:
+        """What was read and how it was split, for provenance (plus its sha256 ``hash``)."""
+        body = {"dataset": self.name, "source": self.source, "size": self.size, "fit": self.fit,
+                "read": len(self), "skipped": len(self.skipped), "classes": self.classes,
+                "split_seed": seed, "splits": split_names(self.files, seed)}
+        body["hash"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return body
+
+    def summary(self) -> str:
+        """One line: what was read, skipped and from where."""
+        skipped = f", skipped {len(self.skipped)} unreadable" if self.skipped else ""
+        kind = "" if self.source == "real" else " (embedded sample images, not the real dataset)"
+        return (f"{self.name}: read {len(self)} images at {self.size}x{self.size}{skipped}"
+                f", {len(self.classes) or 'no'} classes{kind}")
+
+
+def split_names(names: list[str], seed: int = 0,
+                fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)) -> dict[str, list[str]]:
+    """Split file names into train/val/test, the same on every machine and in every run.
+
+    Names are ordered by ``sha256(f"{seed}/{name}")`` (independent of file-system order and of
+    which other files exist), then cut at ``round(0.6 n)`` and ``round(0.8 n)``.
+
+    >>> s = split_names([f"{i:06d}.jpg" for i in range(10)])
+    >>> [len(s[k]) for k in ("train", "val", "test")]
+    [6, 2, 2]
+    """
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+        raise TypeError(f"names must be a list of file names, got {type(names).__name__}")
+    try:
+        ok = len(fractions) == 3 and all(0 <= float(f) <= 1 for f in fractions) \
+            and abs(sum(fractions) - 1) <= 1e-9
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"fractions must be three non-negative numbers summing to 1, "
+                         f"got {fractions!r}")
+    ordered = sorted(names, key=lambda n: hashlib.sha256(f"{seed}/{n}".encode()).hexdigest())
+    n = len(ordered)
+    a, b = round(fractions[0] * n), round((fractions[0] + fractions[1]) * n)
+    return {"train": sorted(ordered[:a]), "val": sorted(ordered[a:b]), "test": sorted(ordered[b:])}
+
+
+def _decode_all(paths: list[Path], size: int, fit: str, strict: bool
+                ) -> tuple[list[int], list[torch.Tensor], list[str]]:
+    def work(path: Path):
+        try:
+            return fit_square(read_rgb(path), size, fit), None
+        except UnreadableImage as err:
+            if strict:
+                raise
+            return None, str(err)
+
+    kept, images, skipped = [], [], []
+    # Pillow's palette-transparency and EXIF warnings say nothing useful here; the filter is set
+    # once in this thread (warnings.catch_warnings is not thread-safe inside the workers)
+    with warnings.catch_warnings(), ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        warnings.filterwarnings("ignore", module="PIL")
+        for i, (img, err) in enumerate(pool.map(work, paths)):
+            if img is None:
+                skipped.append(err)
+            else:
+                kept.append(i)
+                images.append(img)
+    return kept, images, skipped
+
+
+def _cache_file(kind: str, root: Path, paths: list[Path], size: int, fit: str) -> Path | None:
+    cache = cache_root()
+    if cache is None:
+        return None
+    # v2: images are turned upright by their EXIF orientation (earlier caches were not)
+    h = hashlib.sha256(f"v2|{kind}|{size}|{fit}".encode())
+    for p in paths:
+        st = p.stat()
+        h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return cache / f"{kind}-{size}-{fit}-{h.hexdigest()[:16]}.pt"
+
+
+class ImageFolder(ColorizationDataset):
+    """All images below ``root`` (recursive), decoded once to ``(N, 3, size, size)`` uint8.
+
+    Args:
+        root: the folder.
+        size: square side in pixels.
+        class_subfolders: label = index of the first-level subfolder (sorted names).
+        fit: ``"crop"`` (central square, default) or ``"squash"`` (see
+            :func:`colorlab.images.fit_square`).
+        strict: raise on the first unreadable file instead of skipping it (skips are counted,
+            listed in ``skipped`` and reported by one warning). Unreadable files include
+            truncated or non-image files and decompression bombs; with ``class_subfolders``, a
+            file directly in ``root`` (no class) is skipped too.
+        limit: keep only the first ``limit`` files in sorted order.
+        cache: keep the decoded tensor in ``$COLORLAB_CACHE`` (default ``~/.cache/colorlab``;
+            ``COLORLAB_CACHE=off`` disables it); the cache key covers names, sizes and mtimes.
+
+    >>> import tempfile, PIL.Image
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     PIL.Image.new("RGB", (30, 20), "red").save(d + "/red.png")
+    ...     ds = ImageFolder(d, size=8, cache=False)
+    >>> ds.images.shape, ds.files
+    (torch.Size([1, 3, 8, 8]), ['red.png'])
+    """
+
+    def __init__(self, root: str | Path, size: int = 88, class_subfolders: bool = False,
+                 fit: str = "crop", strict: bool = False, limit: int | None = None,
+                 name: str | None = None, cache: bool = True) -> None:
+        check_path(root, "root")
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"image folder {root} does not exist")
+        paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                       and p.is_file())
+        outside: list[str] = []
+        if class_subfolders:  # a stray file beside the class folders has no class: skipped
+            outside = [f"{p}: not in a class folder ({root}/<class>/<image>)" for p in paths
+                       if len(p.relative_to(root).parts) == 1]
+            paths = [p for p in paths if len(p.relative_to(root).parts) > 1]
+        if limit is not None:
+            paths = paths[:limit]
+        if not paths:
+            where = " in class subfolders" if class_subfolders else ""
+            raise FileNotFoundError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under "
+                                    f"{root}{where}")
+        classes = sorted({p.relative_to(root).parts[0] for p in paths}) if class_subfolders else []
+        cache_path = _cache_file(type(self).__name__, root, paths, size, fit) if cache else None
+        if cache_path is not None and cache_path.exists():
+            try:
+                saved = torch.load(cache_path, weights_only=True)
+                super().__init__(saved["images"], saved["labels"], saved["files"], classes,
+                                 name or root.name, size, outside + saved["skipped"], "real", fit)
+                self._report()
+                return
+            except Exception:  # a stale or damaged cache is rebuilt, never trusted
+                pass
+        kept, images, skipped = _decode_all(paths, size, fit, strict)
+        if not images:
+            raise FileNotFoundError(f"none of the {len(paths)} files under {root} could be read")
+        files = [paths[i].relative_to(root).as_posix() for i in kept]
+        labels = torch.tensor([classes.index(f.split("/")[0]) if classes else -1 for f in files],
+                              dtype=torch.long)
+        super().__init__(torch.stack(images), labels, files, classes, name or root.name, size,
+                         outside + skipped, "real", fit)
+        if cache_path is not None:
+            from .checkpoint import atomic_save
+
+            try:
+                atomic_save({"images": self.images, "labels": self.labels, "files": self.files,
+                             "skipped": skipped}, cache_path)
+            except OSError:
+                pass  # a read-only home is fine: the cache is only a speed-up
+        self._report()
+
+    def _report(self) -> None:
+        if self.skipped:
+            warnings.warn(f"{self.name}: skipped {len(self.skipped)} unreadable file(s), e.g. "
+                          f"{self.skipped[0]}", stacklevel=3)

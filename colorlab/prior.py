@@ -154,7 +154,7 @@ def prior_from_images(images: torch.Tensor, sigma: float = 5.0, lam: float = 0.5
     >>> int(p.argmax()) == int(ps.argmax()), round(float((ps * w).sum()), 6)
     (True, 1.0)
     """
-    from .batches import to_lab
+    from .transforms import to_lab
 
     check_images(images)
     batch_size = check_positive_int(batch_size, "batch_size")

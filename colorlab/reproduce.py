@@ -49,16 +49,16 @@ from .checkpoint import FolderLock, atomic_write_text
 from .data import ColorizationDataset, load_images, sample_stand_in
 from .distributed import setup
 from .evaluate import baseline_predictions, evaluate_predictions
-from .failures import save_figure_panels
+from .figures import save_figure_panels
 from .prior import prior_from_images
-from .report_figures import save_saturation_figure
-from .reproduce_runs import SEED_MEASURES, RunJob, train_and_evaluate
+from .figures import save_saturation_figure
+from .runs import SEED_MEASURES, RunJob, train_and_evaluate
 from .results_folder import ResultsFolder, source_hash
-from .run_pool import default_workers, mps_active, run_jobs
-from .table1 import (DATASETS, EXAMPLE_FILES, RUNS, table1_markdown, table1_rows,
+from .runs import default_workers, mps_active, run_jobs
+from .report import (DATASETS, EXAMPLE_FILES, RUNS, table1_markdown, table1_rows,
                      table1_seed_rows)
 from .train import TrainConfig
-from .train_config import device_name
+from .config import device_name
 
 __all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "profile_dataset"]
 
@@ -77,7 +77,7 @@ class ReproduceProfile:
     figure_images: int = 6
     bench_size: int = 176  # ``--bench``: the report's resolution with the width-1 network
     bench_width: float = 1.0
-    precision: str = "auto"  # colorlab.precision: bf16 on capability >= 8.0, fp16 below, fp32 on CPU
+    precision: str = "auto"  # colorlab.config: bf16 on capability >= 8.0, fp16 below, fp32 on CPU
     seeds: int = 3  # each configuration is trained with seeds 0..seeds-1 (Table 1's mean ± sd)
 
     @property
@@ -171,7 +171,7 @@ def _finish_dataset(ds_name: str, ds: _Dataset, prof: ReproduceProfile, work: Pa
     for loss, method in RUNS.items():
         entry = ds.results[loss, 0]["evaluation"]["final"]
         metrics[method] = {k: v for k, v in entry.items() if k not in ("epoch", "val_loss")}
-    metrics["seeds"] = seeds  # method -> point -> one entry per seed (colorlab.reproduce_runs)
+    metrics["seeds"] = seeds  # method -> point -> one entry per seed (colorlab.runs)
     metrics["figures"] = save_figure_panels(out, splits["test"], predictions,
                                             metrics["Class+rebal"]["per_image_auc"],
                                             prof.figure_images)
@@ -235,10 +235,10 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
               seeds: int | None = None, workers: int | None = None) -> dict:
     """Train and evaluate everything, then replace ``out_dir`` in one step; returns the provenance.
 
-    ``epochs``, ``seeds``, ``compile`` and ``precision`` (:mod:`colorlab.precision`) override the
+    ``epochs``, ``seeds``, ``compile`` and ``precision`` (:mod:`colorlab.config`) override the
     profile's. ``workers`` runs train at once, each in its own process
-    (:mod:`colorlab.run_pool`; default: 1 on a CPU, up to 9 on a GPU). ``bench=True`` also runs
-    :func:`colorlab.train_bench.bench_train` (``full``: width 1, 176x176) and records it in the
+    (:mod:`colorlab.runs`; default: 1 on a CPU, up to 9 on a GPU). ``bench=True`` also runs
+    :func:`colorlab.bench.bench_train` (``full``: width 1, 176x176) and records it in the
     provenance. Datasets (and the benchmark) that an earlier call, interrupted or complete,
     finished with the same code, profile, classifier and data are kept; so are finished runs in
     ``work_dir``.
@@ -291,7 +291,7 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
     call, clf, started = _now(), None, time.perf_counter()
     if bench:
         if folder.kept("bench") is None:
-            from .train_bench import bench_train
+            from .bench import bench_train
 
             result = bench_train(size=prof.bench_size, width=prof.bench_width, device=dev,
                                  precision=prof.precision)
@@ -299,7 +299,7 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
                                          "git_commit": _git_commit(), "date": _now(),
                                          "wall_seconds": time.perf_counter() - started,
                                          "call": call})
-        from .train_bench import format_train_bench
+        from .bench import format_train_bench
 
         log(format_train_bench(folder.kept("bench")["bench_train"]))
     records, todo = {}, {}
@@ -316,7 +316,7 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
                                  prior_from_images(splits["train"].images, 5.0, TrainConfig.lam))
     if todo:
         if classifier:
-            from .classifier import load_classifier
+            from .evaluate import load_classifier
 
             clf = load_classifier(classifier, dev)
         count = prof.seeds * len(RUNS) * len(todo)

@@ -3,7 +3,7 @@
 The whole dataset lives on the training device as uint8; each step augments, converts to Lab and
 soft-encodes on that device, in batch, so data loading never starves a GPU. On CUDA the forward
 pass runs in autocast (bf16, or fp16 with a gradient scaler on pre-Ampere GPUs:
-:mod:`colorlab.precision`) with channels_last memory, Adam is fused and ``torch.compile`` is
+:mod:`colorlab.config`) with channels_last memory, Adam is fused and ``torch.compile`` is
 optional. Checkpoints are atomic and hold everything needed to continue bit-for-bit: model,
 optimizer, scheduler, epoch, RNG states, config and history. A run killed at any moment loses only
 the work since its last checkpoint; resumed, it ends with the same weights as an uninterrupted run
@@ -29,14 +29,14 @@ from pathlib import Path
 import torch
 
 from ._validation import trusted_values
-from .batches import augment, downsample_ab, to_lab
+from .transforms import augment, downsample_ab, to_lab
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, FolderLock, atomic_save,
                          atomic_write_text, load_checkpoint, make_folder)
 from .data import ColorizationDataset
 from .distributed import context, main_only, shard, sharded_chunks
 from .losses import L2Loss, RebalancedCrossEntropy
-from .precision import autocast, grad_scaler, resolve_precision
-from .train_config import TrainConfig, build_model, default_device, load_model
+from .config import autocast, grad_scaler, resolve_precision
+from .config import TrainConfig, build_model, default_device, load_model
 
 __all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device", "RUN_FILES"]
 
@@ -263,7 +263,7 @@ class Trainer:
         """Training images/s of the real training step in each of ``repeats`` timed windows of
         ``steps`` steps, after ``warmup`` steps; no files written. One short window varies by
         10 % or more on a GPU, so take the median of several. ``on_ready`` is called between the
-        warm-up and the first window (:func:`colorlab.run_pool.wait_for_others`)."""
+        warm-up and the first window (:func:`colorlab.runs.wait_for_others`)."""
         if min(steps, repeats) < 1 or warmup < 0:
             raise ValueError(f"steps and repeats must be >= 1 and warmup >= 0, got steps={steps}, "
                              f"repeats={repeats}, warmup={warmup}")

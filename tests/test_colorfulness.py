@@ -59,7 +59,7 @@ def test_bad_inputs_are_named(call, match):
 
 
 def test_the_evaluation_reports_colourfulness_for_every_method_and_the_truth():
-    from colorlab.batches import to_lab
+    from colorlab.transforms import to_lab
     from colorlab.data import SampleImages
     from colorlab.evaluate import baseline_predictions, evaluate_predictions
 

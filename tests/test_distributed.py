@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from colorlab import distributed
-from colorlab.batches import downsample_ab, to_lab
+from colorlab.transforms import downsample_ab, to_lab
 from colorlab.checkpoint import CheckpointError, load_checkpoint
-from colorlab.commands import _dataset_splits
+from colorlab.cli import _dataset_splits
 from colorlab.evaluate import predict_ab
 from colorlab.losses import RebalancedCrossEntropy
 from colorlab.train import TrainConfig, Trainer, load_model
@@ -30,7 +30,7 @@ CLI = ["--dataset", "sample", "--loss", "ce", "--width", "0.0625", "--epochs", "
 WORKER = textwrap.dedent("""
     import json, sys, torch
     from colorlab import distributed
-    from colorlab.commands import _dataset_splits
+    from colorlab.cli import _dataset_splits
     from colorlab.train import TrainConfig, Trainer
     ctx = distributed.setup("cpu")
     run, out, stop = sys.argv[1], sys.argv[2], int(sys.argv[3])

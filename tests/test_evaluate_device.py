@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from colorlab.classifier import load_classifier
+from colorlab.evaluate import load_classifier
 from colorlab.data import SampleImages
 from colorlab.evaluate import baseline_predictions, evaluate_predictions
 

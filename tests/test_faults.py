@@ -30,7 +30,7 @@ import colorlab.data
 import colorlab.images
 import colorlab.losses
 import colorlab.reproduce
-import colorlab.batches
+import colorlab.transforms
 import colorlab.checkpoint
 import colorlab.evaluate
 import colorlab.metrics
@@ -401,7 +401,7 @@ def test_an_unexpected_error_is_one_line_with_a_way_to_see_more(capsys, monkeypa
 
 
 def test_an_empty_data_setting_is_the_default_not_the_current_folder(monkeypatch):
-    from colorlab.paths import data_root
+    from colorlab.settings import data_root
 
     monkeypatch.setenv("COLORLAB_DATA", "")
     assert data_root() == Path("data")
@@ -586,7 +586,7 @@ def test_a_file_in_the_way_of_an_output_folder_is_named(files, model_file, capsy
     (lambda: cl.evaluate.predict_ab(cl.ColorizationNet(width=0.0625),
                                     torch.zeros(2, 3, 16, 16, dtype=torch.uint8), batch_size=0),
      "batch_size must be"),
-    (lambda: cl.batches.downsample_ab(torch.zeros(1, 2, 8, 8), stride=0), "stride must be"),
+    (lambda: cl.transforms.downsample_ab(torch.zeros(1, 2, 8, 8), stride=0), "stride must be"),
     (lambda: cl.images.read_rgb(None), "path must be a path"),
     (lambda: cl.checkpoint.load_checkpoint(3), "path must be a path"),
     (lambda: cl.prior.empirical_prior(5), "ab_batches must be"),

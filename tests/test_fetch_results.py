@@ -1,4 +1,4 @@
-"""colorlab.fetch_results against local git repositories (file://), offline."""
+"""colorlab.results against local git repositories (file://), offline."""
 import json
 import shutil
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import colorlab.fetch_results as fr
+import colorlab.results as fr
 from colorlab.cli import main
 from colorlab.results import recorded_results
 

@@ -14,9 +14,9 @@ from colorlab.models import ColorizationNet  # noqa: E402
 from colorlab.pages import COLUMN_PX, MIN_TEXT_PX, min_text_px  # noqa: E402
 from colorlab.plots import (plot_ab_bins, plot_prior, show_colorizations,  # noqa: E402
                             show_lab_channels)
-from colorlab.report_figures import plot_cumulative, plot_loss_curves, plot_network  # noqa: E402
-from colorlab.summary import block_table  # noqa: E402
-from colorlab.table1 import METHODS, RUNS  # noqa: E402
+from colorlab.figures import plot_cumulative, plot_loss_curves, plot_network  # noqa: E402
+from colorlab.models import block_table  # noqa: E402
+from colorlab.report import METHODS, RUNS  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

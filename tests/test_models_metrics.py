@@ -4,7 +4,7 @@ import urllib.error
 import pytest
 import torch
 
-from colorlab.classifier import (agreement_rate, classifier_accuracy, load_classifier,
+from colorlab.evaluate import (agreement_rate, classifier_accuracy, load_classifier,
                                  predict_top1)
 from colorlab.metrics import (auc, cumulative_error_per_image, cumulative_error_per_pixel,
                               error_scores, gray_ab, pixel_rebalance_weights, random_ab,

@@ -11,12 +11,12 @@ import re
 import pytest
 import torch
 
-from colorlab.failures import FAILURE_MODES
-from colorlab.paths import results_root
+from colorlab.figures import FAILURE_MODES
+from colorlab.settings import results_root
 from colorlab.reproduce import PROFILES, RUNS
 from colorlab.results import book_examples, recorded_results
-from colorlab.reproduce_runs import run_name
-from colorlab.table1 import DATASETS, METHODS, table1_markdown, table1_rows, table1_seed_rows
+from colorlab.runs import run_name
+from colorlab.report import DATASETS, METHODS, table1_markdown, table1_rows, table1_seed_rows
 
 ROOT = results_root()
 FIGURES = ["fig3_successes.png"] + [f"fig6_{mode}.png" for mode in FAILURE_MODES]

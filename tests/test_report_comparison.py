@@ -4,7 +4,7 @@ import pytest
 import scipy.stats
 
 from colorlab.metrics import paired_difference
-from colorlab.table1 import (METHODS, REPORT_TABLE1, report_comparison,
+from colorlab.report import (METHODS, REPORT_TABLE1, report_comparison,
                              report_comparison_markdown)
 
 

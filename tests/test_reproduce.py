@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from colorlab.reproduce import PROFILES, RUNS, reproduce
-from colorlab.reproduce_runs import run_name
-from colorlab.table1 import METHODS, table1_markdown
+from colorlab.runs import run_name
+from colorlab.report import METHODS, table1_markdown
 
 #: every run of a ci reproduction: 3 losses x 2 seeds x 2 data sets
 ALL_RUNS = {run_name(d, r, s) for d in ("celeba", "fruits") for r in RUNS
@@ -176,9 +176,9 @@ def test_a_call_cut_off_after_one_dataset_keeps_it_for_the_next(tmp_path, monkey
     shutil.rmtree(tmp_path / "w1")  # a fresh machine: no checkpoints
     monkeypatch.setattr(rep, "_finish_dataset", lambda ds_name, *a, **k: (
         trained.append(ds_name), real(ds_name, *a, **k))[1])
-    import colorlab.train_bench
+    import colorlab.bench
 
-    monkeypatch.setattr(colorlab.train_bench, "bench_train", _refuse)
+    monkeypatch.setattr(colorlab.bench, "bench_train", _refuse)
     prov = reproduce(out, work_dir=tmp_path / "w2", bench=True, **kwargs)
     assert trained == ["celeba", "fruits", "fruits"]
     assert set(prov["datasets"]) == {"celeba", "fruits"} and prov["calls"] == 2
@@ -252,7 +252,7 @@ def test_every_run_is_evaluated_at_its_last_and_best_epochs(ci_results):
 
 
 def test_runs_trained_in_worker_processes_give_the_same_numbers(tmp_path):
-    """Several runs at once (colorlab.run_pool) are each an ordinary run: same metrics."""
+    """Several runs at once (colorlab.runs) are each an ordinary run: same metrics."""
     kwargs = dict(profile="ci", progress=False, classifier=None, datasets=("fruits",), epochs=1,
                   log=lambda *a: None)
     reproduce(tmp_path / "one", work_dir=tmp_path / "w1", workers=1, **kwargs)
@@ -279,7 +279,7 @@ def test_an_evaluation_of_another_layout_is_measured_again(tmp_path):
         entry.pop("cumulative_per_pixel")
     stale.write_text(json.dumps(old))
     reproduce(tmp_path / "two", work_dir=tmp_path / "w", **kwargs)
-    from colorlab.reproduce_runs import EVALUATION_FORMAT
+    from colorlab.runs import EVALUATION_FORMAT
 
     assert json.loads(stale.read_text())["format"] == EVALUATION_FORMAT
     metrics = json.loads((tmp_path / "two" / "fruits" / "metrics.json").read_text())

@@ -7,7 +7,7 @@ import pytest
 
 from colorlab.metrics import paired_difference_over_seeds
 from colorlab.results_folder import smaller_than
-from colorlab.table1 import mean_sd, table1_seed_dataset_markdown, table1_seed_rows
+from colorlab.report import mean_sd, table1_seed_dataset_markdown, table1_seed_rows
 
 
 def test_paired_difference_over_seeds_matches_numpy():

@@ -44,9 +44,9 @@ if importlib.util.find_spec("colorlab") is None:
 #   implementation (scikit-image, SciPy, dense float64 formulas).
 # * The quantized gamut explained from first principles: which 261 colour bins sRGB can reach and
 #   why Zhang et al.'s table has 313.
-# * A training pipeline about two hundred times faster than the report's: the data stays on the
-#   GPU, colour conversion and target encoding run there in batch, targets are sparse, and the
-#   loss is computed at the network's output resolution.
+# * A training pipeline built for the GPU: the data stays on the GPU, colour conversion and
+#   target encoding run there in batch, targets are sparse, and the loss is computed at the
+#   network's output resolution (Chapter {doc}`07_training` shows its measured images/s).
 # * Evaluation with a stated, measured criterion for every example image shown.
 #
 # ## How to run it
@@ -68,7 +68,7 @@ import os
 
 import colorlab
 import torch
-from colorlab.paths import data_root, profile
+from colorlab.settings import data_root, profile
 
 print(f"colorlab {colorlab.__version__}, torch {torch.__version__}")
 print(f"profile {profile()!r}")

@@ -93,7 +93,7 @@ import torch
 from skimage.color import rgb2lab
 
 import colorlab
-from colorlab.paths import profile
+from colorlab.settings import profile
 
 step = 4 if profile() == "ci" else 1
 levels = np.arange(0, 256, step) / 255

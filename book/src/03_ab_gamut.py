@@ -134,12 +134,12 @@ assert gap < 1e-6
 # %%
 from IPython.display import Markdown, display
 
-from colorlab.batches import to_lab
+from colorlab.transforms import to_lab
 from colorlab.pages import chapter_images, data_note
-from colorlab.paths import data_root
+from colorlab.settings import data_root
 from colorlab.prior import empirical_prior
 
-from colorlab.table1 import DATASETS  # the report's two data sets
+from colorlab.report import DATASETS  # the report's two data sets
 
 priors, datasets = {}, [chapter_images(name, size=88) for name in DATASETS]
 display(Markdown(data_note(*datasets)))

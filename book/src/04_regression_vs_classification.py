@@ -189,7 +189,7 @@ import numpy as np
 
 from IPython.display import Markdown, display
 
-from colorlab.batches import to_lab
+from colorlab.transforms import to_lab
 from colorlab.pages import chapter_images, data_note
 from colorlab.prior import empirical_prior, rebalance_weights, smooth_prior
 

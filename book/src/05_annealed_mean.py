@@ -151,7 +151,7 @@ from colorlab.gamut import ab_bins
 
 bin_chroma = ab_bins().norm(dim=1).view(1, -1, 1, 1)  # (1, 313, 1, 1)
 why = {}
-from colorlab.table1 import DATASETS  # the report's two data sets
+from colorlab.report import DATASETS  # the report's two data sets
 
 for dataset in DATASETS:
     z = book_examples(dataset)[0]["logits"][:4]  # (4, 313, h, w)

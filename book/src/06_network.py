@@ -34,7 +34,7 @@ if importlib.util.find_spec("colorlab") is None:
 from IPython.display import Markdown, display
 
 from colorlab.models import ColorizationNet
-from colorlab.summary import block_table, layer_table
+from colorlab.models import block_table, layer_table
 
 SIZE = 176  # the report's input size
 net = ColorizationNet("classification")
@@ -71,7 +71,7 @@ show_source(_block, ColorizationNet.forward)
 # %% mystnb={"figure": {"caption": "The report's network (Fig. 1), drawn from ColorizationNet at 176x176 input: boxes scale with resolution (height) and channels (width); below each, its output shape and parameters.", "name": "fig-network"}, "image": {"alt": "The report's network (Fig. 1), drawn from ColorizationNet at 176x176 input: boxes scale with resolution (height) and channels (width); below each, its output shape and parameters."}}
 import matplotlib.pyplot as plt
 
-from colorlab.report_figures import plot_network
+from colorlab.figures import plot_network
 
 plot_network(block_table(net, SIZE))
 plt.show()
@@ -113,9 +113,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from colorlab.batches import downsample_ab
+from colorlab.transforms import downsample_ab
 from colorlab.losses import RebalancedCrossEntropy
-from colorlab.paths import profile
+from colorlab.settings import profile
 
 batch = 2 if profile() == "ci" else 8
 logits = torch.randn(batch, 313, SIZE // 4, SIZE // 4)

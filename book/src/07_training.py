@@ -24,9 +24,10 @@ if importlib.util.find_spec("colorlab") is None:
 # {cite}`kingma2015adam` (learning rate $3 \cdot 10^{-5}$, weight decay $10^{-3}$, batch 8), random
 # horizontal flips and, with probability 0.2, a zoom to 110 % followed by a centre crop. Its
 # pipeline converted every image to Lab with scikit-image on the CPU, built a dense 313-channel
-# float64 target per image, upsampled the logits before the loss, and trained in float32: on one
-# H200 that pipeline was measured (by the colorlab project, when planning this book) at 18.4
-# images/s, and a GPU pipeline like the one below at 3,852 images/s.
+# float64 target per image, upsampled the logits before the loss, and trained in float32. The
+# pipeline of this chapter keeps the images on the training device and does all of that there, in
+# batch, with sparse targets at the output resolution; the section "Throughput" below shows the rate
+# it was measured at.
 #
 # ## A training loop you can read
 #
@@ -43,11 +44,11 @@ import time
 
 import torch
 
-from colorlab.batches import downsample_ab, to_lab
+from colorlab.transforms import downsample_ab, to_lab
 from colorlab.losses import RebalancedCrossEntropy
 from colorlab.models import ColorizationNet
 from colorlab.pages import chapter_images, data_note
-from colorlab.paths import profile
+from colorlab.settings import profile
 
 SIZE, WIDTH, STEPS, BATCH = (32, 0.125, 20, 8) if profile() == "ci" else (64, 0.25, 500, 16)
 fruits = chapter_images("fruits", size=SIZE)
@@ -151,7 +152,7 @@ show_source(Trainer._forward_loss, Trainer._update)
 # %% tags=["remove-cell"]
 from colorlab.models import ColorizationNet
 from colorlab.pages import glue
-from colorlab.train_bench import forward_flops
+from colorlab.throughput import forward_flops
 
 forward = forward_flops(ColorizationNet(), 176) / 1e9
 glue("gflop-forward", forward)
@@ -161,7 +162,7 @@ glue("gflop-trained", 3 * forward)
 from IPython.display import Markdown, display
 
 from colorlab.results import book_results
-from colorlab.train_bench import bench_train, format_train_bench
+from colorlab.bench import bench_train, format_train_bench
 
 results = book_results()
 display(Markdown(results.markdown()))
@@ -180,7 +181,7 @@ else:
 # At 88x88 a step of 64 images is many small kernels, and one process cannot launch them fast
 # enough to keep a large GPU busy: the GPU waits for the host. Independent runs (the seeds and
 # configurations below) can then share the card. `colorlab reproduce` trains several runs at
-# once, each an ordinary `Trainer` in its own process and run folder (`colorlab.run_pool`), so
+# once, each an ordinary `Trainer` in its own process and run folder (`colorlab.runs`), so
 # checkpoints, exact resume and numbers are those of a run trained alone. Where NVIDIA's
 # Multi-Process Service runs (`nvidia-cuda-mps-control -d`), the processes' kernels also execute
 # at the same time instead of taking turns. `colorlab bench train --processes N` measures the
@@ -265,10 +266,10 @@ display(Markdown(text))
 # %% mystnb={"figure": {"caption": "Training and validation loss per epoch of the three models on the faces (top) and the fruits (bottom) (report Fig. 4).", "name": "fig-loss-curves"}, "image": {"alt": "Training and validation loss per epoch of the three models on the faces (top) and the fruits (bottom) (report Fig. 4)."}}
 import matplotlib.pyplot as plt
 
-from colorlab.report_figures import plot_loss_curves
+from colorlab.figures import plot_loss_curves
 
 fig, axes = plt.subplots(2, 3, figsize=(9.5, 6.2))
-from colorlab.table1 import DATASETS  # the report's two data sets
+from colorlab.report import DATASETS  # the report's two data sets
 
 for row, dataset in zip(axes, DATASETS):
     plot_loss_curves(results.path, dataset, axes=row)
@@ -282,7 +283,7 @@ plt.show()
 # minimum the validation loss ends.
 
 # %%
-from colorlab.table1 import RUNS
+from colorlab.report import RUNS
 
 lines = ["| run | lowest validation loss | at epoch | after the last epoch | above the minimum |",
          "| --- | ---: | ---: | ---: | ---: |"]
@@ -364,7 +365,7 @@ display(Markdown(text))
 # ```
 
 # %%
-from colorlab.paths import profile
+from colorlab.settings import profile
 
 if profile() == "full":
     import torch
@@ -382,7 +383,7 @@ else:
 # ## On Colab's free GPU
 #
 # Colab's free GPU is an NVIDIA T4 (compute capability 7.5). It has float16 tensor cores but no
-# native bfloat16, so `precision="auto"` (`colorlab.precision`, also `--precision` on the command
+# native bfloat16, so `precision="auto"` (`colorlab.config`, also `--precision` on the command
 # line) trains there in float16 autocast with a gradient scaler: the loss is multiplied by a
 # scale $s$ before the backward pass so that small float16 gradients do not underflow, the
 # gradients are divided by $s$ before the update, and a step whose gradients overflow is skipped
@@ -392,13 +393,13 @@ else:
 # cores.
 #
 # Nobody has timed the full profile on a T4 yet, so the cell below **estimates** it from the
-# FLOP count of the recorded run (`colorlab.estimate`): every trained image costs three forward
+# FLOP count of the recorded run (`colorlab.throughput`): every trained image costs three forward
 # passes and every validation image one, and the T4, training one run at a time, is assumed to
 # reach the same share of its datasheet rate as one process reached of the recorded card's
 # measured matmul rate at 88x88 (a lower bound) or at 176x176 (an upper bound).
 
 # %%
-from colorlab.estimate import T4, achieved_fraction, estimate_seconds, run_flops
+from colorlab.throughput import T4, achieved_fraction, estimate_seconds, run_flops
 
 prov = results.provenance
 if results.recorded and "88-p1" in benchmarks and "176-p1" in benchmarks:
@@ -500,7 +501,7 @@ else:
 
 # %%
 from colorlab.models import ColorizationNet
-from colorlab.scaling import IMAGENET_TRAIN_IMAGES, shard_bytes
+from colorlab.throughput import IMAGENET_TRAIN_IMAGES, shard_bytes
 
 CARD_GB = 80  # an H100's memory, as its name says (NVIDIA H100 80GB)
 lines = ["| GPUs | images per GPU | shard at 88x88 (GB) | shard at 176x176 (GB) "
@@ -538,7 +539,7 @@ glue("model_state_gb", 16 * n_params / 1e9)
 # two common kinds of node, not measurements.
 
 # %%
-from colorlab.scaling import expected_throughput, gradient_bytes
+from colorlab.throughput import expected_throughput, gradient_bytes
 
 single = bench or r
 grad = gradient_bytes(ColorizationNet(width=single["width"]))

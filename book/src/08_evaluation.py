@@ -82,7 +82,7 @@ assert abs(value - expected) < 1e-12
 # %%
 import numpy as np
 
-from colorlab.batches import to_lab
+from colorlab.transforms import to_lab
 from colorlab.data import SampleImages
 from colorlab.metrics import gray_ab
 
@@ -113,7 +113,7 @@ assert abs(gray - loop) < 1e-12
 from IPython.display import Markdown, display
 
 from colorlab.results import book_results
-from colorlab.table1 import table1_dataset_markdown, table1_seed_dataset_markdown
+from colorlab.report import table1_dataset_markdown, table1_seed_dataset_markdown
 
 results = book_results()
 display(Markdown(results.markdown()))
@@ -146,10 +146,10 @@ display(Markdown("*AuC rebal.* is the rebalanced AuC, *accuracy* the classifier'
 # %% mystnb={"figure": {"caption": "Cumulative ab-error curves per pixel (left) and per image (right) on the faces (top) and the fruits (bottom) (report Fig. 5). The legend gives each method's AuC.", "name": "fig-cumulative"}, "image": {"alt": "Cumulative ab-error curves per pixel (left) and per image (right) on the faces (top) and the fruits (bottom) (report Fig. 5). The legend gives each method's AuC."}}
 import matplotlib.pyplot as plt
 
-from colorlab.report_figures import plot_cumulative
+from colorlab.figures import plot_cumulative
 
 fig, axes = plt.subplots(2, 2, figsize=(9.5, 7.8))
-from colorlab.table1 import DATASETS  # the report's two data sets
+from colorlab.report import DATASETS  # the report's two data sets
 
 for row, dataset in zip(axes, DATASETS):
     metrics = results.json(dataset, "metrics.json")
@@ -196,7 +196,7 @@ plt.show()
 
 # %%
 from colorlab.metrics import paired_difference_over_seeds
-from colorlab.table1 import report_comparison, report_comparison_markdown
+from colorlab.report import report_comparison, report_comparison_markdown
 
 
 def seed_means(dataset_rows: dict, seed_rows: dict | None) -> dict:
@@ -245,7 +245,7 @@ display(Markdown(
 
 # %% tags=["remove-input"]
 from colorlab.pages import direction
-from colorlab.table1 import REPORT_TABLE1
+from colorlab.report import REPORT_TABLE1
 
 
 def versus(a, b, dataset):
@@ -385,7 +385,7 @@ for dataset in table:
                                                               ("mean_chroma", "colourfulness"))))
 
 # %% mystnb={"figure": {"caption": "HSV saturation of the test pixels (share of pixels per interval, log scale) for the real images and seed 0 of each trained model after its last epoch, on the faces (left) and the fruits (right). The legend gives each one's mean chroma.", "name": "fig-saturation"}, "image": {"alt": "HSV saturation of the test pixels (share of pixels per interval, log scale) for the real images and seed 0 of each trained model after its last epoch, on the faces (left) and the fruits (right). The legend gives each one's mean chroma."}}
-from colorlab.report_figures import plot_saturation_histograms
+from colorlab.figures import plot_saturation_histograms
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 for ax, dataset in zip(axes, DATASETS):
@@ -396,7 +396,7 @@ plt.show()
 # %% tags=["remove-input"]
 import statistics
 
-from colorlab.table1 import mean_sd
+from colorlab.report import mean_sd
 
 
 def per_seed(dataset, metric, method, point="final"):

@@ -21,7 +21,7 @@ if importlib.util.find_spec("colorlab") is None:
 #
 # The report illustrated good colorizations (its Fig. 3) and five failure modes (its Fig. 6). A
 # hand-picked figure proves little, so here every example is chosen by a stated, measured
-# criterion (`colorlab.failures`), applied to the whole test split of the recorded run:
+# criterion (`colorlab.figures`), applied to the whole test split of the recorded run:
 #
 # | figure | criterion (largest first) |
 # | --- | --- |
@@ -38,14 +38,14 @@ if importlib.util.find_spec("colorlab") is None:
 # %%
 from IPython.display import Markdown, display
 
-from colorlab.failures import FAILURE_MODES
+from colorlab.figures import FAILURE_MODES
 from colorlab.pages import glue, web_image
 from colorlab.results import book_results
 
 results = book_results()
 display(Markdown(results.markdown()))
 # every panel as a web image (JPEG when the PNG is over 500 KB), glued into the figures below
-from colorlab.table1 import DATASETS  # the report's two data sets
+from colorlab.report import DATASETS  # the report's two data sets
 
 for ds in DATASETS:
     for panel in ["fig3_successes"] + [f"fig6_{mode}" for mode in FAILURE_MODES]:

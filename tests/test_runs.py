@@ -1,9 +1,9 @@
-"""colorlab.run_pool: jobs in this process or in spawned worker processes."""
+"""colorlab.runs: jobs in this process or in spawned worker processes."""
 import os
 
 import pytest
 
-from colorlab.run_pool import default_workers, run_jobs, wait_for_others
+from colorlab.runs import default_workers, run_jobs, wait_for_others
 
 
 def _square_or_fail(x):

@@ -4,7 +4,7 @@ import statistics
 import pytest
 
 from colorlab.bench import main as bench
-from colorlab.train_bench import bench_train, format_train_bench
+from colorlab.bench import bench_train, format_train_bench
 
 
 def test_rate_is_the_median_of_the_timed_windows():

@@ -1,4 +1,4 @@
-"""Precision per device (colorlab.precision): the resolver, fp16 training with a gradient scaler on
+"""Precision per device (colorlab.config): the resolver, fp16 training with a gradient scaler on
 the CPU, skipped steps on inf gradients, and resume with the scaler's state."""
 import pytest
 import torch
@@ -6,7 +6,7 @@ import torch
 from test_train import config, splits  # noqa: F401 - the same data, a pytest fixture
 
 from colorlab.checkpoint import load_checkpoint
-from colorlab.precision import resolve_precision
+from colorlab.config import resolve_precision
 from colorlab.train import Trainer
 
 

@@ -1,14 +1,18 @@
-"""Table 1 of the report: its numbers, and the measured table of a reproduction
-(``book/08_evaluation.ipynb`` explains each metric)."""
+"""The report's experiment and its Table 1: the data sets, runs and methods every other module
+imports (:data:`DATASETS`, :data:`RUNS`, :data:`METHODS`), the report's published numbers
+(:data:`REPORT_TABLE1`), and the measured table of a reproduction with its mean ± s.d. over seeds
+(``book/08_evaluation.ipynb`` explains each metric).
+"""
 from __future__ import annotations
 
 import math
 import statistics
 
-__all__ = ["RUNS", "METHODS", "EXAMPLE_FILES", "COLUMNS", "DATASETS", "REPORT_TABLE1", "table1_rows",
-           "SEED_METRICS", "mean_sd", "table1_seed_rows", "table1_seed_dataset_markdown",
-           "table1_markdown", "table1_dataset_markdown", "report_comparison",
-           "report_comparison_markdown", "METRIC_LABELS"]
+__all__ = ["RUNS", "METHODS", "EXAMPLE_FILES", "COLUMNS", "DATASETS", "REPORT_TABLE1",
+           "table1_rows", "SEED_METRICS", "mean_sd", "table1_seed_rows",
+           "table1_seed_dataset_markdown", "table1_markdown", "table1_dataset_markdown",
+           "report_comparison", "report_comparison_markdown", "METRIC_LABELS"]
+
 
 #: the three trained models: run name (``runs/<dataset>/<run>``) -> method name in the tables
 RUNS = {"l2": "L2", "ce": "Class", "rebal": "Class+rebal"}
@@ -70,7 +74,7 @@ def mean_sd(values) -> dict:
 
 def table1_seed_rows(metrics: dict) -> dict[str, dict[str, dict]]:
     """Table 1 over seeds from a ``metrics.json`` with per-seed entries (``"seeds"``:
-    method -> point -> one entry per seed, :mod:`colorlab.reproduce_runs`): metric -> method ->
+    method -> point -> one entry per seed, :mod:`colorlab.runs`): metric -> method ->
     ``{"final": mean_sd, "best": mean_sd}``. The untrained methods (Gray, Random) and the ground
     truth have one value, at ``"final"``. Empty for records made before seeds.
 

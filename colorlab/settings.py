@@ -3,7 +3,7 @@
 * ``COLORLAB_DATA``: folder holding the real datasets (``celeba-7k/``, ``fruits-10/<class>/``,
   or CelebA's ``img_align_celeba/``); default ``./data``. Nothing is downloaded unless asked.
 * ``COLORLAB_RESULTS``: folder of recorded results (``results/`` of the repository by default;
-  outside a checkout the chapters fetch it: :mod:`colorlab.fetch_results`).
+  outside a checkout the chapters fetch it: :mod:`colorlab.results`).
 * ``COLORLAB_PROFILE``: ``ci`` (seconds on CPU), ``default`` or ``full`` (GPU training).
 * ``COLORLAB_CACHE``: where decoded datasets and CI-sized book runs are cached; default
   ``~/.cache/colorlab``, ``off`` disables the cache.
@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 __all__ = ["data_root", "results_root", "cache_root", "checkout_root", "profile", "BOOK_PROFILES"]
+
 
 #: the values of ``COLORLAB_PROFILE``: how much the book's chapters compute (``ci`` < ``default``
 #: < ``full``; the reproduction's own sizes are ``colorlab.reproduce.PROFILES``)
