@@ -83,7 +83,10 @@ def add_bench_command(sub) -> None:
     from .cli import add_precision_option
 
     parser = sub.add_parser("bench", help="benchmarks: core (CPU ratios), train (images/s)",
-                            description=__doc__)
+                            description="core: colorlab's rgb_to_lab and soft_encode against "
+                            "scikit-image and SciPy on the CPU (ratios > 1: colorlab is faster). "
+                            "train: training images/s of the real trainer against the device's "
+                            "ceiling (its measured matmul rate over the FLOPs of one image).")
     parser.add_argument("what", choices=["core", "train"], help="which benchmark")
     parser.add_argument("--batch", type=int, default=None, help="images per batch")
     parser.add_argument("--size", type=int, default=176, help="image side in pixels")

@@ -1,9 +1,8 @@
-"""The ``colorlab`` command line, one argument parser: ``colorlab --version``, ``colorlab info``,
-``colorlab train``, ``colorlab evaluate``, ``colorlab reproduce``, ``colorlab colorize``,
-``colorlab bench`` (:mod:`colorlab.bench`), ``colorlab data download`` (:mod:`colorlab.download`)
-and ``colorlab results fetch`` (:mod:`colorlab.results`).
+"""The colorlab command line, one argument parser: colorlab --version, colorlab info,
+colorlab train, evaluate, reproduce and colorize (this module), colorlab bench (colorlab.bench),
+colorlab data download (colorlab.download) and colorlab results fetch (colorlab.results).
 
-Every failure is one line on stderr (``colorlab: error: ...``) and a non-zero exit code.
+Every failure is one line on stderr ("colorlab: error: ...") and a non-zero exit code.
 """
 from __future__ import annotations
 

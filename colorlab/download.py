@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from .report import DATASETS
 from .settings import data_root
 
 __all__ = ["DownloadError", "FRUITS_URL", "fetch", "sha256_file", "fruits_manifest",
@@ -277,14 +278,14 @@ def download_dataset(name: str, root: str | Path | None = None, progress: bool =
         return download_fruits(root, url=source or FRUITS_URL, progress=progress)
     if name == "celeba":
         return download_celeba(root, source=source, progress=progress)
-    raise ValueError(f"dataset must be 'celeba' or 'fruits', got {name!r}")
+    raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
 
 
 def add_data_command(sub) -> None:
     """Register ``colorlab data download`` (see :mod:`colorlab.cli`)."""
     p = sub.add_parser("data", help="download the book's real datasets")
     p.add_argument("action", choices=("download",))
-    p.add_argument("dataset", choices=("celeba", "fruits"))
+    p.add_argument("dataset", choices=DATASETS)
     p.add_argument("--root", default=None, help="data folder (default: $COLORLAB_DATA or ./data)")
     p.add_argument("--source", default=None, help="another URL of the archive (a mirror)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

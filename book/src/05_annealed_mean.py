@@ -237,10 +237,11 @@ else:
 # %% tags=["remove-cell"]
 import ipywidgets as widgets
 
+from colorlab.decode import DEFAULT_T
 from colorlab.pages import live_kernel
 
 
-def show(T=0.38):
+def show(T=DEFAULT_T):
     rgb = lab_to_rgb(torch.cat([L, decode(T)], dim=1))
     fig, axes = plt.subplots(1, len(L), figsize=(2 * len(L), 2))
     for ax, img in zip(axes, rgb):
@@ -251,5 +252,5 @@ def show(T=0.38):
 
 
 if live_kernel():
-    widgets.interact(show, T=widgets.FloatSlider(value=0.38, min=0.01, max=1.0, step=0.01,
+    widgets.interact(show, T=widgets.FloatSlider(value=DEFAULT_T, min=0.01, max=1.0, step=0.01,
                                                  continuous_update=False))
