@@ -190,14 +190,15 @@ else:
 # %%
 rows = sorted((name, b) for name, b in benchmarks.items() if "processes" in b)
 if rows:
-    lines = ["| size | processes | images/s | share of the ceiling |",
-             "| ---: | ---: | ---: | ---: |"]
-    for name, b in sorted(rows, key=lambda item: (item[1]["size"], item[1]["processes"])):
-        lines.append(f"| {b['size']} | {b['processes']} | {b['images_per_s']:,.0f} | "
-                     f"{100 * b['fraction_of_ceiling']:.1f} % |")
+    lines = ["| size | processes | torch.compile | images/s | share of the ceiling |",
+             "| ---: | ---: | :---: | ---: | ---: |"]
+    for name, b in sorted(rows, key=lambda item: (item[1]["size"], item[1]["compile"],
+                                                  item[1]["processes"])):
+        lines.append(f"| {b['size']} | {b['processes']} | {'yes' if b['compile'] else 'no'} | "
+                     f"{b['images_per_s']:,.0f} | {100 * b['fraction_of_ceiling']:.1f} % |")
     display(Markdown("\n".join(lines)))
     print(f"{rows[0][1]['device']}, width {rows[0][1]['width']:g}, batch {rows[0][1]['batch']}, "
-          f"{rows[0][1]['precision']}, no torch.compile; median of "
+          f"{rows[0][1]['precision']}; median of "
           f"{len(rows[0][1]['images_per_s_windows'])} windows of {rows[0][1]['steps']} steps"
           + ("; MPS on" if any(b.get("mps") for _, b in rows) else ""))
 else:
@@ -206,8 +207,9 @@ else:
 # %% tags=["remove-input"]
 pairs = {}
 for size in (88, 176):
-    one = [b for _, b in rows if b["size"] == size and b["processes"] == 1]
-    many = [b for _, b in rows if b["size"] == size and b["processes"] > 1]
+    eager = [b for _, b in rows if b["size"] == size and not b["compile"]]
+    one = [b for b in eager if b["processes"] == 1]
+    many = [b for b in eager if b["processes"] > 1]
     if one and many:
         pairs[size] = (one[0], many[0])
 if len(pairs) == 2:
@@ -219,8 +221,19 @@ if len(pairs) == 2:
         f"process: {100 * one88['fraction_of_ceiling']:.0f} %). At 176x176 one process already "
         f"reaches {100 * one176['fraction_of_ceiling']:.0f} %, and {many176['processes']} "
         f"processes give {many176['images_per_s'] / one176['images_per_s']:.2f} times its rate, "
-        f"{100 * many176['fraction_of_ceiling']:.0f} % of the ceiling. What remains of the gap to the ceiling "
-        f"lies in the kernels themselves, which this measurement does not take apart."))
+        f"{100 * many176['fraction_of_ceiling']:.0f} % of the ceiling. What remains of the gap to "
+        f"the ceiling lies in the kernels themselves, which this measurement does not take "
+        f"apart."))
+same_path = {(b["size"], b["processes"]): b for _, b in rows if not b["compile"]}
+compiled_vs_eager = [(b, same_path[b["size"], b["processes"]]) for _, b in rows
+                     if b["compile"] and (b["size"], b["processes"]) in same_path]
+if compiled_vs_eager:
+    display(Markdown("With `torch.compile`, which fuses the element-wise kernels between the "
+                     "convolutions: " + "; ".join(
+        f"{c['size']}x{c['size']} with {c['processes']} process(es), "
+        f"{c['images_per_s'] / e['images_per_s']:.2f} times the eager rate "
+        f"({100 * c['fraction_of_ceiling']:.0f} % of the ceiling)"
+        for c, e in compiled_vs_eager) + "."))
 
 # %% [markdown]
 # ## The runs

@@ -11,10 +11,13 @@
 # 1. Starts NVIDIA's Multi-Process Service when the machine has it (the runs' kernels then run at
 #    the same time instead of taking turns), and stops it again if a CUDA program cannot start
 #    under it.
-# 2. `colorlab bench train` at 88x88 and 176x176, batch 64, eager: one process (the path the
-#    recorded single-seed run trained with), then $COLORLAB_DEVICE_PROCESSES (default 9) at once
-#    (how `colorlab reproduce` trains now). Skipped when .devresults/bench/ already holds them.
-# 3. `colorlab reproduce --profile full` (18 runs: 3 losses x 3 seeds x 2 data sets) on the packed
+# 2. `colorlab bench train` at 88x88 and 176x176, batch 64: one process (the path the recorded
+#    single-seed run trained with), then $COLORLAB_DEVICE_PROCESSES (default 9; 4 at 176x176) at
+#    once (how `colorlab reproduce` trains now). $COLORLAB_DEVICE_BENCH picks the paths measured,
+#    side by side in the same call: "eager" (default), "compiled" (torch.compile, which fuses the
+#    elementwise kernels between the convolutions; files *-compiled.json), "eager compiled", or
+#    "none". A measurement already in .devresults/bench/ is kept.
+# 3. Unless COLORLAB_DEVICE_REPRODUCE=0: `colorlab reproduce --profile full` (18 runs: 3 losses x 3 seeds x 2 data sets) on the packed
 #    data (scripts/device/pack.py) into .devresults/ (git-ignored), stopped with SIGINT before the
 #    call's limit. Whatever finished comes back in results.tgz, even when the call is cut off: the
 #    benchmark and each finished dataset sit in .devresults/ and are kept by the next call (same
@@ -28,6 +31,8 @@ out=${OUT:-/tmp/colorlab-out}
 limit=${COLORLAB_DEVICE_SECONDS:-575}        # the whole script; then SIGINT: finished items stay
 profile=${COLORLAB_DEVICE_PROFILE:-full}     # ci: a dry run of this script on a CPU
 processes=${COLORLAB_DEVICE_PROCESSES:-9}
+paths=${COLORLAB_DEVICE_BENCH:-eager}          # eager, compiled, both, or none
+run_reproduce=${COLORLAB_DEVICE_REPRODUCE:-1}
 mkdir -p "$out" .devresults/bench
 # a carry counts whole disk blocks: many small images travel as one tar (.devpack/data.tgz)
 [ -d .devdata ] || { [ -f .devpack/data.tgz ] && tar xzf .devpack/data.tgz; }
@@ -66,14 +71,22 @@ fi
 # 2. the benchmark: one process against several, at both sizes
 {
   if [ "$profile" = full ]; then sizes="88 176"; batch=64; steps=20; else sizes="16"; batch=4; steps=2; fi
-  for size in $sizes; do
-    for p in 1 "$processes"; do
-      [ "$size" = 176 ] && [ "$p" != 1 ] && p=$(( processes < 4 ? processes : 4 ))
-      f=.devresults/bench/train-$size-p$p.json
-      [ -s "$f" ] && { echo "kept $f"; continue; }
-      extra=(); [ "$profile" = full ] || extra=(--width 0.0625 --device cpu)
-      timeout 120 python3 -m colorlab bench train --size "$size" --batch "$batch" --steps "$steps" \
-        --repeats 5 --no-compile --processes "$p" --json "$f" "${extra[@]}"
+  for path in $paths; do
+    [ "$path" = none ] && continue
+    case "$path" in
+      eager) suffix=; flags=(--no-compile); wait_s=120 ;;
+      compiled) suffix=-compiled; flags=(); wait_s=300 ;;   # compiling takes a minute or two
+      *) echo "COLORLAB_DEVICE_BENCH: unknown path '$path' (eager, compiled, none)"; exit 2 ;;
+    esac
+    for size in $sizes; do
+      for p in 1 "$processes"; do
+        [ "$size" = 176 ] && [ "$p" != 1 ] && p=$(( processes < 4 ? processes : 4 ))
+        f=.devresults/bench/train-$size-p$p$suffix.json
+        [ -s "$f" ] && { echo "kept $f"; continue; }
+        extra=(); [ "$profile" = full ] || extra=(--width 0.0625 --device cpu)
+        timeout "$wait_s" python3 -m colorlab bench train --size "$size" --batch "$batch" \
+          --steps "$steps" --repeats 5 "${flags[@]}" --processes "$p" --json "$f" "${extra[@]}"
+      done
     done
   done
 } 2>&1 | tee "$out/bench.txt"
@@ -82,10 +95,13 @@ fi
 budget=$(( limit - (SECONDS - start) - 25 ))
 echo "reproduce: $budget s left in this call"
 workers=(); [ "$profile" = full ] && workers=(--workers "$processes")
-timeout --signal=INT --kill-after=15 "$budget" python3 -m colorlab reproduce --profile "$profile" \
-  --quiet --out .devresults/results --work-dir "runs/$profile" "${workers[@]}" 2>&1 \
-  | tee "$out/log.txt"
-status=${PIPESTATUS[0]}
+status=0
+if [ "$run_reproduce" != 0 ]; then
+  timeout --signal=INT --kill-after=15 "$budget" python3 -m colorlab reproduce --profile "$profile" \
+    --quiet --out .devresults/results --work-dir "runs/$profile" "${workers[@]}" 2>&1 \
+    | tee "$out/log.txt"
+  status=${PIPESTATUS[0]}
+fi
 [ -n "$mps_on" ] && echo quit | "$mps"
 echo "wall seconds of this call: $(( SECONDS - start ))" | tee -a "$out/log.txt"
 printf '{"date": "%s", "wall_seconds": %d, "reproduce_seconds_allowed": %d, "status": %d}\n' \
