@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,13 +23,19 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ._validation import check_positive_int
+from .checkpoint import atomic_write_text
+from .cli import add_precision_option, main as cli_main, positive_int
+from .color import rgb_to_lab
 from .config import default_device, device_name, resolve_precision
 from .data import ColorizationDataset
+from .distributed import setup, shutdown
+from .encode import soft_encode
+from .gamut import ab_bins
 from .models import ColorizationNet
 from .runs import mps_active, run_jobs, wait_for_others
 from .throughput import forward_flops, matmul_ceiling
 from .train import TrainConfig, Trainer
-from ._validation import check_positive_int
 
 __all__ = ["median_seconds", "bench_core", "bench_train", "format_train_bench", "add_bench_command",
            "main"]
@@ -49,10 +56,6 @@ def bench_core(batch: int = 256, size: int = 176, repeats: int = 5, seed: int = 
     """Measure the core ratios; returns a dict of seconds and ratios (also printed by main)."""
     from scipy.spatial import cKDTree
     from skimage.color import rgb2lab
-
-    from .color import rgb_to_lab
-    from .encode import soft_encode
-    from .gamut import ab_bins
 
     gen = torch.Generator().manual_seed(seed)
     rgb = torch.rand(batch, 3, size, size, generator=gen)
@@ -77,70 +80,8 @@ def bench_core(batch: int = 256, size: int = 176, repeats: int = 5, seed: int = 
             "soft_encode_speedup": t_kd / t_enc, "batch": batch, "size": size}
 
 
-def add_bench_command(sub) -> None:
-    """Register ``colorlab bench`` on the sub-command parser of :mod:`colorlab.cli` (the one
-    argument parser of the command line)."""
-    from .cli import add_precision_option
-
-    parser = sub.add_parser("bench", help="benchmarks: core (CPU ratios), train (images/s)",
-                            description="core: colorlab's rgb_to_lab and soft_encode against "
-                            "scikit-image and SciPy on the CPU (ratios > 1: colorlab is faster). "
-                            "train: training images/s of the real trainer against the device's "
-                            "ceiling (its measured matmul rate over the FLOPs of one image).")
-    parser.add_argument("what", choices=["core", "train"], help="which benchmark")
-    parser.add_argument("--batch", type=int, default=None, help="images per batch")
-    parser.add_argument("--size", type=int, default=176, help="image side in pixels")
-    parser.add_argument("--repeats", type=int, default=5,
-                        help="core: timed runs; train: timed windows (the median is reported)")
-    parser.add_argument("--steps", type=int, default=20, help="train: steps per timed window")
-    parser.add_argument("--width", type=float, default=1.0, help="train: network width")
-    parser.add_argument("--device", default=None, help="train: cuda or cpu (default: best)")
-    parser.add_argument("--no-compile", action="store_true", help="train: skip torch.compile")
-    parser.add_argument("--processes", type=int, default=1,
-                        help="train: models trained at once, one process each (summed rate)")
-    parser.add_argument("--json", default=None, metavar="FILE",
-                        help="train: also write the result as JSON to FILE")
-    add_precision_option(parser)
-    parser.set_defaults(run=_run)
-
-
-def _run(args) -> int:
-    if args.what == "core":
-        r = bench_core(batch=args.batch or 256, size=args.size, repeats=args.repeats)
-        print(f"core benchmark on {r['threads']} CPU threads, float32, batch {r['batch']}")
-        print(f"rgb_to_lab  {r['batch']}x{r['size']}x{r['size']}: colorlab {r['rgb_to_lab_s']:.3f} s, "
-              f"skimage {r['skimage_rgb2lab_s']:.3f} s -> {r['rgb_to_lab_speedup']:.2f}x faster")
-        s = r["size"] // 4
-        print(f"soft_encode {r['batch']}x{s}x{s} (k=5): colorlab {r['soft_encode_s']:.3f} s, "
-              f"cKDTree+weights {r['ckdtree_s']:.3f} s -> {r['soft_encode_speedup']:.2f}x faster")
-        return 0
-    from .distributed import setup, shutdown
-
-    ctx = setup(args.device)  # under torchrun: every rank trains its shard with DDP
-    result = bench_train(batch=args.batch, size=args.size, steps=args.steps, width=args.width,
-                         device=args.device, compile=not args.no_compile, repeats=args.repeats,
-                         precision=args.precision, processes=args.processes)
-    shutdown()
-    if ctx.main:
-        print(format_train_bench(result))
-        if args.json:
-            from .checkpoint import atomic_write_text
-
-            atomic_write_text(json.dumps(result, indent=1), args.json)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m colorlab.bench ARGS`` is ``colorlab bench ARGS``."""
-    import sys
-
-    from .cli import main as cli_main
-
-    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
-
-
 def _windows(kwargs: dict) -> dict:
-    """Images/s of each timed window of one benchmark process (a :func:`run_pool.run_jobs` job)."""
+    """Images/s of each timed window of one benchmark process (a :func:`colorlab.runs.run_jobs` job)."""
     dev, batch, size = kwargs["device"], kwargs["batch"], kwargs["size"]
     config = TrainConfig(loss=kwargs["loss"], width=kwargs["width"], batch_size=batch, size=size,
                          compile=kwargs["compile"], lr=TrainConfig.scaled_lr(batch),
@@ -230,6 +171,59 @@ def format_train_bench(r: dict) -> str:
             f"{r['matmul_tflops']:.2f} TFLOP/s\n"
             f"    / {r['gflop_per_image']:.3g} GFLOP per trained image\n"
             f"  -> {100 * r['fraction_of_ceiling']:.1f}% of the ceiling")
+
+
+def add_bench_command(sub) -> None:
+    """Register ``colorlab bench`` on the sub-command parser of :mod:`colorlab.cli` (the one
+    argument parser of the command line)."""
+    parser = sub.add_parser("bench", help="benchmarks: core (CPU ratios), train (images/s)",
+                            description="core: colorlab's rgb_to_lab and soft_encode against "
+                            "scikit-image and SciPy on the CPU (ratios > 1: colorlab is faster). "
+                            "train: training images/s of the real trainer against the device's "
+                            "ceiling (its measured matmul rate over the FLOPs of one image).")
+    parser.add_argument("what", choices=["core", "train"], help="which benchmark")
+    parser.add_argument("--batch", type=positive_int, default=None, help="images per batch")
+    parser.add_argument("--size", type=positive_int, default=176, help="image side in pixels")
+    parser.add_argument("--repeats", type=positive_int, default=5,
+                        help="core: timed runs; train: timed windows (the median is reported)")
+    parser.add_argument("--steps", type=positive_int, default=20,
+                        help="train: steps per timed window")
+    parser.add_argument("--width", type=float, default=1.0, help="train: network width")
+    parser.add_argument("--device", default=None, help="train: cuda or cpu (default: best)")
+    parser.add_argument("--no-compile", action="store_true", help="train: skip torch.compile")
+    parser.add_argument("--processes", type=positive_int, default=1,
+                        help="train: models trained at once, one process each (summed rate)")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="train: also write the result as JSON to FILE")
+    add_precision_option(parser)
+    parser.set_defaults(run=_run)
+
+
+def _run(args) -> int:
+    if args.what == "core":
+        r = bench_core(batch=args.batch or 256, size=args.size, repeats=args.repeats)
+        print(f"core benchmark on {r['threads']} CPU threads, float32, batch {r['batch']}")
+        print(f"rgb_to_lab  {r['batch']}x{r['size']}x{r['size']}: colorlab {r['rgb_to_lab_s']:.3f} s, "
+              f"skimage {r['skimage_rgb2lab_s']:.3f} s -> {r['rgb_to_lab_speedup']:.2f}x faster")
+        s = r["size"] // 4
+        print(f"soft_encode {r['batch']}x{s}x{s} (k=5): colorlab {r['soft_encode_s']:.3f} s, "
+              f"cKDTree+weights {r['ckdtree_s']:.3f} s -> {r['soft_encode_speedup']:.2f}x faster")
+        return 0
+    ctx = setup(args.device)  # under torchrun: every rank trains its shard with DDP
+    result = bench_train(batch=args.batch, size=args.size, steps=args.steps, width=args.width,
+                         device=args.device, compile=not args.no_compile, repeats=args.repeats,
+                         precision=args.precision, processes=args.processes)
+    shutdown()
+    if ctx.main:
+        print(format_train_bench(result))
+        if args.json:
+            atomic_write_text(json.dumps(result, indent=1), args.json)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m colorlab.bench ARGS`` is ``colorlab bench ARGS``."""
+    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from pathlib import Path
 from . import __version__
 from .settings import data_root, profile, results_root
 
-__all__ = ["main", "info_lines", "OneLineParser", "add_commands"]
+__all__ = ["main", "info_lines", "OneLineParser", "add_precision_option",
+           "positive_int"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -59,11 +60,17 @@ def _build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"colorlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("info", help="versions, device and where data is looked for")
     from .bench import add_bench_command
+    from .download import add_data_command
+    from .results import add_results_command
 
+    # every sub-command, in the order of `colorlab --help`; the modules that own bench, results
+    # and data register theirs (torch is imported only when a command runs)
+    sub.add_parser("info", help="versions, device and where data is looked for")
+    _add_commands(sub)
     add_bench_command(sub)
-    add_commands(sub)
+    add_results_command(sub)
+    add_data_command(sub)
     return parser
 
 
@@ -107,7 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: ``text`` as an integer >= 1, else a usage error that says so.
+
+    >>> positive_int("3")
+    3
+    """
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
@@ -125,8 +137,8 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
 
 def _dataset_splits(name: str, size: int, folder: str | None = None):
     from .data import load_images
-    from .images import ImageFolder
     from .distributed import context, main_first
+    from .images import ImageFolder
 
     # under torchrun rank 0 decodes (and caches) first, the other ranks then read its cache
     data = main_first(lambda: ImageFolder(folder, size, class_subfolders=True) if folder
@@ -167,7 +179,7 @@ def _train(args) -> int:
 
 def _evaluate(args) -> int:
     from .distributed import setup, sharded_predict_ab, shutdown
-    from .evaluate import baseline_predictions, evaluate_predictions
+    from .evaluate import baseline_predictions, evaluate_predictions, load_classifier
     from .prior import prior_from_images
     from .train import load_model
 
@@ -189,8 +201,6 @@ def _evaluate(args) -> int:
     prior = prior_from_images(splits["train"].images)[1]
     clf = None
     if args.classifier != "none":
-        from .evaluate import load_classifier
-
         clf = load_classifier(args.classifier, device)
     metrics = evaluate_predictions(splits["test"], predictions, prior, clf)
     for name, m in metrics.items():
@@ -230,16 +240,15 @@ def _colorize(args) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``train``, ``evaluate``, ``reproduce`` and ``colorize`` on the sub-command parser of
-    :func:`main`."""
-    from .evaluate import CLASSIFIERS
+def _add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``train``, ``evaluate``, ``reproduce`` and ``colorize``."""
+    from .config import LOSSES
     from .data import LOADABLE
     from .decode import DEFAULT_T
+    from .evaluate import CLASSIFIERS
     from .models import HEADS
-    from .reproduce import PROFILES
     from .report import DATASETS
-    from .config import LOSSES
+    from .reproduce import PROFILES
 
     datasets, classifiers = LOADABLE, (*CLASSIFIERS, "none")
     p = sub.add_parser("train", help="train one model on a dataset's training split")
@@ -248,15 +257,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="train on an image folder instead (class subfolders, as ImageNet's)")
     p.add_argument("--loss", choices=LOSSES, default="rebal")
     p.add_argument("--run-dir", required=True, help="folder for checkpoints and the final model")
-    p.add_argument("--epochs", type=_positive_int, default=100)
-    p.add_argument("--batch-size", type=_positive_int, default=8,
+    p.add_argument("--epochs", type=positive_int, default=100)
+    p.add_argument("--batch-size", type=positive_int, default=8,
                    help="per process (torchrun: the effective batch is nproc x this)")
     p.add_argument("--lr", type=float, default=None,
                    help="default: 3e-5 * sqrt(effective batch / 8)")
     p.add_argument("--width", type=float, default=1.0)
-    p.add_argument("--size", type=_positive_int, default=88)
+    p.add_argument("--size", type=positive_int, default=88)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=_positive_int, default=1)
+    p.add_argument("--checkpoint-every", type=positive_int, default=1)
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--device", default=None)
     add_precision_option(p)
@@ -265,7 +274,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="AuC, rebalanced AuC and classifier accuracy on a test split")
     p.add_argument("--dataset", choices=datasets, default="sample")
     p.add_argument("--checkpoint", action="append", default=[], help="model.pt (repeatable)")
-    p.add_argument("--size", type=_positive_int, default=88)
+    p.add_argument("--size", type=positive_int, default=88)
     p.add_argument("--classifier", choices=classifiers, default=CLASSIFIERS[0])
     p.add_argument("--out", default=None, help="write all metrics as JSON here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
@@ -280,10 +289,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="replace a larger reproduction found in --out (e.g. a recorded GPU run)")
     p.add_argument("--work-dir", default=None, help="checkpoints (default runs/<profile>)")
     p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
-    p.add_argument("--epochs", type=_positive_int, default=None, help="override the profile")
-    p.add_argument("--seeds", type=_positive_int, default=None,
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the profile")
+    p.add_argument("--seeds", type=positive_int, default=None,
                    help="seeds per configuration (default: the profile's, 3 full, 2 ci)")
-    p.add_argument("--workers", type=_positive_int, default=None,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="runs trained at once, one process each (default: 1 on a CPU, up to 9 "
                         "on a GPU)")
     p.add_argument("--classifier", choices=classifiers, default=CLASSIFIERS[0])
@@ -306,12 +315,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_colorize)
-
-    from .download import add_data_command
-    from .results import add_results_command
-
-    add_results_command(sub)
-    add_data_command(sub)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 
 from ._validation import check_images, check_positive, check_positive_int, check_tensor
-from .transforms import to_lab
 from .checkpoint import atomic_write_many, make_folder
 from .color import lab_to_rgb
-from .decode import DEFAULT_T
-from .images import read_rgb
 from .config import autocast, resolve_precision
+from .decode import DEFAULT_T
+from .images import UnreadableImage, read_rgb
 from .train import load_model
+from .transforms import to_lab
 
 __all__ = ["colorize_image", "colorize_files"]
 
@@ -70,8 +70,6 @@ def colorize_files(images: list[str | Path], checkpoint: str | Path, out_dir: st
                    T: float | None = None, head: str | None = None, overwrite: bool = False,
                    device: str | torch.device = "cpu") -> list[Path]:
     """Colorize ``images`` into ``out_dir/<stem>_colorized.png``; returns the written paths."""
-    from .images import UnreadableImage
-
     model, config = load_model(checkpoint, device, expect_head=head)
     if T is not None and config.head != "classification":
         raise ValueError(f"--temperature applies to classification models; {checkpoint} is a "

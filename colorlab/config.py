@@ -26,10 +26,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint
-from .models import ColorizationNet, MAX_WIDTH
-from .report import RUNS
 from ._validation import check_device, check_positive, check_unit_interval
+from .checkpoint import CheckpointError, load_checkpoint
+from .models import MAX_WIDTH, ColorizationNet
+from .report import RUNS
 
 __all__ = ["TrainConfig", "build_model", "load_model", "default_device", "device_name", "LOSSES",
            "PRECISIONS", "resolve_precision", "autocast", "grad_scaler", "autocast_dtype",
@@ -37,6 +37,14 @@ __all__ = ["TrainConfig", "build_model", "load_model", "default_device", "device
 
 
 LOSSES = tuple(RUNS)  # "l2", "ce", "rebal": the runs of Table 1
+#: the values of ``precision``: "auto" picks by device (see :func:`resolve_precision`)
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:
@@ -105,7 +113,7 @@ class TrainConfig:
     compile: bool = False
     amp: bool = True
     size: int = 88
-    precision: str = "auto"  # auto, bf16, fp16 or fp32 (colorlab.config); amp=False: fp32
+    precision: str = "auto"  # auto, bf16, fp16 or fp32 (resolve_precision); amp=False: fp32
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -129,8 +137,7 @@ class TrainConfig:
             check_positive(getattr(self, name), name)
         if self.width > MAX_WIDTH:
             raise ValueError(f"width must be at most {MAX_WIDTH}, got {self.width!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        _check_precision(self.precision)
         check_unit_interval(self.lam, "lam")
         if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) \
                 or not 0 <= self.weight_decay < math.inf:
@@ -186,10 +193,6 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu",
     return model.to(device).eval(), config
 
 
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-
-
 def resolve_precision(precision: str, device: str | torch.device,
                       capability: tuple[int, int] | None = None) -> str:
     """The precision a run on ``device`` uses: ``precision`` itself unless it is ``"auto"``.
@@ -205,8 +208,7 @@ def resolve_precision(precision: str, device: str | torch.device,
     >>> resolve_precision("fp16", "cpu")                       # explicit: kept (for testing)
     'fp16'
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    _check_precision(precision)
     device = torch.device(device)
     if precision != "auto":
         return precision

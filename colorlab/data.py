@@ -20,11 +20,10 @@ from pathlib import Path
 
 import torch
 
-from .images import ColorizationDataset, ImageFolder, split_names
 from ._validation import check_positive_int
-from .images import fit_square
-from .settings import data_root
+from .images import ColorizationDataset, ImageFolder, fit_square, split_names
 from .report import DATASETS
+from .settings import data_root, profile as current_profile
 
 __all__ = ["ColorizationDataset", "ImageFolder", "CelebA", "Fruits10", "SampleImages",
            "load_images", "images_for_profile", "sample_stand_in", "split_names", "LOADABLE",
@@ -210,8 +209,6 @@ def images_for_profile(name: str, size: int = 88, profile: str | None = None,
     >>> images_for_profile("fruits", profile="ci", ci_count=4).name
     'fruits (sample stand-in)'
     """
-    from .settings import profile as current_profile
-
     if (profile or current_profile()) == "ci":
         return sample_stand_in(name, ci_size, ci_count)
     return load_images(name, size, fallback=True)

@@ -35,7 +35,7 @@ from .report import DATASETS
 from .settings import data_root
 
 __all__ = ["DownloadError", "FRUITS_URL", "fetch", "sha256_file", "fruits_manifest",
-           "download_fruits", "download_celeba", "download_dataset"]
+           "download_fruits", "download_celeba", "download_dataset", "add_data_command"]
 
 FRUITS_COMMIT = "bcf5e13387f7d632432567544c8b1ca64cf07ed8"
 FRUITS_URL = f"https://github.com/kizokubanczyk/Fruit-classification/archive/{FRUITS_COMMIT}.zip"
@@ -282,7 +282,7 @@ def download_dataset(name: str, root: str | Path | None = None, progress: bool =
 
 
 def add_data_command(sub) -> None:
-    """Register ``colorlab data download`` (see :mod:`colorlab.cli`)."""
+    """Register ``colorlab data download`` on the sub-command parser of :mod:`colorlab.cli`."""
     p = sub.add_parser("data", help="download the book's real datasets")
     p.add_argument("action", choices=("download",))
     p.add_argument("dataset", choices=DATASETS)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from ._validation import (check_bins, check_finite, check_positive, check_positive_int, check_shape,
-                          check_tensor)
+from ._validation import (check_bins, check_finite, check_positive, check_positive_int,
+                          check_shape, check_tensor)
 from .gamut import nearest_bins
 
 __all__ = ["soft_encode", "to_dense", "SoftEncoder"]

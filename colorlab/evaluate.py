@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validation import (check_device, check_float, check_images, check_positive_int,
+                          check_shape, check_tensor)
 from .color import lab_to_rgb
 from .colorfulness import hasler_susstrunk, mean_chroma, saturation_histogram
 from .config import autocast, resolve_precision
@@ -27,16 +29,24 @@ from .decode import DEFAULT_T
 from .metrics import error_scores, gray_ab, pixel_rebalance_weights, random_ab
 from .models import ColorizationNet
 from .transforms import to_lab
-from ._validation import (check_device, check_float, check_images, check_positive_int,
-                          check_shape, check_tensor)
 
 __all__ = ["predict_ab", "baseline_predictions", "evaluate_predictions", "imagenet_labels",
            "SAMPLE_IMAGENET_CLASSES", "ImageNetClassifier", "load_classifier", "predict_top1",
            "classifier_accuracy", "agreement_rate", "CLASSIFIERS", "FRUIT_IMAGENET_CLASSES"]
 
 
+#: the classifiers :func:`load_classifier` knows; the first is the default
+CLASSIFIERS = ("efficientnet_lite0", "vgg16")
+#: ImageNet-1k classes of the fruit classes that have one (apple ~ 948 "Granny Smith")
+FRUIT_IMAGENET_CLASSES = {"apple": 948, "strawberry": 949, "orange": 950, "pineapple": 953,
+                          "banana": 954}
 #: sample-image sources with an ImageNet class (chelsea: "Egyptian cat", coffee: "espresso")
 SAMPLE_IMAGENET_CLASSES = {"chelsea": 285, "coffee": 967}
+
+
+def _share_equal(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The fraction of positions where ``a`` and ``b`` hold the same value (top-1 classes)."""
+    return float((a == b).double().mean())
 
 
 @torch.no_grad()
@@ -123,8 +133,8 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
         truth_rgb = images.float() / 255.0
         if keep is not None and bool(keep.any()):
             truth_top1 = predict_top1(truth_rgb[keep.to(device)], classifier)
-            results["Ground truth"] = {"classifier_accuracy": 100 * float(
-                (truth_top1 == labels[keep]).double().mean()), "classified_images": int(keep.sum())}
+            results["Ground truth"] = {"classifier_accuracy": 100 * _share_equal(
+                truth_top1, labels[keep]), "classified_images": int(keep.sum())}
         elif keep is None:
             truth_top1 = predict_top1(truth_rgb, classifier)
             results["Ground truth"] = {"agreement": 100.0, "classified_images": len(truth_rgb)}
@@ -148,10 +158,10 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
         if classifier is not None and truth_top1 is not None:
             if keep is not None:
                 top1 = predict_top1(rgb[keep.to(device)], classifier)
-                entry["classifier_accuracy"] = 100 * float((top1 == labels[keep]).double().mean())
+                entry["classifier_accuracy"] = 100 * _share_equal(top1, labels[keep])
             else:
                 top1 = predict_top1(rgb, classifier)
-                entry["agreement"] = 100 * float((top1 == truth_top1).double().mean())
+                entry["agreement"] = 100 * _share_equal(top1, truth_top1)
         results[name] = entry
     truth = _colourfulness(true_ab, images.float() / 255.0)
     results["Ground truth"] = {**results.get("Ground truth", {}), **truth}
@@ -164,12 +174,6 @@ def _colourfulness(ab: torch.Tensor, rgb: torch.Tensor) -> dict:
     return {"mean_chroma": float(mean_chroma(ab).mean()),
             "colourfulness": float(hasler_susstrunk(rgb).mean()),
             "saturation_histogram": saturation_histogram(rgb, bins=20).tolist()}
-
-
-CLASSIFIERS = ("efficientnet_lite0", "vgg16")
-#: ImageNet-1k classes of the fruit classes that have one (apple ~ 948 "Granny Smith")
-FRUIT_IMAGENET_CLASSES = {"apple": 948, "strawberry": 949, "orange": 950, "pineapple": 953,
-                          "banana": 954}
 
 
 class ImageNetClassifier(nn.Module):
@@ -267,7 +271,7 @@ def classifier_accuracy(rgb: torch.Tensor, labels: torch.Tensor, classifier: Ima
                          f"got {tuple(labels.shape)}")
     if rgb.shape[0] == 0:
         raise ValueError("no images to classify")
-    return float((predict_top1(rgb, classifier, batch_size) == labels.cpu()).double().mean())
+    return _share_equal(predict_top1(rgb, classifier, batch_size), labels.cpu())
 
 
 def agreement_rate(colorized: torch.Tensor, ground_truth: torch.Tensor,
@@ -286,4 +290,4 @@ def agreement_rate(colorized: torch.Tensor, ground_truth: torch.Tensor,
         raise ValueError("no images to classify")
     a = predict_top1(colorized, classifier, batch_size)
     b = predict_top1(ground_truth, classifier, batch_size)
-    return float((a == b).double().mean())
+    return _share_equal(a, b)

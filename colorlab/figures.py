@@ -18,16 +18,19 @@ figure shows the test images that score highest on a stated per-image measure:
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from ._validation import check_finite, check_float, check_nonempty, check_shape, check_tensor
+from .checkpoint import atomic_write_bytes
 from .metrics import ab_error
+from .plots import show_colorizations
 from .report import METHODS, RUNS
 from .transforms import to_lab
-from ._validation import check_finite, check_float, check_nonempty, check_shape, check_tensor
 
 __all__ = ["plot_network", "plot_loss_curves", "plot_cumulative", "plot_saturation_histograms",
            "save_saturation_figure", "image_scores", "select", "save_figure_panels",
@@ -40,8 +43,7 @@ def plot_network(blocks: list[dict], ax=None):
     ``blocks``: rows of :func:`colorlab.models.block_table`.
 
     >>> import matplotlib; matplotlib.use("Agg")
-    >>> from colorlab.models import ColorizationNet
-    >>> from colorlab.models import block_table
+    >>> from colorlab.models import ColorizationNet, block_table
     >>> len(plot_network(block_table(ColorizationNet(width=0.125), 32)).patches)
     9
     """
@@ -163,19 +165,20 @@ def plot_saturation_histograms(metrics: dict, ax=None, title: str = ""):
 def save_saturation_figure(metrics: dict, path: str | Path) -> str:
     """:func:`plot_saturation_histograms` saved as a PNG at ``path`` (a bare ``Figure``, so the
     caller's matplotlib backend is left alone); returns the file name."""
-    import io
-
     from matplotlib.figure import Figure
-
-    from .checkpoint import atomic_write_bytes
 
     figure = Figure(figsize=(6, 3.6))
     plot_saturation_histograms(metrics, figure.add_subplot())
     figure.tight_layout()
+    _save_png(figure, Path(path))
+    return Path(path).name
+
+
+def _save_png(figure, path: Path) -> None:
+    """Write ``figure`` as a 100-dpi PNG, atomically (a reader never sees half a file)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
-    atomic_write_bytes(buffer.getvalue(), Path(path))
-    return Path(path).name
+    atomic_write_bytes(buffer.getvalue(), path)
 
 
 FAILURE_MODES = ("colour_bias", "colour_deficiency", "inconsistent_colouring", "edge_pollution",
@@ -191,7 +194,8 @@ def _gradient_magnitude(x: torch.Tensor) -> torch.Tensor:
 
 def image_scores(L: torch.Tensor, true_ab: torch.Tensor, pred_ab: torch.Tensor
                  ) -> dict[str, torch.Tensor]:
-    """Per-image scores ``(B,)`` for every criterion of this module (plus ``chroma`` of the truth).
+    """Per-image scores ``(B,)`` for every criterion of Fig. 3 and Fig. 6 (``success`` and
+    :data:`FAILURE_MODES`, plus ``chroma`` of the truth).
 
     >>> L = torch.rand(2, 1, 16, 16) * 100; ab = torch.randn(2, 2, 16, 16) * 20
     >>> s = image_scores(L, ab, ab * 0.5)
@@ -263,15 +267,14 @@ def _save_panel(path: Path, L: torch.Tensor, columns: dict, titles: list[str]) -
     switching it to Agg here would silence every later plot of a notebook that calls reproduce."""
     from matplotlib.figure import Figure
 
-    from .plots import show_colorizations
-
-    show_colorizations(L, columns, titles, size=1.6, figure=Figure()).savefig(path, dpi=100)
+    _save_png(show_colorizations(L, columns, titles, size=1.6, figure=Figure()), path)
 
 
 def save_figure_panels(out: str | Path, test_set, predictions: dict[str, torch.Tensor],
                        per_image_auc: list[float], n: int, model: str = "Class+rebal") -> dict:
     """Fig. 3 (``fig3_successes.png``) and Fig. 6 (``fig6_<mode>.png``) panels of ``model``,
-    chosen by the criteria above; returns the chosen files and every image's scores.
+    chosen by the criteria of Fig. 3 and Fig. 6 (:func:`image_scores`); returns the chosen files
+    and every image's scores.
 
     Args:
         out: existing folder for the PNG files.

@@ -28,8 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .settings import cache_root
 from ._validation import check_path
+from .checkpoint import atomic_save
+from .settings import cache_root
 
 __all__ = ["UnreadableImage", "read_rgb", "fit_square", "IMAGE_SUFFIXES", "ColorizationDataset",
            "ImageFolder", "split_names"]
@@ -253,7 +254,7 @@ class ImageFolder(ColorizationDataset):
         size: square side in pixels.
         class_subfolders: label = index of the first-level subfolder (sorted names).
         fit: ``"crop"`` (central square, default) or ``"squash"`` (see
-            :func:`colorlab.images.fit_square`).
+            :func:`fit_square`).
         strict: raise on the first unreadable file instead of skipping it (skips are counted,
             listed in ``skipped`` and reported by one warning). Unreadable files include
             truncated or non-image files and decompression bombs; with ``class_subfolders``, a
@@ -310,8 +311,6 @@ class ImageFolder(ColorizationDataset):
         super().__init__(torch.stack(images), labels, files, classes, name or root.name, size,
                          outside + skipped, "real", fit)
         if cache_path is not None:
-            from .checkpoint import atomic_save
-
             try:
                 atomic_save({"images": self.images, "labels": self.labels, "files": self.files,
                              "skipped": skipped}, cache_path)

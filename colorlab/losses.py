@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from ._validation import (check_bins, check_finite, check_finite_result, check_float,
-                          check_nonempty, check_positive, check_shape, check_tensor, check_weights)
+                          check_nonempty, check_positive, check_shape, check_tensor,
+                          check_weights)
 from .encode import soft_encode
 from .gamut import ab_bins
 

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .decode import annealed_mean, DEFAULT_T
-from .gamut import NUM_BINS
 from ._validation import (check_finite, check_finite_result, check_float, check_nonempty,
                           check_positive, check_shape, check_tensor)
+from .decode import DEFAULT_T, annealed_mean
+from .gamut import NUM_BINS
 
 __all__ = ["ColorizationNet", "AB_SCALE", "MAX_WIDTH", "layer_table", "block_table"]
 
@@ -154,7 +154,6 @@ def layer_table(model: nn.Module, size: int = 176) -> list[dict]:
     (including the BatchNorm that closes a block), receptive field and jump in input pixels, and
     the forward FLOPs of its convolution (2 x multiply-adds, one image).
 
-    >>> from colorlab.models import ColorizationNet
     >>> rows = layer_table(ColorizationNet(), 176)
     >>> rows[-1]["shape"], sum(r["params"] for r in rows)
     ((313, 44, 44), 24788032)
@@ -197,7 +196,6 @@ def layer_table(model: nn.Module, size: int = 176) -> list[dict]:
 def block_table(model: nn.Module, size: int = 176) -> list[dict]:
     """The rows of :func:`layer_table` grouped by block (``blocks.0`` ... ``head``).
 
-    >>> from colorlab.models import ColorizationNet
     >>> [r["block"] for r in block_table(ColorizationNet(width=0.125), 32)][:3]
     ['block 1', 'block 2', 'block 3']
     """

@@ -45,20 +45,18 @@ from pathlib import Path
 import torch
 
 from ._validation import check_positive_int
+from .bench import bench_train, format_train_bench
 from .checkpoint import FolderLock, atomic_write_text
+from .config import device_name
 from .data import ColorizationDataset, load_images, sample_stand_in
 from .distributed import setup
-from .evaluate import baseline_predictions, evaluate_predictions
-from .figures import save_figure_panels
+from .evaluate import baseline_predictions, evaluate_predictions, load_classifier
+from .figures import save_figure_panels, save_saturation_figure
 from .prior import prior_from_images
-from .figures import save_saturation_figure
-from .runs import SEED_MEASURES, RunJob, train_and_evaluate
+from .report import DATASETS, EXAMPLE_FILES, RUNS, table1_markdown, table1_rows, table1_seed_rows
 from .results_folder import ResultsFolder, source_hash
-from .runs import default_workers, mps_active, run_jobs
-from .report import (DATASETS, EXAMPLE_FILES, RUNS, table1_markdown, table1_rows,
-                     table1_seed_rows)
+from .runs import SEED_MEASURES, RunJob, default_workers, mps_active, run_jobs, train_and_evaluate
 from .train import TrainConfig
-from .config import device_name
 
 __all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "profile_dataset"]
 
@@ -166,7 +164,7 @@ def _finish_dataset(ds_name: str, ds: _Dataset, prof: ReproduceProfile, work: Pa
         if loss in EXAMPLE_FILES:
             shutil.copy(seed0 / EXAMPLE_FILES[loss], out / EXAMPLE_FILES[loss])
     # the baselines and the ground truth; the trained methods' entries are their seed-0 final
-    # evaluations, measured by their runs (reproduce_runs), not measured again here
+    # evaluations, measured by their runs (colorlab.runs), not measured again here
     metrics = evaluate_predictions(splits["test"], baselines, p_smooth, clf, device=dev)
     for loss, method in RUNS.items():
         entry = ds.results[loss, 0]["evaluation"]["final"]
@@ -291,16 +289,12 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
     call, clf, started = _now(), None, time.perf_counter()
     if bench:
         if folder.kept("bench") is None:
-            from .bench import bench_train
-
             result = bench_train(size=prof.bench_size, width=prof.bench_width, device=dev,
                                  precision=prof.precision)
             folder.commit_bench(result, {"device": device_name(dev), "torch": torch.__version__,
                                          "git_commit": _git_commit(), "date": _now(),
                                          "wall_seconds": time.perf_counter() - started,
                                          "call": call})
-        from .bench import format_train_bench
-
         log(format_train_bench(folder.kept("bench")["bench_train"]))
     records, todo = {}, {}
     for ds_name in datasets:
@@ -316,8 +310,6 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
                                  prior_from_images(splits["train"].images, 5.0, TrainConfig.lam))
     if todo:
         if classifier:
-            from .evaluate import load_classifier
-
             clf = load_classifier(classifier, dev)
         count = prof.seeds * len(RUNS) * len(todo)
         workers = 1 if ctx.active else (workers or default_workers(dev, count))

@@ -42,7 +42,7 @@ from .settings import cache_root, checkout_root, results_root
 
 __all__ = ["BookResults", "book_results", "ci_results", "book_examples", "load_json",
            "recorded_results", "REPOSITORY", "BRANCH", "FetchError", "repository", "book_ref",
-           "installed_commit", "fetch_results", "fetched_recorded_results"]
+           "installed_commit", "fetch_results", "fetched_recorded_results", "add_results_command"]
 
 
 @dataclass
@@ -132,8 +132,6 @@ def recorded_results(path: str | Path | None = None) -> BookResults | None:
 
 def _cache_dir() -> Path:
     """:func:`colorlab.settings.cache_root`, or a temporary folder when caching is off."""
-    import tempfile
-
     return cache_root() or Path(tempfile.gettempdir()) / "colorlab"
 
 
@@ -155,9 +153,8 @@ def ci_results(log=None) -> BookResults:
 
 
 def book_results(log=None) -> BookResults:
-    """The recorded results if present (outside a checkout: fetched, see
-    :mod:`colorlab.results`), else :func:`ci_results`, clearly labelled as such."""
-
+    """The recorded results if present (outside a checkout: fetched by
+    :func:`fetched_recorded_results`), else :func:`ci_results`, clearly labelled as such."""
     return recorded_results() or fetched_recorded_results() or ci_results(log)
 
 
@@ -227,7 +224,7 @@ def book_ref() -> str:
 
 
 def _default_dest(url: str, ref: str) -> Path:
-    root = cache_root() or Path(tempfile.gettempdir()) / "colorlab"
+    root = _cache_dir()
     key = hashlib.sha256(f"{url}\n{ref}".encode()).hexdigest()[:12]
     return root / f"recorded-results-{key}" / "results"
 
@@ -291,7 +288,6 @@ def fetched_recorded_results(log=print):
     None in a checkout or with ``$COLORLAB_RESULTS`` set (those say where results are), and None
     after one printed line when the fetch fails or brings no full recorded run. Tried once per
     process."""
-
     if checkout_root() is not None or os.environ.get("COLORLAB_RESULTS"):
         return None
     url, ref = repository(), book_ref()
@@ -309,7 +305,7 @@ def fetched_recorded_results(log=print):
 
 
 def add_results_command(sub) -> None:
-    """Register ``colorlab results fetch`` (see :mod:`colorlab.cli`)."""
+    """Register ``colorlab results fetch`` on the sub-command parser of :mod:`colorlab.cli`."""
     p = sub.add_parser("results", help="fetch the recorded results/ of the book's version")
     p.add_argument("action", choices=("fetch",))
     p.add_argument("--repository", default=None, help="git URL (default: $COLORLAB_REPOSITORY "
@@ -322,9 +318,8 @@ def add_results_command(sub) -> None:
 
 
 def _fetch_command(args) -> int:
-
     path = fetch_results(args.out, args.repository, args.ref, refresh=args.refresh)
-    origin = json.loads((path / FETCHED).read_text())
+    origin = load_json(path / FETCHED)
     found = recorded_results(path)
     print(f"results/ of {origin['repository']} at {origin['commit'][:10]} in {path}")
     print(found.label if found else "it holds no full recorded run")

@@ -41,17 +41,19 @@ from typing import Any, TypeVar
 
 import torch
 
+from ._validation import check_positive_int
 from .checkpoint import atomic_save, atomic_write_text
 from .config import load_model
 from .distributed import context, sharded_predict_ab
-from .evaluate import evaluate_predictions
+from .evaluate import evaluate_predictions, load_classifier
 from .report import EXAMPLE_FILES
 from .train import TrainConfig, Trainer
 from .transforms import to_lab
-from ._validation import check_positive_int
+
+Job = TypeVar("Job")  # whatever run_jobs is given to run
 
 __all__ = ["RunJob", "train_and_evaluate", "run_name", "POINTS", "SEED_MEASURES", "run_jobs",
-           "default_workers", "mps_active"]
+           "default_workers", "mps_active", "wait_for_others"]
 
 
 #: the two evaluation points of every run
@@ -100,8 +102,6 @@ def _classifier(name: str | None, device: torch.device):
     if not name:
         return None
     if (name, str(device)) not in _CLASSIFIERS:
-        from .evaluate import load_classifier
-
         _CLASSIFIERS[name, str(device)] = load_classifier(name, device)
     return _CLASSIFIERS[name, str(device)]
 
@@ -197,8 +197,6 @@ def train_and_evaluate(job: RunJob) -> dict:
     context().barrier()  # under torchrun: rank 0's files exist when any rank goes on
     return result
 
-
-Job = TypeVar("Job")
 
 
 def mps_active() -> bool:

@@ -26,11 +26,43 @@ import time
 
 import torch
 
-from .config import matmul_dtype
+from .config import TrainConfig, matmul_dtype
 from .models import ColorizationNet, layer_table
 
-__all__ = ["forward_flops", "matmul_ceiling", "T4", "run_flops", "achieved_fraction", "estimate_seconds", "IMAGENET_TRAIN_IMAGES",
-           "shard_bytes", "gradient_bytes", "allreduce_seconds", "expected_throughput"]
+__all__ = ["forward_flops", "matmul_ceiling", "T4", "run_flops", "achieved_fraction",
+           "estimate_seconds", "IMAGENET_TRAIN_IMAGES", "shard_bytes", "gradient_bytes",
+           "allreduce_seconds", "expected_throughput"]
+
+
+def forward_flops(model: torch.nn.Module, size: int) -> float:
+    """FLOPs (2 x multiply-adds) of the convolutions of one forward pass at ``size x size``,
+    summed over :func:`colorlab.models.layer_table`.
+
+    >>> round(forward_flops(ColorizationNet(), 176) / 1e9, 2)
+    30.45
+    """
+    return sum(row["flops"] for row in layer_table(model, size))
+
+
+def matmul_ceiling(device: torch.device, n: int | None = None, repeats: int = 10,
+                   precision: str = "auto") -> float:
+    """Measured dense matmul FLOP/s in ``precision`` (``"auto"``: bf16 on CUDA capability >= 8,
+    fp16 on older CUDA, float32 on CPU)."""
+    cuda = device.type == "cuda"
+    n = n or (8192 if cuda else 1024)
+    dtype = matmul_dtype(device, precision)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if cuda:
+        torch.cuda.synchronize()
+    return 2.0 * n ** 3 * repeats / (time.perf_counter() - start)
 
 
 #: NVIDIA T4 (Colab's free GPU, compute capability 7.5) datasheet peaks, FLOP/s: float16 on tensor
@@ -51,7 +83,7 @@ def run_flops(provenance: dict, validation: bool = True) -> dict[str, float]:
     flops = {}
     for run, record in provenance["runs"].items():
         config = record.get("config", {})
-        head = "regression" if run.endswith("/l2") else "classification"
+        head = TrainConfig(loss=run.split("/")[1]).head  # runs are dataset/loss[/seed<k>]
         f = forward_flops(ColorizationNet(head, width=config.get("width", prof["width"])),
                           config.get("size", prof["size"]))
         sizes = provenance["datasets"][run.split("/")[0]]["split_sizes"]
@@ -139,34 +171,3 @@ def expected_throughput(images_per_s: float, batch: int, grad_bytes: float, worl
     return {"world_size": world_size, "step_s": step, "allreduce_s": comm, "worst": worst,
             "best": best, "node_worst": world_size * worst, "node_best": world_size * best,
             "effective_batch": world_size * batch}
-
-
-def forward_flops(model: torch.nn.Module, size: int) -> float:
-    """FLOPs (2 x multiply-adds) of the convolutions of one forward pass at ``size x size``,
-    summed over :func:`colorlab.models.layer_table`.
-
-    >>> round(forward_flops(ColorizationNet(), 176) / 1e9, 2)
-    30.45
-    """
-    return sum(row["flops"] for row in layer_table(model, size))
-
-
-def matmul_ceiling(device: torch.device, n: int | None = None, repeats: int = 10,
-                   precision: str = "auto") -> float:
-    """Measured dense matmul FLOP/s in ``precision`` (``"auto"``: bf16 on CUDA capability >= 8,
-    fp16 on older CUDA, float32 on CPU)."""
-    cuda = device.type == "cuda"
-    n = n or (8192 if cuda else 1024)
-    dtype = matmul_dtype(device, precision)
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(2):
-        a @ b
-    if cuda:
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    if cuda:
-        torch.cuda.synchronize()
-    return 2.0 * n ** 3 * repeats / (time.perf_counter() - start)

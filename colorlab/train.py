@@ -29,14 +29,14 @@ from pathlib import Path
 import torch
 
 from ._validation import trusted_values
-from .transforms import augment, downsample_ab, to_lab
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, FolderLock, atomic_save,
                          atomic_write_text, load_checkpoint, make_folder)
+from .config import (TrainConfig, autocast, build_model, default_device, grad_scaler, load_model,
+                     resolve_precision)
 from .data import ColorizationDataset
 from .distributed import context, main_only, shard, sharded_chunks
 from .losses import L2Loss, RebalancedCrossEntropy
-from .config import autocast, grad_scaler, resolve_precision
-from .config import TrainConfig, build_model, default_device, load_model
+from .transforms import augment, downsample_ab, to_lab
 
 __all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device", "RUN_FILES"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .color import rgb_to_lab
 from ._validation import (check_images, check_positive, check_positive_int, check_shape,
                           check_tensor, check_unit_interval)
+from .color import rgb_to_lab
 
 __all__ = ["augment", "to_lab", "downsample_ab", "OUTPUT_STRIDE"]
 

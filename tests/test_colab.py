@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from test_fetch_results import make_repo
+from test_results_fetch import make_repo
 
 from colorlab.results import recorded_results
 

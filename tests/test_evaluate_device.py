@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from colorlab.evaluate import load_classifier
 from colorlab.data import SampleImages
-from colorlab.evaluate import baseline_predictions, evaluate_predictions
+from colorlab.evaluate import baseline_predictions, evaluate_predictions, load_classifier
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

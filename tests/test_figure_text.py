@@ -10,12 +10,11 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from colorlab import rgb_to_lab  # noqa: E402
-from colorlab.models import ColorizationNet  # noqa: E402
+from colorlab.figures import plot_cumulative, plot_loss_curves, plot_network  # noqa: E402
+from colorlab.models import ColorizationNet, block_table  # noqa: E402
 from colorlab.pages import COLUMN_PX, MIN_TEXT_PX, min_text_px  # noqa: E402
 from colorlab.plots import (plot_ab_bins, plot_prior, show_colorizations,  # noqa: E402
                             show_lab_channels)
-from colorlab.figures import plot_cumulative, plot_loss_curves, plot_network  # noqa: E402
-from colorlab.models import block_table  # noqa: E402
 from colorlab.report import METHODS, RUNS  # noqa: E402
 
 

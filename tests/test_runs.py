@@ -1,4 +1,5 @@
-"""colorlab.runs: jobs in this process or in spawned worker processes."""
+"""colorlab.runs, its worker processes: jobs in this process or in spawned workers (the runs
+themselves are tested in test_reproduce.py and test_seeds.py)."""
 import os
 
 import pytest

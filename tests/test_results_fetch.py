@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import colorlab.results as fr
+import colorlab.results as fetching
 from colorlab.cli import main
 from colorlab.results import recorded_results
 
@@ -31,65 +31,65 @@ def make_repo(path: Path, with_results: bool = True) -> str:
 
 def test_defaults_are_the_books_repository_setting():
     config = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]
-    assert (fr.REPOSITORY, fr.BRANCH) == (config["url"], config["branch"])
+    assert (fetching.REPOSITORY, fetching.BRANCH) == (config["url"], config["branch"])
 
 
 def test_fetch_from_a_local_clone_then_reuse_offline(tmp_path):
     commit = make_repo(tmp_path / "origin")
     dest = tmp_path / "cache" / "results"
-    got = fr.fetch_results(dest, f"file://{tmp_path / 'origin'}", "main")
+    got = fetching.fetch_results(dest, f"file://{tmp_path / 'origin'}", "main")
     assert got == dest
-    origin = json.loads((dest / fr.FETCHED).read_text())
+    origin = json.loads((dest / fetching.FETCHED).read_text())
     assert origin["commit"] == commit and origin["ref"] == "main"
     assert (dest / "provenance.json").read_bytes() == (REPO / "results" /
                                                         "provenance.json").read_bytes()
     found = recorded_results(dest)
     assert found is not None and found.recorded
     shutil.rmtree(tmp_path / "origin")  # the source is gone: the cached copy serves
-    assert fr.fetch_results(dest, f"file://{tmp_path / 'origin'}", "main") == dest
+    assert fetching.fetch_results(dest, f"file://{tmp_path / 'origin'}", "main") == dest
     assert [p.name for p in dest.parent.iterdir()] == ["results"]  # no temporary folder left
 
 
 def test_failures_are_one_line_and_leave_nothing(tmp_path):
     dest = tmp_path / "cache" / "results"
-    with pytest.raises(fr.FetchError, match="could not fetch main of file://") as err:
-        fr.fetch_results(dest, f"file://{tmp_path / 'missing'}", "main")
+    with pytest.raises(fetching.FetchError, match="could not fetch main of file://") as err:
+        fetching.fetch_results(dest, f"file://{tmp_path / 'missing'}", "main")
     assert "\n" not in str(err.value)
     make_repo(tmp_path / "empty", with_results=False)
-    with pytest.raises(fr.FetchError, match="has no results/ folder"):
-        fr.fetch_results(dest, f"file://{tmp_path / 'empty'}", "main")
-    with pytest.raises(fr.FetchError, match="could not fetch nope"):
-        fr.fetch_results(dest, f"file://{tmp_path / 'empty'}", "nope")
+    with pytest.raises(fetching.FetchError, match="has no results/ folder"):
+        fetching.fetch_results(dest, f"file://{tmp_path / 'empty'}", "main")
+    with pytest.raises(fetching.FetchError, match="could not fetch nope"):
+        fetching.fetch_results(dest, f"file://{tmp_path / 'empty'}", "nope")
     assert list(dest.parent.iterdir()) == []
 
 
 def test_chapters_outside_a_checkout_fetch_or_say_why(tmp_path, monkeypatch):
     make_repo(tmp_path / "origin")
-    monkeypatch.setattr(fr, "checkout_root", lambda: None)  # as if installed from the wheel
+    monkeypatch.setattr(fetching, "checkout_root", lambda: None)  # as if installed from the wheel
     monkeypatch.delenv("COLORLAB_RESULTS", raising=False)
     monkeypatch.setenv("COLORLAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("COLORLAB_REF", "main")
     lines = []
     monkeypatch.setenv("COLORLAB_REPOSITORY", f"file://{tmp_path / 'origin'}")
-    fr.fetched_recorded_results.cache_clear()
-    found = fr.fetched_recorded_results(lines.append)
+    fetching.fetched_recorded_results.cache_clear()
+    found = fetching.fetched_recorded_results(lines.append)
     assert found is not None and found.recorded and lines == []
     prov = json.loads((REPO / "results" / "provenance.json").read_text())
     commit = recorded_results(REPO / "results").commit()
     assert commit[:10] in found.label and prov["device"] in found.label
     monkeypatch.setenv("COLORLAB_REPOSITORY", f"file://{tmp_path / 'nowhere'}")
-    fr.fetched_recorded_results.cache_clear()
-    assert fr.fetched_recorded_results(lines.append) is None
+    fetching.fetched_recorded_results.cache_clear()
+    assert fetching.fetched_recorded_results(lines.append) is None
     assert len(lines) == 1 and lines[0].startswith("Note: the recorded results could not be "
                                                    "fetched") and "stand-in" in lines[0]
-    fr.fetched_recorded_results.cache_clear()
+    fetching.fetched_recorded_results.cache_clear()
 
 
 def test_in_a_checkout_nothing_is_fetched(monkeypatch):
     monkeypatch.setenv("COLORLAB_REPOSITORY", "file:///nowhere")
-    fr.fetched_recorded_results.cache_clear()
-    assert fr.fetched_recorded_results(lambda line: pytest.fail(line)) is None
-    fr.fetched_recorded_results.cache_clear()
+    fetching.fetched_recorded_results.cache_clear()
+    assert fetching.fetched_recorded_results(lambda line: pytest.fail(line)) is None
+    fetching.fetched_recorded_results.cache_clear()
 
 
 def test_results_fetch_command(tmp_path, capsys):
