@@ -17,7 +17,8 @@
 #    side by side in the same call: "eager" (default), "compiled" (torch.compile, which fuses the
 #    elementwise kernels between the convolutions; files *-compiled.json), "eager compiled", or
 #    "none". A measurement already in .devresults/bench/ is kept.
-# 3. Unless COLORLAB_DEVICE_REPRODUCE=0: `colorlab reproduce --profile full` (18 runs: 3 losses x 3 seeds x 2 data sets) on the packed
+# 3. Unless COLORLAB_DEVICE_REPRODUCE=0: `colorlab reproduce --profile full` (with --compile when
+#    COLORLAB_DEVICE_COMPILE=1) (18 runs: 3 losses x 3 seeds x 2 data sets) on the packed
 #    data (scripts/device/pack.py) into .devresults/ (git-ignored), stopped with SIGINT before the
 #    call's limit. Whatever finished comes back in results.tgz, even when the call is cut off: the
 #    benchmark and each finished dataset sit in .devresults/ and are kept by the next call (same
@@ -33,6 +34,7 @@ profile=${COLORLAB_DEVICE_PROFILE:-full}     # ci: a dry run of this script on a
 processes=${COLORLAB_DEVICE_PROCESSES:-9}
 paths=${COLORLAB_DEVICE_BENCH:-eager}          # eager, compiled, both, or none
 run_reproduce=${COLORLAB_DEVICE_REPRODUCE:-1}
+compile=${COLORLAB_DEVICE_COMPILE:-0}      # 1: the reproduction's runs use torch.compile
 mkdir -p "$out" .devresults/bench
 # a carry counts whole disk blocks: many small images travel as one tar (.devpack/data.tgz)
 [ -d .devdata ] || { [ -f .devpack/data.tgz ] && tar xzf .devpack/data.tgz; }
@@ -95,6 +97,7 @@ fi
 budget=$(( limit - (SECONDS - start) - 25 ))
 echo "reproduce: $budget s left in this call"
 workers=(); [ "$profile" = full ] && workers=(--workers "$processes")
+[ "$compile" = 1 ] && workers+=(--compile)
 status=0
 if [ "$run_reproduce" != 0 ]; then
   timeout --signal=INT --kill-after=15 "$budget" python3 -m colorlab reproduce --profile "$profile" \
