@@ -231,7 +231,7 @@ if compiled_vs_eager:
     display(Markdown("With `torch.compile`, which fuses the element-wise kernels between the "
                      "convolutions: " + "; ".join(
         f"{c['size']}x{c['size']} with {c['processes']} process(es), "
-        f"{c['images_per_s'] / e['images_per_s']:.2f} times the eager rate "
+        f"{c['images_per_s'] / e['images_per_s']:.2f} times the rate without it "
         f"({100 * c['fraction_of_ceiling']:.0f} % of the ceiling)"
         for c, e in compiled_vs_eager) + "."))
 
