@@ -128,9 +128,8 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
     results: dict[str, dict] = {}
     labels = imagenet_labels(test_set)
     keep = (labels >= 0) if labels is not None else None
-    truth_top1 = None
+    truth_top1, truth_rgb = None, images.float() / 255.0
     if classifier is not None:
-        truth_rgb = images.float() / 255.0
         if keep is not None and bool(keep.any()):
             truth_top1 = predict_top1(truth_rgb[keep.to(device)], classifier)
             results["Ground truth"] = {"classifier_accuracy": 100 * _share_equal(
@@ -163,7 +162,7 @@ def evaluate_predictions(test_set: ColorizationDataset, predictions: dict[str, t
                 top1 = predict_top1(rgb, classifier)
                 entry["agreement"] = 100 * _share_equal(top1, truth_top1)
         results[name] = entry
-    truth = _colourfulness(true_ab, images.float() / 255.0)
+    truth = _colourfulness(true_ab, truth_rgb)
     results["Ground truth"] = {**results.get("Ground truth", {}), **truth}
     return results
 

@@ -19,9 +19,10 @@ from ._validation import (check_finite, check_finite_result, check_float, check_
 from .gamut import nearest_bin
 from .prior import check_distribution, rebalance_weights
 
-__all__ = ["paired_difference_over_seeds", "auc", "rebalanced_auc", "ab_error", "cumulative_error_per_pixel",
+__all__ = ["auc", "rebalanced_auc", "ab_error", "cumulative_error_per_pixel",
            "cumulative_error_per_image", "pixel_rebalance_weights", "error_scores", "gray_ab",
-           "random_ab", "paired_difference", "DEFAULT_THRESHOLDS"]
+           "random_ab", "paired_difference", "paired_difference_over_seeds",
+           "DEFAULT_THRESHOLDS"]
 
 DEFAULT_THRESHOLDS = range(0, 151)
 

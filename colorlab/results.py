@@ -57,8 +57,10 @@ class BookResults:
     def json(self, *parts: str):
         return load_json(self.path.joinpath(*parts))
 
+    @functools.cached_property
     def _device_calls(self) -> dict | None:
-        """``device/calls.json``: the record of the device calls that made the results, if any."""
+        """``device/calls.json``: the record of the device calls that made the results, if any
+        (read once)."""
         path = self.path / "device" / "calls.json"
         return load_json(path) if path.is_file() else None
 
@@ -66,7 +68,7 @@ class BookResults:
         """Wall time of the reproduction: the seconds ``colorlab reproduce`` ran in each device
         call (``device/calls.json``, which also counts a call cut off before it finished a data
         set), else the provenance's ``wall_seconds``."""
-        calls = self._device_calls()
+        calls = self._device_calls
         if calls is not None:
             return float(sum(c["reproduce_seconds"] for c in calls["calls"]))
         return float(self.provenance.get("wall_seconds", 0.0))
@@ -74,12 +76,12 @@ class BookResults:
     def commit(self) -> str:
         """The commit of the code that made the results: the device calls' record where there
         is one (a lent GPU machine's copy of ``.git`` can be stale), else the provenance's."""
-        calls = self._device_calls() or {}
+        calls = self._device_calls or {}
         return calls.get("git_commit", self.provenance.get("git_commit", ""))
 
     def calls(self) -> int:
         """How many device calls the reproduction took (see :meth:`wall_seconds`)."""
-        calls = self._device_calls()
+        calls = self._device_calls
         return len(calls["calls"]) if calls is not None else int(self.provenance.get("calls", 1))
 
     def benchmarks(self) -> dict[str, dict]:

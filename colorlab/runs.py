@@ -106,7 +106,7 @@ def _classifier(name: str | None, device: torch.device):
     return _CLASSIFIERS[name, str(device)]
 
 
-def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, dict]:
+def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, list[dict], dict]:
     prof = job.profile
     # under torchrun the profile's batch is shared out: the effective batch and lr stay the same
     config = TrainConfig(loss=job.loss, width=prof.width, epochs=prof.epochs,
@@ -121,7 +121,7 @@ def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, dict]
     already = (job.run_dir / "done.json").exists()
     history = trainer.fit(resume=True)
     train_seconds = sum(h["seconds"] for h in history)
-    return trainer, {
+    return trainer, history, {
         "config": config.to_dict(), "epochs": len(history), "train_seconds": train_seconds,
         # all epochs, the first one's compilation included
         "images_per_s": sum(h["images_per_s"] * h["seconds"] for h in history)
@@ -170,8 +170,7 @@ def train_and_evaluate(job: RunJob) -> dict:
     dev = torch.device(job.device)
     data = profile_dataset(job.dataset, job.profile)
     splits = data.splits(seed=0)  # the same split for every seed: per-image scores pair up
-    trainer, record = _train(job, splits, dev)
-    history = json.loads((job.run_dir / "history.json").read_text())
+    trainer, history, record = _train(job, splits, dev)
     best_model, best_epoch = _best_point(job, trainer, history, dev)
     test = splits["test"]
     predictions = {point: sharded_predict_ab(model, test.images, device=dev,
