@@ -16,7 +16,9 @@
 #    once (how `colorlab reproduce` trains now). $COLORLAB_DEVICE_BENCH picks the paths measured,
 #    side by side in the same call: "eager" (default), "compiled" (torch.compile, which fuses the
 #    elementwise kernels between the convolutions; files *-compiled.json), "eager compiled", or
-#    "none". A measurement already in .devresults/bench/ is kept.
+#    "none"; $COLORLAB_DEVICE_BENCH_AFTER (same values) measures after the reproduction, in what
+#    is left of the call. $COLORLAB_DEVICE_SIZES picks the sizes (default "88 176"). A measurement already in
+#    .devresults/bench/ is kept; each is copied to $OUT as soon as it is taken.
 # 3. Unless COLORLAB_DEVICE_REPRODUCE=0: `colorlab reproduce --profile full` (with --compile when
 #    COLORLAB_DEVICE_COMPILE=1) (18 runs: 3 losses x 3 seeds x 2 data sets) on the packed
 #    data (scripts/device/pack.py) into .devresults/ (git-ignored), stopped with SIGINT before the
@@ -35,6 +37,7 @@ processes=${COLORLAB_DEVICE_PROCESSES:-9}
 paths=${COLORLAB_DEVICE_BENCH:-eager}          # eager, compiled, both, or none
 run_reproduce=${COLORLAB_DEVICE_REPRODUCE:-1}
 compile=${COLORLAB_DEVICE_COMPILE:-0}      # 1: the reproduction's runs use torch.compile
+sizes=${COLORLAB_DEVICE_SIZES:-88 176}     # the benchmark's image sizes (full profile)
 mkdir -p "$out" .devresults/bench
 # a carry counts whole disk blocks: many small images travel as one tar (.devpack/data.tgz)
 [ -d .devdata ] || { [ -f .devpack/data.tgz ] && tar xzf .devpack/data.tgz; }
@@ -70,28 +73,34 @@ else
   echo "MPS: not on this machine" | tee -a "$out/device.txt"
 fi
 
-# 2. the benchmark: one process against several, at both sizes
-{
-  if [ "$profile" = full ]; then sizes="88 176"; batch=64; steps=20; else sizes="16"; batch=4; steps=2; fi
-  for path in $paths; do
+# 2. the benchmark: one process against several, at both sizes; each measurement is bounded by
+#    what is left of the call ($limit)
+bench() {  # $1: the paths to measure (eager, compiled, none)
+  if [ "$profile" = full ]; then batch=64; steps=20; else sizes="16"; batch=4; steps=2; fi
+  for path in $1; do
     [ "$path" = none ] && continue
     case "$path" in
       eager) suffix=; flags=(--no-compile); wait_s=120 ;;
       compiled) suffix=-compiled; flags=(); wait_s=300 ;;   # compiling takes a minute or two
-      *) echo "COLORLAB_DEVICE_BENCH: unknown path '$path' (eager, compiled, none)"; exit 2 ;;
+      *) echo "COLORLAB_DEVICE_BENCH: unknown path '$path' (eager, compiled, none)"; return 2 ;;
     esac
     for size in $sizes; do
       for p in 1 "$processes"; do
         [ "$size" = 176 ] && [ "$p" != 1 ] && p=$(( processes < 4 ? processes : 4 ))
         f=.devresults/bench/train-$size-p$p$suffix.json
         [ -s "$f" ] && { echo "kept $f"; continue; }
+        left=$(( limit - (SECONDS - start) - 15 ))
+        (( left < 30 )) && { echo "no time left for $f"; return 0; }
         extra=(); [ "$profile" = full ] || extra=(--width 0.0625 --device cpu)
-        timeout "$wait_s" python3 -m colorlab bench train --size "$size" --batch "$batch" \
-          --steps "$steps" --repeats 5 "${flags[@]}" --processes "$p" --json "$f" "${extra[@]}"
+        timeout "$(( wait_s < left ? wait_s : left ))" python3 -m colorlab bench train \
+          --size "$size" --batch "$batch" --steps "$steps" --repeats 5 "${flags[@]}" \
+          --processes "$p" --json "$f" "${extra[@]}"
+        [ -s "$f" ] && cp "$f" "$out/"   # back even if the call is cut off before the tar below
       done
     done
   done
-} 2>&1 | tee "$out/bench.txt"
+}
+bench "$paths" 2>&1 | tee "$out/bench.txt"
 
 # 3. the reproduction, stopped with SIGINT before the call's limit
 budget=$(( limit - (SECONDS - start) - 25 ))
@@ -100,11 +109,15 @@ workers=(); [ "$profile" = full ] && workers=(--workers "$processes")
 [ "$compile" = 1 ] && workers+=(--compile)
 status=0
 if [ "$run_reproduce" != 0 ]; then
+  reproduce_start=$SECONDS
   timeout --signal=INT --kill-after=15 "$budget" python3 -m colorlab reproduce --profile "$profile" \
     --quiet --out .devresults/results --work-dir "runs/$profile" "${workers[@]}" 2>&1 \
     | tee "$out/log.txt"
   status=${PIPESTATUS[0]}
+  echo "reproduce: $(( SECONDS - reproduce_start )) s of wall time" | tee -a "$out/log.txt"
 fi
+# 4. $COLORLAB_DEVICE_BENCH_AFTER: more measurements in what is left of the call
+bench "${COLORLAB_DEVICE_BENCH_AFTER:-none}" 2>&1 | tee "$out/bench-after.txt"
 [ -n "$mps_on" ] && echo quit | "$mps"
 echo "wall seconds of this call: $(( SECONDS - start ))" | tee -a "$out/log.txt"
 printf '{"date": "%s", "wall_seconds": %d, "reproduce_seconds_allowed": %d, "status": %d}\n' \
