@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from ._stacks import enable_stack_dumps
 from .settings import data_root, profile, results_root
 
 __all__ = ["main", "info_lines", "OneLineParser", "add_precision_option",
@@ -87,9 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     Exit codes: 0 success, 2 an error the user can act on (bad input, missing or corrupt files, a
     folder in use, a full disk, a diverged run), 1 an unexpected error (a bug: set
     ``COLORLAB_DEBUG=1`` for its traceback), 130 interrupted. Every error is one line on stderr.
+    ``SIGUSR1`` prints every thread's stack to stderr and lets the command go on.
     """
     parser = _build_parser()
     args = parser.parse_args(argv)
+    enable_stack_dumps()  # kill -USR1 <pid>: where a long command is, on stderr
     try:
         if args.command is None:
             parser.print_help()

@@ -325,16 +325,19 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
                 f"{r['epochs']} epochs in {r['train_seconds']:.0f} s "
                 f"({r['images_per_s']:.0f} images/s, median epoch "
                 f"{r['median_epoch_images_per_s']:.0f}), final train loss "
-                f"{r['final_train_loss']:.4f}")
+                f"{r['final_train_loss']:.4f}"
+                + (f"; evaluated in {r['evaluate_seconds']:.0f} s" if "evaluate_seconds" in r
+                   else ""))
             if len(ds.results) < prof.seeds * len(RUNS):
                 continue
-            staged = folder.stage(job.dataset)
+            staged, t0 = folder.stage(job.dataset), time.perf_counter()
             try:
                 record = _finish_dataset(job.dataset, ds, prof, work, staged, clf, dev, started,
                                          log)
             except BaseException:
                 shutil.rmtree(staged, ignore_errors=True)
                 raise
+            log(f"{job.dataset}: baselines, figures and tables in {time.perf_counter() - t0:.0f} s")
             folder.commit(job.dataset, staged, {**record, "call": call, "workers": workers,
                                                 "mps": mps})
             records[job.dataset] = folder.kept(job.dataset, record["manifest_hash"])

@@ -99,6 +99,15 @@ class BookResults:
             found["bench"] = self.provenance["bench_train"]
         return found
 
+    def benchmark_sources(self) -> dict[str, str]:
+        """Which device call measured which benchmarks (``device/calls.json``'s
+        ``"benchmarks"``: names -> a sentence), when they came from more than one call.
+
+        >>> BookResults(Path("nowhere"), False, "", {}).benchmark_sources()
+        {}
+        """
+        return dict((self._device_calls or {}).get("benchmarks", {}))
+
     def markdown(self) -> str:
         """The label as a Markdown note for a chapter (``IPython.display.Markdown``)."""
         kind = "Recorded run" if self.recorded else "No recorded run"

@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from ._stacks import enable_stack_dumps
 from ._validation import check_positive_int
 from .checkpoint import atomic_save, atomic_write_text
 from .config import load_model
@@ -171,6 +172,7 @@ def train_and_evaluate(job: RunJob) -> dict:
     data = profile_dataset(job.dataset, job.profile)
     splits = data.splits(seed=0)  # the same split for every seed: per-image scores pair up
     trainer, history, record = _train(job, splits, dev)
+    t0 = time.perf_counter()
     best_model, best_epoch = _best_point(job, trainer, history, dev)
     test = splits["test"]
     predictions = {point: sharded_predict_ab(model, test.images, device=dev,
@@ -189,6 +191,7 @@ def train_and_evaluate(job: RunJob) -> dict:
         atomic_save(predictions["final"].half(), job.run_dir / "test_ab.pt")
         if job.loss in EXAMPLE_FILES:  # the classification models' logits, for chapter 5
             save_examples(trainer.model, test, job.run_dir / EXAMPLE_FILES[job.loss], dev)
+    record["evaluate_seconds"] = time.perf_counter() - t0  # both points, and their files
     result = {"format": EVALUATION_FORMAT, "name": run_name(job.dataset, job.loss, job.seed),
               "record": record, "evaluation": evaluation}
     if context().main:
@@ -228,6 +231,7 @@ _BARRIER = None  # in a worker started with barrier=True: the barrier shared by 
 def _init_worker(threads: int, barrier) -> None:
     global _BARRIER
     torch.set_num_threads(threads)
+    enable_stack_dumps()
     _BARRIER = barrier
 
 
@@ -248,7 +252,9 @@ def run_jobs(fn: Callable[[Job], Any], jobs: Iterable[Job], workers: int = 1,
     be picklable (a module-level function, plain data). An exception in a job is raised here
     after the jobs already running have finished (their results are yielded first), and no new
     job is started. With ``barrier=True`` (``workers`` jobs at most) :func:`wait_for_others`
-    makes the workers wait for each other.
+    makes the workers wait for each other. Meanwhile this process uses ``CPU cores - workers``
+    torch threads (at least one); ``SIGUSR1`` makes a worker print its stack
+    (:func:`colorlab._stacks.enable_stack_dumps`).
 
     >>> [r for _, r in run_jobs(abs, [-1, 2, -3])]
     [1, 2, 3]
@@ -264,8 +270,22 @@ def run_jobs(fn: Callable[[Job], Any], jobs: Iterable[Job], workers: int = 1,
         raise ValueError(f"barrier=True needs one worker per job, got {len(jobs)} jobs for "
                          f"{workers} workers")
     ctx = multiprocessing.get_context("spawn")
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // workers)
     shared = ctx.Barrier(workers) if barrier else None
+    # while the workers run, this process's own torch work (whatever the caller does between the
+    # results) keeps to the cores they leave: idle OpenMP threads spin, and a worker that waits
+    # for a core launches its GPU kernels late
+    parent_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, cores - workers))
+    try:
+        yield from _pool_results(fn, jobs, workers, ctx, threads, shared)
+    finally:
+        torch.set_num_threads(parent_threads)
+
+
+def _pool_results(fn, jobs: list, workers: int, ctx, threads: int, shared) -> Iterator[tuple]:
+    """The body of :func:`run_jobs` with worker processes."""
     error = None
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(threads, shared)) as pool:

@@ -49,11 +49,13 @@ def test_provenance_describes_one_complete_gpu_run(provenance):
                                                            .values()))
 
 
-@pytest.mark.parametrize("name", ["88-p1", "88-p9", "176-p1", "176-p4"])
+@pytest.mark.parametrize("name", ["88-p1", "88-p9", "176-p1", "176-p4", "176-p1-compiled",
+                                  "176-p4-compiled"])
 def test_the_recorded_benchmark_compares_one_process_with_several(name):
     bench = json.loads((ROOT / "device" / f"bench-{name}.json").read_text())
-    size, processes = (int(x) for x in name.replace("p", "").split("-"))
+    size, processes = (int(x) for x in name.replace("p", "").split("-")[:2])
     assert (bench["size"], bench["processes"], bench["width"]) == (size, processes, 1.0)
+    assert bench["compile"] == name.endswith("-compiled")
     assert len(bench["images_per_s_windows"]) == 5
     assert bench["images_per_s"] == pytest.approx(sorted(bench["images_per_s_windows"])[2])
     assert 0 < bench["fraction_of_ceiling"] < 1

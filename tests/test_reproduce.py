@@ -52,6 +52,7 @@ def test_results_folder_is_complete(ci_results):
     assert prov["profile"]["name"] == "ci" and prov["device"] and prov["torch"]
     assert set(prov["runs"]) == ALL_RUNS
     assert all(r["images_per_s"] > 0 for r in prov["runs"].values())
+    assert all(r["evaluate_seconds"] > 0 for r in prov["runs"].values())
     assert all(len(d["manifest_hash"]) == 64 for d in prov["datasets"].values())
     assert not [p for p in base.iterdir() if p.name.startswith(".results")]
 

@@ -1,8 +1,11 @@
 """colorlab.runs, its worker processes: jobs in this process or in spawned workers (the runs
 themselves are tested in test_reproduce.py and test_seeds.py)."""
 import os
+import subprocess
+import sys
 
 import pytest
+import torch
 
 from colorlab.runs import default_workers, run_jobs, wait_for_others
 
@@ -52,6 +55,39 @@ def test_a_barrier_needs_one_worker_per_job():
 
 
 def test_default_workers_is_one_on_a_cpu():
-    import torch
-
     assert default_workers(torch.device("cpu"), 18) == 1
+
+
+def test_this_process_keeps_to_the_cores_the_workers_leave_and_gets_its_threads_back():
+    before, seen = torch.get_num_threads(), []
+    for _ in run_jobs(_square_or_fail, [1, 2, 3], workers=2):
+        seen.append(torch.get_num_threads())
+    assert seen == [max(1, (os.cpu_count() or 1) - 2)] * 3
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGUSR1"), reason="no SIGUSR1 here")
+@pytest.mark.parametrize("enable", ["from colorlab._stacks import enable_stack_dumps as f; f()",
+                                    "from colorlab.cli import main; main(['info'])"])
+def test_sigusr1_prints_the_stacks_and_the_process_goes_on(enable):
+    code = f"{enable}\nimport os, signal\nos.kill(os.getpid(), signal.SIGUSR1)\nprint('alive')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("alive")
+    assert "Current thread" in done.stderr and 'File "<string>"' in done.stderr
+
+
+def test_stack_dumps_need_no_real_stderr(monkeypatch):
+    import faulthandler
+    import io
+    import signal
+
+    from colorlab._stacks import enable_stack_dumps
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # as in a notebook or a captured test
+    try:
+        assert enable_stack_dumps() == hasattr(signal, "SIGUSR1")
+    finally:
+        if hasattr(signal, "SIGUSR1"):
+            faulthandler.unregister(signal.SIGUSR1)

@@ -204,6 +204,9 @@ if rows:
           f"{rows[0][1]['precision']}{compiled_note}; median of "
           f"{len(rows[0][1]['images_per_s_windows'])} windows of {rows[0][1]['steps']} steps"
           + ("; MPS on" if any(b.get("mps") for _, b in rows) else ""))
+    sources = results.benchmark_sources()  # rows measured in different device calls
+    if sources:
+        display(Markdown("\n".join(f"- {names}: {source}." for names, source in sources.items())))
 else:
     print("No recorded benchmark of several processes.")
 
@@ -233,7 +236,8 @@ compiled_vs_eager = [(b, same_path[b["size"], b["processes"]]) for _, b in rows
 if compiled_vs_eager:
     display(Markdown("With `torch.compile`, which fuses the element-wise kernels between the "
                      "convolutions: " + "; ".join(
-        f"{c['size']}x{c['size']} with {c['processes']} process(es), "
+        f"{c['size']}x{c['size']} with "
+        f"{'one process' if c['processes'] == 1 else str(c['processes']) + ' processes'}, "
         f"{c['images_per_s'] / e['images_per_s']:.2f} times the rate without it "
         f"({100 * c['fraction_of_ceiling']:.0f} % of the ceiling)"
         for c, e in compiled_vs_eager) + "."))

@@ -108,12 +108,23 @@ echo "reproduce: $budget s left in this call"
 workers=(); [ "$profile" = full ] && workers=(--workers "$processes")
 [ "$compile" = 1 ] && workers+=(--compile)
 status=0
+stamp() { while IFS= read -r line; do printf '[%4d s] %s\n' "$(( SECONDS - start ))" "$line"; done; }
 if [ "$run_reproduce" != 0 ]; then
   reproduce_start=$SECONDS
+  # what the GPU does meanwhile (every 10 s), and, 40 s before the stop, every process's stack
+  # (colorlab's CLI and its workers print it on SIGUSR1): where the time went, if it runs out
+  sampler=
+  if command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=timestamp,utilization.gpu,utilization.memory,memory.used \
+      --format=csv -l 10 > "$out/gpu.csv" 2>&1 & sampler=$!
+  fi
+  ( sleep $(( budget > 60 ? budget - 40 : 20 )) && echo "stacks at $(( SECONDS - start )) s:" \
+      && pkill -USR1 -f "colorlab reproduce" && pkill -USR1 -f spawn_main ) & watchdog=$!
   timeout --signal=INT --kill-after=15 "$budget" python3 -m colorlab reproduce --profile "$profile" \
     --quiet --out .devresults/results --work-dir "runs/$profile" "${workers[@]}" 2>&1 \
-    | tee "$out/log.txt"
+    | stamp | tee "$out/log.txt"
   status=${PIPESTATUS[0]}
+  kill "$watchdog" $sampler 2>/dev/null
   echo "reproduce: $(( SECONDS - reproduce_start )) s of wall time" | tee -a "$out/log.txt"
 fi
 # 4. $COLORLAB_DEVICE_BENCH_AFTER: more measurements in what is left of the call
