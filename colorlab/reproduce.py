@@ -1,8 +1,10 @@
-"""``colorlab reproduce``: the report's six runs, their evaluation and a ``results/`` folder.
+"""``colorlab reproduce``: the report's six configurations (three seeds each in the full profile),
+their evaluation and a ``results/`` folder.
 
 For each dataset (CelebA, Fruits): a deterministic 60/20/20 split, the empirical prior of the
-training split (smoothed, and the rebalancing weights), three models trained (L2, Class,
-Class+rebal), then Gray, Random and the three models evaluated on the test split
+training split (smoothed, and the rebalancing weights), Gray, Random and the ground truth
+evaluated on the test split before any run starts, then three models trained (L2, Class,
+Class+rebal) per seed, each evaluated by its run at its final and best epochs
 (``book/07_training.ipynb`` to ``book/09_successes_failures.ipynb`` show the results).
 
 Profiles:
@@ -12,8 +14,10 @@ Profiles:
   fp16 with a gradient scaler on a T4 or V100: ``--precision``) and channels_last on one GPU.
   Refuses to run on a CPU. ``torch.compile`` is off by default here (``compile=True``, ``--compile``: on): it would
   compile two heads and six models, tens of seconds each, to speed up the elementwise part of
-  steps of 64 images of 88x88, a small share of a step dominated by cuDNN convolutions. This
-  trade-off is an estimate, not a measurement. ``--bench`` measures the compiled step at 176x176.
+  steps of 64 images of 88x88, a small share of a step dominated by cuDNN convolutions. At
+  176x176 the recorded benchmark (``results/device/bench-176-*``) found a compiled step slower
+  with one process and faster with four; at 88x88 compile is not measured. ``--bench`` measures
+  the compiled step at 176x176.
 * ``ci``: the same code on the embedded sample images, 32x32, width 1/8, 2 epochs: ~15 s on
   2 CPU cores. Its results are labelled as such wherever they are shown.
 
@@ -123,6 +127,18 @@ class _Dataset:
     manifest: dict
     prior: tuple  # (empirical, smoothed, weights)
     results: dict = dataclasses.field(default_factory=dict)  # (loss, seed) -> worker result
+    baselines: dict = dataclasses.field(default_factory=dict)  # Gray, Random: test-split ab
+    baseline_metrics: dict = dataclasses.field(default_factory=dict)  # and the ground truth's
+
+
+def _evaluate_baselines(ds: _Dataset, clf, dev) -> None:
+    """Gray, Random and the ground truth of one data set, measured before its runs start: they
+    need no trained model, and the GPU is then free (afterwards it is shared with the runs of
+    the next data set, and the data set's last step waits for it)."""
+    splits = ds.splits
+    ds.baselines = baseline_predictions(splits["test"], splits["train"])
+    ds.baseline_metrics = evaluate_predictions(splits["test"], ds.baselines, ds.prior[1], clf,
+                                               device=dev)
 
 
 def _jobs(todo: dict, prof: ReproduceProfile, dev, work: Path, classifier, progress: bool,
@@ -140,7 +156,7 @@ def _jobs(todo: dict, prof: ReproduceProfile, dev, work: Path, classifier, progr
 
 
 def _finish_dataset(ds_name: str, ds: _Dataset, prof: ReproduceProfile, work: Path, out: Path,
-                    clf, dev, started: float, log) -> dict:
+                    dev, started: float, log) -> dict:
     """Everything of one dataset into the folder ``out`` once its runs are done; returns its
     record for the provenance."""
     splits, (p, p_smooth, weights) = ds.splits, ds.prior
@@ -148,8 +164,7 @@ def _finish_dataset(ds_name: str, ds: _Dataset, prof: ReproduceProfile, work: Pa
     atomic_write_text(json.dumps({"empirical": p.tolist(), "smoothed": p_smooth.tolist(),
                                   "weights": weights.tolist(), "sigma": 5.0,
                                   "lam": TrainConfig.lam}), out / "prior.json")
-    baselines = baseline_predictions(splits["test"], splits["train"])
-    predictions, seeds = dict(baselines), {}
+    predictions, seeds = dict(ds.baselines), {}
     for loss, method in RUNS.items():
         (out / loss).mkdir()
         for seed in range(prof.seeds):
@@ -163,9 +178,9 @@ def _finish_dataset(ds_name: str, ds: _Dataset, prof: ReproduceProfile, work: Pa
         predictions[method] = torch.load(seed0 / "test_ab.pt", weights_only=True).float()
         if loss in EXAMPLE_FILES:
             shutil.copy(seed0 / EXAMPLE_FILES[loss], out / EXAMPLE_FILES[loss])
-    # the baselines and the ground truth; the trained methods' entries are their seed-0 final
-    # evaluations, measured by their runs (colorlab.runs), not measured again here
-    metrics = evaluate_predictions(splits["test"], baselines, p_smooth, clf, device=dev)
+    # the baselines and the ground truth (measured before the runs); the trained methods' entries
+    # are their seed-0 final evaluations, measured by their runs (colorlab.runs)
+    metrics = dict(ds.baseline_metrics)
     for loss, method in RUNS.items():
         entry = ds.results[loss, 0]["evaluation"]["final"]
         metrics[method] = {k: v for k, v in entry.items() if k not in ("epoch", "val_loss")}
@@ -311,6 +326,11 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
     if todo:
         if classifier:
             clf = load_classifier(classifier, dev)
+        for ds_name, ds in todo.items():
+            t0 = time.perf_counter()
+            _evaluate_baselines(ds, clf, dev)
+            log(f"{ds_name}: Gray, Random and the ground truth evaluated in "
+                f"{time.perf_counter() - t0:.0f} s")
         count = prof.seeds * len(RUNS) * len(todo)
         workers = 1 if ctx.active else (workers or default_workers(dev, count))
         jobs = _jobs(todo, prof, dev, work, classifier, progress, workers)
@@ -332,12 +352,12 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
                 continue
             staged, t0 = folder.stage(job.dataset), time.perf_counter()
             try:
-                record = _finish_dataset(job.dataset, ds, prof, work, staged, clf, dev, started,
+                record = _finish_dataset(job.dataset, ds, prof, work, staged, dev, started,
                                          log)
             except BaseException:
                 shutil.rmtree(staged, ignore_errors=True)
                 raise
-            log(f"{job.dataset}: baselines, figures and tables in {time.perf_counter() - t0:.0f} s")
+            log(f"{job.dataset}: figures and tables in {time.perf_counter() - t0:.0f} s")
             folder.commit(job.dataset, staged, {**record, "call": call, "workers": workers,
                                                 "mps": mps})
             records[job.dataset] = folder.kept(job.dataset, record["manifest_hash"])
