@@ -119,7 +119,9 @@ if [ "$run_reproduce" != 0 ]; then
       --format=csv -l 10 > "$out/gpu.csv" 2>&1 & sampler=$!
   fi
   ( sleep $(( budget > 60 ? budget - 40 : 20 )) && echo "stacks at $(( SECONDS - start )) s:" \
-      && pkill -USR1 -f "colorlab reproduce" && pkill -USR1 -f spawn_main ) & watchdog=$!
+      && pkill -USR1 -f "^python3 -m colorlab reproduce" && pkill -USR1 -f spawn_main ) & watchdog=$!
+  # (the patterns leave out `timeout`, whose command line also names colorlab reproduce and which
+  # SIGUSR1 would end, taking the SIGINT at the limit with it)
   timeout --signal=INT --kill-after=15 "$budget" python3 -m colorlab reproduce --profile "$profile" \
     --quiet --out .devresults/results --work-dir "runs/$profile" "${workers[@]}" 2>&1 \
     | stamp | tee "$out/log.txt"
