@@ -29,7 +29,8 @@ off after CelebA trains only the fruits next time, even on a fresh machine witho
 ``results/`` is replaced only when every dataset is done: it is never left half-written.
 
 ``results/`` holds: ``provenance.json`` (device, torch, git commit, dataset manifest hashes, wall
-time and images/s per run, the benchmark with ``--bench``), ``table1.json`` and ``table1.md``, and
+time and images/s per run, every call that worked on the reproduction with its wall time in
+``call_log``, including one cut off before it finished a dataset, the benchmark with ``--bench``), ``table1.json`` and ``table1.md``, and
 per dataset ``prior.json``, ``manifest.json``, ``<run>/history.json``, ``metrics.json`` (with
 cumulative error curves and per-image scores), ``examples.pt`` (logits of six test images) and PNG
 figures (``fig3_successes.png``, ``fig6_<mode>.png``).
@@ -211,21 +212,21 @@ def _joined(values) -> str:
     return " + ".join(dict.fromkeys(values))  # distinct, in order
 
 
-def _provenance(prof: ReproduceProfile, key: dict, records: dict, bench: dict | None) -> dict:
-    """The top-level ``provenance.json`` from the records of the datasets (and the benchmark).
-
-    Each record's ``wall_seconds`` counts from the start of the call that made it, so a call's
-    wall time is the largest among its records, and ``wall_seconds`` sums the calls'."""
-    parts = list(records.values()) + ([bench] if bench else [])
-    calls: dict[str, float] = {}
-    for r in parts:
-        calls[r["call"]] = max(calls.get(r["call"], 0.0), r["wall_seconds"])
+def _provenance(prof: ReproduceProfile, key: dict, records: dict, bench: dict | None,
+                calls: list[dict]) -> dict:
+    """The top-level ``provenance.json`` from the records of the datasets (and the benchmark)
+    and the ``calls`` that worked on them (:meth:`ResultsFolder.calls`: a call cut off before it
+    finished anything counts too, its runs being kept for the next): ``call_log`` lists them,
+    ``call_wall_seconds`` gives each one's wall time and ``wall_seconds`` their sum."""
+    parts = list(records.values()) + ([bench] if bench else []) + calls
     provenance = {"profile": dataclasses.asdict(prof), "classifier": key["classifier"],
-                  "sources": key["sources"], "device": _joined(r["device"] for r in parts),
-                  "torch": _joined(r["torch"] for r in parts),
-                  "git_commit": _joined(r["git_commit"] for r in parts),
-                  "date": max(r["date"] for r in parts),
-                  "calls": len(calls), "call_wall_seconds": dict(sorted(calls.items())),
+                  "sources": key["sources"],
+                  **{field: _joined(r[field] for r in parts if r.get(field))
+                     for field in ("device", "torch", "git_commit")},
+                  "date": max(r["date"] for r in parts if r.get("date")),
+                  "calls": len(calls),
+                  "call_wall_seconds": {c["call"]: c["wall_seconds"] for c in calls},
+                  "call_log": calls,
                   "datasets": {ds: r["dataset"] for ds, r in records.items()},
                   "runs": {name: run for r in records.values() for name, run in r["runs"].items()},
                   "precision": _joined(run.get("precision", "?") for r in records.values()
@@ -233,7 +234,7 @@ def _provenance(prof: ReproduceProfile, key: dict, records: dict, bench: dict | 
                   "workers": max((int(r.get("workers", 1)) for r in records.values()),
                                  default=1),  # runs at a time, at most
                   "mps": any(r.get("mps", False) for r in records.values()),
-                  "wall_seconds": sum(calls.values())}
+                  "wall_seconds": round(sum(c["wall_seconds"] for c in calls), 1)}
     if bench:
         provenance["bench_train"] = bench["bench_train"]
     return provenance
@@ -300,8 +301,24 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
 def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, datasets: tuple,
                     dev, work: Path, classifier: str | None, progress: bool, bench: bool,
                     log, ctx, workers: int | None) -> dict:
-    """The body of :func:`reproduce`, with ``folder`` locked."""
-    call, clf, started = _now(), None, time.perf_counter()
+    """The body of :func:`reproduce`, with ``folder`` locked: this call is recorded in its
+    ``calls.json`` as it goes, also when it is cut off."""
+    call = _now()
+    folder.begin_call({"call": call, "date": call, "device": device_name(dev),
+                       "torch": torch.__version__, "git_commit": _git_commit()})
+    try:
+        return _reproduce_steps(folder, prof, key, datasets, dev, work, classifier, progress,
+                                bench, log, ctx, workers, call)
+    finally:
+        folder.end_call()  # its wall time, also after an exception or an interrupt
+
+
+def _reproduce_steps(folder: ResultsFolder, prof: ReproduceProfile, key: dict, datasets: tuple,
+                     dev, work: Path, classifier: str | None, progress: bool, bench: bool,
+                     log, ctx, workers: int | None, call: str) -> dict:
+    """What :func:`_reproduce_into` does, step by step: the benchmark, the data, the baselines,
+    the runs, each data set's folder, the tables and the provenance."""
+    clf, started = None, time.perf_counter()
     if bench:
         if folder.kept("bench") is None:
             result = bench_train(size=prof.bench_size, width=prof.bench_width, device=dev,
@@ -310,6 +327,7 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
                                          "git_commit": _git_commit(), "date": _now(),
                                          "wall_seconds": time.perf_counter() - started,
                                          "call": call})
+            folder.tick("bench")
         log(format_train_bench(folder.kept("bench")["bench_train"]))
     records, todo = {}, {}
     for ds_name in datasets:
@@ -337,9 +355,11 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
         mps = dev.type == "cuda" and mps_active()
         log(f"{len(jobs)} runs ({prof.seeds} seed(s) x {len(RUNS)} losses x {len(todo)} "
             f"dataset(s)), {workers} at a time" + (" (MPS)" if mps else ""))
+        folder.tick()  # the runs start: from here on this call works on the reproduction
         for job, result in run_jobs(train_and_evaluate, jobs, workers):
             ds = todo[job.dataset]
             ds.results[job.loss, job.seed] = result
+            folder.tick()
             r = result["record"]
             log(f"{result['name']}: {'already trained' if r['resumed_complete'] else 'trained'} "
                 f"{r['epochs']} epochs in {r['train_seconds']:.0f} s "
@@ -361,10 +381,13 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
             folder.commit(job.dataset, staged, {**record, "call": call, "workers": workers,
                                                 "mps": mps})
             records[job.dataset] = folder.kept(job.dataset, record["manifest_hash"])
-    provenance = _provenance(prof, key, records, folder.kept("bench") if bench else None)
+            folder.tick(job.dataset)
+    items = list(datasets) + (["bench"] if bench else [])
+    folder.tick()
+    provenance = _provenance(prof, key, records, folder.kept("bench") if bench else None,
+                             folder.calls(items))
     table = {r["table_name"]: r["rows"] for r in records.values()}
     seed_table = {r["table_name"]: r["seed_rows"] for r in records.values() if "seed_rows" in r}
-    items = list(datasets) + (["bench"] if bench else [])
     if not ctx.main:
         shutil.rmtree(folder.path.parent, ignore_errors=True)
         return provenance

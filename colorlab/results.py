@@ -65,11 +65,12 @@ class BookResults:
         return load_json(path) if path.is_file() else None
 
     def wall_seconds(self) -> float:
-        """Wall time of the reproduction: the seconds ``colorlab reproduce`` ran in each device
-        call (``device/calls.json``, which also counts a call cut off before it finished a data
-        set), else the provenance's ``wall_seconds``."""
+        """Wall time of the reproduction: the sum over the calls that worked on it. A provenance
+        with a ``call_log`` (:meth:`colorlab.results_folder.ResultsFolder.calls`) counts every
+        call itself; an older one counted only the calls that finished a data set, so the
+        device calls' record (``device/calls.json``) is used where there is one."""
         calls = self._device_calls
-        if calls is not None:
+        if calls is not None and "call_log" not in self.provenance:
             return float(sum(c["reproduce_seconds"] for c in calls["calls"]))
         return float(self.provenance.get("wall_seconds", 0.0))
 
@@ -80,9 +81,11 @@ class BookResults:
         return calls.get("git_commit", self.provenance.get("git_commit", ""))
 
     def calls(self) -> int:
-        """How many device calls the reproduction took (see :meth:`wall_seconds`)."""
+        """How many calls the reproduction took (see :meth:`wall_seconds`)."""
         calls = self._device_calls
-        return len(calls["calls"]) if calls is not None else int(self.provenance.get("calls", 1))
+        if calls is not None and "call_log" not in self.provenance:
+            return len(calls["calls"])
+        return int(self.provenance.get("calls", 1))
 
     def benchmarks(self) -> dict[str, dict]:
         """The training benchmarks recorded with the run, by name: ``"88-p1"`` (88x88, one

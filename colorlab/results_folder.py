@@ -12,6 +12,14 @@ and a call cut off after its first dataset (a timeout on a lent GPU, say) leaves
 ``.<name>.partial``: the next call with the same code, profile and data keeps it and trains only
 what is missing, also on a fresh machine that is handed the folder back. An item is kept only when
 its record's key (profile, classifier, hash of the colorlab sources) and data manifest hash match.
+
+**The calls.** A reproduction can take several calls (a Colab session that disconnects, a lent
+GPU's time limit), and a call can be cut off before it finishes any item while its runs, trained
+to the end, are kept in the work folder for the next call. So each call is written into the
+in-progress folder's ``calls.json`` when it starts and its wall time is brought up to date as it
+goes (:meth:`ResultsFolder.begin_call`, :meth:`ResultsFolder.tick`); the provenance lists every
+call that worked on the reproduction, with its wall time, device and commit
+(:meth:`ResultsFolder.calls`).
 """
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from .checkpoint import atomic_write_text, make_folder
@@ -30,6 +39,8 @@ __all__ = ["ResultsFolder", "ResultsExist", "source_hash", "docstring_owners", "
 #: the record that each dataset folder carries
 RECORD = "dataset.json"
 BENCH = "bench_train.json"
+#: the in-progress folder's record of the calls that worked on the reproduction
+CALLS = "calls.json"
 
 
 #: modules that only parse arguments or print: they cannot change what a reproduction computes
@@ -174,6 +185,11 @@ class ResultsFolder:
         if len(self.staged) < len(in_progress):
             shutil.rmtree(self.partial)  # made by other code or settings: never mixed with this run
             self.staged = {}
+        ledger = _read(self.partial / CALLS) or {}
+        # the calls that worked towards this key (another key's were for other results)
+        self._calls = list(ledger.get("calls", [])) if ledger.get("key") == self.key else []
+        self._current: dict | None = None
+        self._started = 0.0
 
     def _refuse_foreign_files(self) -> None:
         """``path`` is replaced as a whole: it must be new, empty or a reproduction."""
@@ -239,14 +255,93 @@ class ResultsFolder:
         atomic_write_text(json.dumps(record), self.partial / BENCH)
         self.staged["bench"] = record
 
+    def begin_call(self, meta: dict) -> None:
+        """Start recording this call (``meta``: its ``"call"`` id, ``"device"``, ``"torch"``,
+        ``"git_commit"``...): its wall time counts from now. Nothing is written until the call
+        does some work (:meth:`tick`)."""
+        self._started = time.perf_counter()
+        self._current = {**meta, "wall_seconds": 0.0, "finished": []}
+
+    def tick(self, finished: str | None = None) -> None:
+        """Note that this call is working on the reproduction (it measures, trains or
+        assembles) and bring its wall time up to date in ``calls.json``; ``finished``: the item
+        it has just finished. Called as the runs start, after each run and each item."""
+        if self._current is None:
+            return
+        if not self._recording():
+            self._calls.append(self._current)
+        self._current["wall_seconds"] = round(time.perf_counter() - self._started, 1)
+        if finished is not None and finished not in self._current["finished"]:
+            self._current["finished"].append(finished)
+        self._save_calls()
+
+    def end_call(self) -> None:
+        """This call ends, by a return, an exception or an interrupt: its final wall time is
+        recorded if it did some work (a call that stopped at bad input is no call of the
+        reproduction)."""
+        if self._recording():
+            self.tick()
+        self._current = None
+
+    def _recording(self) -> bool:
+        """Whether this call is in the record (it has done some work)."""
+        return any(c is self._current for c in self._calls)
+
+    def _save_calls(self) -> None:
+        self.partial.mkdir(exist_ok=True)
+        atomic_write_text(json.dumps({"key": self.key, "calls": self._calls}, indent=1),
+                          self.partial / CALLS)
+
+    def calls(self, items: list[str]) -> list[dict]:
+        """Every call that worked on the reproduction of ``items``, oldest first: those of the
+        complete reproduction in ``path`` whose items are carried over (its provenance's
+        ``call_log``), then those recorded in ``calls.json``, this one last.
+
+        >>> import tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = ResultsFolder(Path(tmp.name) / "results", {"profile": "demo"})
+        >>> folder.begin_call({"call": "2026-11-27T10:00:00+00:00"})
+        >>> folder.tick()  # it trains...
+        >>> folder.end_call()  # ...and is cut off
+        >>> again = ResultsFolder(Path(tmp.name) / "results", {"profile": "demo"})  # a next call
+        >>> again.begin_call({"call": "2026-11-27T11:00:00+00:00"})
+        >>> again.tick()
+        >>> [c["call"][11:16] for c in again.calls(["fruits"])]
+        ['10:00', '11:00']
+        >>> tmp.cleanup()
+        """
+        earlier: list[dict] = []
+        if any(item in self.final and item not in self.staged for item in items):
+            provenance = _read(self.path / "provenance.json") or {}
+            earlier = list(provenance.get("call_log", [])) or [
+                {"call": call, "wall_seconds": seconds}  # a provenance from before the call log
+                for call, seconds in provenance.get("call_wall_seconds", {}).items()]
+        known = {c.get("call") for c in self._calls}
+        return [c for c in earlier if c.get("call") not in known] + [dict(c) for c in self._calls]
+
+    def _forget_this_call(self) -> None:
+        """A call that changed nothing is no call of the reproduction: its entry goes, and with
+        the last entry the in-progress folder it made."""
+        self._calls = [c for c in self._calls if c is not self._current]
+        self._current = None
+        if self._calls:
+            self._save_calls()
+            return
+        (self.partial / CALLS).unlink(missing_ok=True)
+        if self.partial.is_dir() and not any(self.partial.iterdir()):
+            self.partial.rmdir()
+
     def finish(self, items: list[str], provenance: dict, files: dict[str, str]) -> bool:
         """Replace ``path`` by the finished reproduction of ``items``; returns ``False`` when
-        ``path`` already held exactly that (nothing was rewritten).
+        ``path`` already held exactly that (nothing was rewritten, and this call is forgotten).
 
-        ``provenance`` and ``files`` (name -> text: the tables) are written at the top level.
+        ``provenance`` and ``files`` (name -> text: the tables) are written at the top level;
+        ``calls.json`` is not carried into ``path`` (the provenance lists the calls).
         """
         if all(item in self.final and item not in self.staged for item in items):
+            self._forget_this_call()
             return False
+        self._current = None  # the call is over: nothing more to record
         self.partial.mkdir(exist_ok=True)
         for item in items:
             if item not in self.staged:  # finished by an earlier call into path: carry it over

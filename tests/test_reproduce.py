@@ -170,8 +170,10 @@ def test_a_call_cut_off_after_one_dataset_keeps_it_for_the_next(tmp_path, monkey
         reproduce(out, work_dir=tmp_path / "w1", bench=True, **kwargs)
     assert json.loads((out / "provenance.json").read_text()) == {"profile": {"name": "earlier"}}
     partial = tmp_path / ".results.partial"
-    # the benchmark and CelebA are kept; no half-built fruits folder
-    assert {p.name for p in partial.iterdir()} == {"bench_train.json", "celeba"}
+    # the benchmark and CelebA are kept; no half-built fruits folder; the call is on record
+    assert {p.name for p in partial.iterdir()} == {"bench_train.json", "celeba", "calls.json"}
+    first = json.loads((partial / "calls.json").read_text())["calls"]
+    assert len(first) == 1 and first[0]["finished"] == ["bench", "celeba"]
     assert recorded_results(out) is None
 
     shutil.rmtree(tmp_path / "w1")  # a fresh machine: no checkpoints
@@ -189,11 +191,70 @@ def test_a_call_cut_off_after_one_dataset_keeps_it_for_the_next(tmp_path, monkey
     assert not partial.exists()
     records = [json.loads((out / ds / "dataset.json").read_text()) for ds in ("celeba", "fruits")]
     records.append(json.loads((out / "bench_train.json").read_text()))
-    calls = {}  # each record's wall time counts from the start of its call
+    # each call lasted at least until the last item it finished (a record's wall time counts
+    # from the start of its call)
+    log = {c["call"]: c for c in prov["call_log"]}
+    assert len(log) == 2 and [c["finished"] for c in prov["call_log"]] == [["bench", "celeba"],
+                                                                          ["fruits"]]
     for r in records:
-        calls[r["call"]] = max(calls.get(r["call"], 0), r["wall_seconds"])
-    assert len(calls) == 2 and prov["call_wall_seconds"] == calls
-    assert prov["wall_seconds"] == pytest.approx(sum(calls.values()))
+        assert log[r["call"]]["wall_seconds"] >= round(r["wall_seconds"], 1) - 0.1
+    assert prov["call_wall_seconds"] == {c: e["wall_seconds"] for c, e in log.items()}
+    assert prov["wall_seconds"] == pytest.approx(sum(prov["call_wall_seconds"].values()))
+
+
+def test_a_call_cut_off_before_it_finished_anything_still_counts(tmp_path, monkeypatch):
+    """The recorded GPU case: a call trains runs to the end and is cut off before any data set's
+    folder is assembled. The next call keeps those runs (the work folder) and finishes; the
+    provenance counts both calls, the first with the wall time it spent training."""
+    import colorlab.reproduce as rep
+
+    real, started = rep.train_and_evaluate, []
+
+    def cut_off_at_the_third_run(job):
+        started.append(job)
+        if len(started) == 3:
+            raise KeyboardInterrupt  # a timeout's SIGINT while the third run trains
+        return real(job)
+
+    monkeypatch.setattr(rep, "train_and_evaluate", cut_off_at_the_third_run)
+    kwargs = dict(profile="ci", progress=False, classifier=None, epochs=1, datasets=("fruits",),
+                  log=lambda *a: None, work_dir=tmp_path / "w", seeds=1)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(tmp_path / "results", **kwargs)
+    ledger = json.loads((tmp_path / ".results.partial" / "calls.json").read_text())["calls"]
+    assert len(ledger) == 1 and ledger[0]["finished"] == [] and ledger[0]["wall_seconds"] > 0
+    monkeypatch.setattr(rep, "train_and_evaluate", real)
+    prov = reproduce(tmp_path / "results", **kwargs)
+    assert prov["calls"] == 2 and prov["call_log"][0] == ledger[0]
+    assert prov["call_log"][1]["finished"] == ["fruits"]
+    # the two runs of the first call were kept, not trained again
+    assert sum(run["resumed_complete"] for run in prov["runs"].values()) == 2
+    assert prov["wall_seconds"] == pytest.approx(sum(c["wall_seconds"] for c in ledger)
+                                                 + prov["call_log"][1]["wall_seconds"])
+    assert not (tmp_path / ".results.partial").exists()
+
+
+def test_a_call_stopped_by_bad_input_or_with_nothing_to_do_is_not_recorded(tmp_path,
+                                                                          monkeypatch):
+    """Only calls that work on the reproduction count: one that stops at a missing data set,
+    or finds the reproduction already complete, leaves no record and no in-progress folder."""
+    import colorlab.reproduce as rep
+
+    kwargs = dict(profile="ci", progress=False, classifier=None, epochs=1, datasets=("fruits",),
+                  log=lambda *a: None, work_dir=tmp_path / "w", seeds=1)
+
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("no fruits here")
+
+    monkeypatch.setattr(rep, "profile_dataset", missing)
+    with pytest.raises(FileNotFoundError):
+        reproduce(tmp_path / "results", **kwargs)
+    assert not (tmp_path / ".results.partial").exists()
+    monkeypatch.undo()
+    prov = reproduce(tmp_path / "results", **kwargs)
+    assert prov["calls"] == 1
+    assert reproduce(tmp_path / "results", **kwargs) == prov  # nothing to do
+    assert not (tmp_path / ".results.partial").exists()
 
 
 def test_other_settings_never_mix_with_kept_results(tmp_path, monkeypatch):
@@ -283,3 +344,21 @@ def test_an_evaluation_of_another_layout_is_measured_again(tmp_path):
     assert json.loads(stale.read_text())["format"] == EVALUATION_FORMAT
     metrics = json.loads((tmp_path / "two" / "fruits" / "metrics.json").read_text())
     assert len(metrics["Class"]["cumulative_per_pixel"]) == 151
+
+
+def test_the_book_counts_the_calls_from_the_call_log_and_from_older_records(tmp_path):
+    """A provenance with a ``call_log`` counts every call itself; an older one (which counted
+    only the calls that finished a data set) gives way to the device calls' record."""
+    from colorlab.results import BookResults
+
+    (tmp_path / "device").mkdir()
+    (tmp_path / "device" / "calls.json").write_text(json.dumps(
+        {"calls": [{"reproduce_seconds": 445}, {"reproduce_seconds": 154}]}))
+    older = {"calls": 1, "wall_seconds": 154.2, "call_wall_seconds": {"b": 154.2}}
+    results = BookResults(tmp_path, True, "", older)
+    assert (results.calls(), results.wall_seconds()) == (2, 599.0)
+    logged = {"calls": 2, "wall_seconds": 600.5, "call_wall_seconds": {"a": 446.3, "b": 154.2},
+              "call_log": [{"call": "a", "wall_seconds": 446.3},
+                           {"call": "b", "wall_seconds": 154.2}]}
+    results = BookResults(tmp_path, True, "", logged)
+    assert (results.calls(), results.wall_seconds()) == (2, 600.5)
