@@ -93,6 +93,7 @@ def _windows(kwargs: dict) -> dict:
                                source="synthetic")
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, data, None, tmp, device=dev, progress=False)
+        trainer.defer_exactness = not kwargs.get("sync_search", False)
         windows = trainer.benchmark(steps=kwargs["steps"], warmup=kwargs["warmup"],
                                     repeats=kwargs["repeats"], on_ready=wait_for_others)
     return {"windows": windows, "compiled": trainer.compiled,
@@ -102,7 +103,7 @@ def _windows(kwargs: dict) -> dict:
 def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, width: float = 1.0,
                 device: str | torch.device | None = None, compile: bool = True, warmup: int = 5,
                 loss: str = "ce", repeats: int = 5, precision: str = "auto",
-                processes: int = 1) -> dict:
+                processes: int = 1, sync_search: bool = False) -> dict:
     """Measure training images/s on random images (the data values do not change the cost).
 
     ``images_per_s`` is the median over ``repeats`` timed windows of ``steps`` steps (each
@@ -113,6 +114,10 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
     same device (:mod:`colorlab.runs`: how ``colorlab reproduce`` trains its runs): the
     processes start their timed windows together, each window's rate is the sum over the
     processes, and ``images_per_s`` is the median of those sums.
+
+    ``sync_search=True`` measures the step as colorlab trained before the search's exactness
+    flag was kept on the device (:attr:`colorlab.train.Trainer.defer_exactness`): each step reads
+    it back, waiting for the device's queue.
 
     >>> r = bench_train(batch=2, size=16, steps=1, width=0.0625, device="cpu", warmup=0,
     ...                 repeats=1)
@@ -125,7 +130,8 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
     processes = check_positive_int(processes, "processes")
     job = {"device": str(dev), "batch": batch, "size": size, "loss": loss, "width": width,
            "compile": compile and cuda, "precision": precision, "steps": steps,
-           "warmup": max(warmup, 3) if compile and cuda else warmup, "repeats": repeats}
+           "warmup": max(warmup, 3) if compile and cuda else warmup, "repeats": repeats,
+           "sync_search": bool(sync_search)}
     results = [r for _, r in run_jobs(_windows, [job] * processes, workers=processes,
                                       barrier=processes > 1)]
     windows = [sum(r["windows"][i] for r in results) for i in range(repeats)]
@@ -138,6 +144,7 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
             "processes": processes, "mps": mps_active() if cuda else False,
             "images_per_s_windows": windows, "batch": batch, "size": size,
             "width": width, "compile": all(r["compiled"] for r in results), "precision": used,
+            "sync_search": bool(sync_search),
             "steps": steps, "gflop_per_image": flops / 1e9, "matmul_tflops": ceiling / 1e12,
             "ceiling_images_per_s": ceiling / flops, "fraction_of_ceiling": images_per_s * flops
             / ceiling}
@@ -165,7 +172,8 @@ def format_train_bench(r: dict) -> str:
                 + (" under MPS" if r.get("mps") else ""))
     return (f"train benchmark on {r['device']}{ddp}\n"
             f"  width {r['width']:g}, {r['size']}x{r['size']}, batch {r['batch']}, "
-            f"precision {_precision(r)}, torch.compile {r['compile']}\n"
+            f"precision {_precision(r)}, torch.compile {r['compile']}"
+            + (", the search's flag read every step" if r.get("sync_search") else "") + "\n"
             f"  {r['images_per_s']:.1f} images/s ({_timing(r)})\n"
             f"  ceiling {r['ceiling_images_per_s']:.1f} images/s: measured matmul "
             f"{r['matmul_tflops']:.2f} TFLOP/s\n"
@@ -191,6 +199,9 @@ def add_bench_command(sub) -> None:
     parser.add_argument("--width", type=float, default=1.0, help="train: network width")
     parser.add_argument("--device", default=None, help="train: cuda or cpu (default: best)")
     parser.add_argument("--no-compile", action="store_true", help="train: skip torch.compile")
+    parser.add_argument("--sync-search", action="store_true",
+                        help="train: read the nearest-bin search's exactness flag back at every "
+                        "step, as colorlab did before (to compare)")
     parser.add_argument("--processes", type=positive_int, default=1,
                         help="train: models trained at once, one process each (summed rate)")
     parser.add_argument("--json", default=None, metavar="FILE",
@@ -212,7 +223,8 @@ def _run(args) -> int:
     ctx = setup(args.device)  # under torchrun: every rank trains its shard with DDP
     result = bench_train(batch=args.batch, size=args.size, steps=args.steps, width=args.width,
                          device=args.device, compile=not args.no_compile, repeats=args.repeats,
-                         precision=args.precision, processes=args.processes)
+                         precision=args.precision, processes=args.processes,
+                         sync_search=args.sync_search)
     shutdown()
     if ctx.main:
         print(format_train_bench(result))

@@ -5,14 +5,23 @@ Derived in ``book/03_ab_gamut.ipynb``. The ab plane is cut into squares of side 
 ``pts_in_hull.npy`` (shipped with colorlab under its BSD-2 notice); 8-bit sRGB colours actually
 reach 261 of them (:func:`srgb_reachable_bins`) and the other 52 form a one-bin ring around those.
 
-Because the bins sit on a regular lattice, the k nearest bins of a point are found among the 25
-lattice sites around its nearest site, which is ~12x less work than measuring the distance to all
+Because the bins sit on a regular lattice, the k nearest bins of a point are found among the 16
+lattice sites around it (a 4x4 block), which is ~20x less work than measuring the distance to all
 313 bins. The search is exact: points whose k-th candidate is not provably closer than every site
-outside that 5x5 block (far outside the gamut) fall back to a full search.
+outside that block (far outside the gamut) fall back to a full search.
+
+Finding out whether any point needs the fallback reads one flag back from the device, which on a
+GPU waits for every queued kernel. For the ab of sRGB colours the block always suffices up to
+``k = SRGB_EXACT_K`` (``tests/test_gamut.py`` checks it, with a margin of several Lab units), so
+the trainer, whose targets are such colours, searches inside :func:`deferred_exactness`: the
+flags are kept on the device and read once per epoch.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
+from collections.abc import Iterator
 from importlib import resources
 
 import numpy as np
@@ -21,11 +30,49 @@ import torch
 from ._validation import (check_bins, check_device, check_finite, check_finite_result,
                           check_float, check_nonempty, check_shape, check_tensor)
 
-__all__ = ["ab_bins", "srgb_reachable_bins", "nearest_bin", "nearest_bins", "GRID", "NUM_BINS"]
+__all__ = ["ab_bins", "srgb_reachable_bins", "nearest_bin", "nearest_bins", "GRID", "NUM_BINS",
+           "SRGB_EXACT_K", "deferred_exactness", "all_exact", "needs_full_search"]
 
 GRID = 10.0  #: side of an ab bin, in Lab units
 NUM_BINS = 313  #: number of bins of Zhang et al.'s gamut
 _BLOCK = 2  # lattice margin: candidates reach 2 sites beyond the nearest one
+#: the largest k for which the 16-site search is exact for the ab of every sRGB colour in
+#: [0, 1]^3: at k = 7 the nearest point that needs the full search lies 1.9 Lab units outside
+#: that gamut (7.8 at k = 5), at k = 8 nine of the 16.7 million 8-bit colours need it
+#: (``tests/test_gamut.py``)
+SRGB_EXACT_K = 7
+_DEFERRED: contextvars.ContextVar[list | None] = contextvars.ContextVar("colorlab_exactness",
+                                                                         default=None)
+
+
+@contextlib.contextmanager
+def deferred_exactness(flags: list) -> Iterator[list]:
+    """Inside the block, :func:`nearest_bins` on an accelerator does not read back whether its
+    fast search was exact (a wait for the device's whole queue): it appends that flag, a 0-dim
+    bool tensor on the device, to ``flags`` and returns the fast search's result. Check the flags
+    afterwards with :func:`all_exact` (one read for all of them): where one is false, the
+    results of the block are not exact for some points, and must be treated as an error.
+
+    Meant for ab values known to be sRGB colours and ``k <= SRGB_EXACT_K``, for which every flag
+    is true; on the CPU, where a read costs nothing, the search stays exact as everywhere else.
+
+    >>> flags = []
+    >>> with deferred_exactness(flags):
+    ...     idx, _ = nearest_bins(torch.zeros(1, 2, 2, 2), k=5)
+    >>> all_exact(flags), idx.shape  # on the CPU nothing is deferred
+    (True, torch.Size([1, 5, 2, 2]))
+    """
+    token = _DEFERRED.set(flags)
+    try:
+        yield flags
+    finally:
+        _DEFERRED.reset(token)
+
+
+def all_exact(flags: list) -> bool:
+    """Whether every flag that :func:`deferred_exactness` collected is true (one read from the
+    device; ``True`` for none)."""
+    return not flags or bool(torch.stack(list(flags)).all())
 
 
 @functools.lru_cache(maxsize=1)
@@ -245,7 +292,10 @@ def nearest_bins(ab: torch.Tensor, k: int = 1, bins: torch.Tensor | None = None
     lattice = _lattice_for(bins)
     if lattice.valid and k < 16:  # the 16 lattice candidates serve k <= 15 (one spare for ties)
         idx, d2, exact = _lattice_search(points, lattice, k)
-        if not bool(exact.all()):
+        deferred = _DEFERRED.get()
+        if deferred is not None and _syncs_are_costly(points.device):
+            deferred.append(exact.all())  # read later, once (deferred_exactness)
+        elif not bool(exact.all()):
             miss = (~exact).nonzero().squeeze(1)
             idx[miss], d2[miss] = _full_search(points[miss], bins.to(ab.device), lattice, k)
     else:
@@ -254,6 +304,26 @@ def nearest_bins(ab: torch.Tensor, k: int = 1, bins: torch.Tensor | None = None
     check_finite_result(d2, "ab or bins", "ab values and bin centres are in Lab units, about "
                         "-128 to 128")
     return (idx.reshape(shape).movedim(-1, -3), d2.reshape(shape).movedim(-1, -3))
+
+
+def needs_full_search(ab: torch.Tensor, k: int = 5) -> torch.Tensor:
+    """Where the 16-site search of the 313 bins cannot prove its ``k`` nearest bins exact, so
+    that :func:`nearest_bins` measures all 313 distances instead: ``(*, 2, H, W)`` ab (Lab
+    units) -> ``(*, H, W)`` bool. For the ab of sRGB colours it is false everywhere up to
+    ``k = SRGB_EXACT_K`` (``book/03_ab_gamut.ipynb`` counts it over the 8-bit colours).
+
+    >>> needs_full_search(torch.tensor([[[[0.0, 300.0]], [[0.0, 0.0]]]]), k=5).tolist()
+    [[[False, True]]]
+    """
+    check_tensor(ab, "ab")
+    check_float(ab, "ab")
+    check_shape(ab, "ab", min_ndim=3, channels=2, layout="(*, 2, H, W)")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < 16:
+        raise ValueError(f"k must be an integer from 1 to 15 (the 16-site search), got {k!r}")
+    lead, (h, w) = ab.shape[:-3], ab.shape[-2:]
+    points = ab.detach().reshape(-1, 2, h * w).transpose(1, 2).reshape(-1, 2)
+    _, _, exact = _lattice_search(points, _lattice_for(ab_bins(torch.float64)), k)
+    return (~exact).reshape(*lead, h, w)
 
 
 def nearest_bin(ab: torch.Tensor, bins: torch.Tensor | None = None) -> torch.Tensor:

@@ -35,6 +35,7 @@ from .config import (TrainConfig, autocast, build_model, default_device, grad_sc
                      resolve_precision)
 from .data import ColorizationDataset
 from .distributed import context, main_only, shard, sharded_chunks
+from .gamut import SRGB_EXACT_K, all_exact, deferred_exactness
 from .losses import L2Loss, RebalancedCrossEntropy
 from .transforms import augment, downsample_ab, to_lab
 
@@ -130,6 +131,11 @@ class Trainer:
         self.progress, self.callback = progress, callback
         self.cuda = self.device.type == "cuda"
         self.precision = resolve_precision(config.precision if config.amp else "fp32", self.device)
+        self._exact_flags: list[torch.Tensor] = []  # the target searches' (gamut.deferred_exactness)
+        #: keep the nearest-bin search's exactness flags on the device until the epoch ends (up
+        #: to k = SRGB_EXACT_K); False reads each step's at once, as colorlab did before
+        #: (``colorlab bench train --sync-search`` measures that path)
+        self.defer_exactness = True
 
     # ------------------------------------------------------------------ pieces
     def _loss_fn(self) -> torch.nn.Module:
@@ -203,7 +209,25 @@ class Trainer:
             L = L.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.precision):
             out = forward(L)
-        return loss_fn(out.float(), downsample_ab(ab))
+        # the targets are sRGB colours: up to SRGB_EXACT_K neighbours the fast nearest-bin search
+        # is exact for all of them, and its flag is read once per epoch (_check_exact_targets)
+        deferred = deferred_exactness(self._exact_flags) \
+            if self.defer_exactness and self.config.k <= SRGB_EXACT_K else contextlib.nullcontext()
+        with deferred:
+            return loss_fn(out.float(), downsample_ab(ab))
+
+    def _check_exact_targets(self, where: str) -> None:
+        """Raise if a nearest-bin search since the last check was not exact (one read from the
+        device, agreed by every rank). It cannot happen for the ab of sRGB colours with
+        ``k <= SRGB_EXACT_K`` (:mod:`colorlab.gamut`); this makes sure of it."""
+        flags, self._exact_flags = self._exact_flags, []
+        inexact = 0.0 if all_exact(flags) else 1.0
+        if self.dist.sum(inexact)[0] > 0:
+            raise RuntimeError(
+                f"the soft-encoded targets of {where} were not exact: a nearest-bin search met ab "
+                f"values outside the sRGB gamut, which training images cannot hold (k = "
+                f"{self.config.k}); the last checkpoint in {self.run_dir} is from before it. "
+                f"Please report this with the run's config.json")
 
     def _use_model(self, model: torch.nn.Module) -> None:
         """Train ``model`` from now on: through ``torch.compile`` when the config asks for it."""
@@ -239,9 +263,10 @@ class Trainer:
 
     def _update(self, forward, loss_fn, opt, sched, idx: torch.Tensor, gen: torch.Generator
                 ) -> torch.Tensor:
-        """Forward, loss, backward and optimizer step. No value is read back from the device
-        except the nearest-bin search's exactness flag, so a GPU is never left waiting for the
-        host (NaN checks: once per epoch)."""
+        """Forward, loss, backward and optimizer step. No value is read back from the device, so
+        a GPU is never left waiting for the host: the NaN check and the nearest-bin search's
+        exactness flags are read once per epoch (beyond ``k = SRGB_EXACT_K`` the flag is read at
+        each step)."""
         with trusted_values():
             loss = self._forward_loss(forward, loss_fn, self.train_images[idx], gen)
         opt.zero_grad(set_to_none=True)
@@ -281,6 +306,7 @@ class Trainer:
             for i in range(count):
                 idx = torch.arange(i * b, (i + 1) * b, device=self.device) % n
                 self._step(loss_fn, opt, sched, idx, gen)
+            self._check_exact_targets("the benchmark's steps")
             if self.cuda:
                 torch.cuda.synchronize()
 
@@ -306,6 +332,7 @@ class Trainer:
                                                                 chunk.to(self.device), None
                                                                 ).double() * len(chunk))
         model.train()
+        self._check_exact_targets("the validation images")
         return float(sum(parts, torch.zeros((), dtype=torch.float64))) / len(self.val_images)
 
     def _refuse_foreign_files(self) -> None:
@@ -418,6 +445,7 @@ class Trainer:
                     f"training diverged: the mean training loss of epoch {epoch + 1} is "
                     f"{train_loss}; the last checkpoint in {self.run_dir} is from before it. "
                     f"Lower the learning rate (config.lr = {c.lr:g}) in a new run folder")
+            self._check_exact_targets(f"epoch {epoch + 1}")
             if self.cuda:
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0

@@ -28,3 +28,24 @@ def test_cli_passes_repeats(capsys):
     assert bench(["train", "--batch", "2", "--size", "32", "--steps", "1", "--width", "0.125",
                   "--device", "cpu", "--repeats", "2"]) == 0
     assert "median of 2 windows" in capsys.readouterr().out
+
+
+def test_sync_search_measures_the_step_that_reads_the_flag_every_time(monkeypatch):
+    """``--sync-search`` is the step as colorlab trained before: on an accelerator it reads the
+    search's exactness flag back at every step; the default reads the flags once per window."""
+    import colorlab.gamut as gamut
+    from test_train_fast_path import HostReads
+
+    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
+    steps, repeats = 3, 2
+    reads, records = {}, {}
+    for sync in (False, True):
+        with HostReads() as mode:
+            records[sync] = bench_train(batch=2, size=16, steps=steps, width=0.0625,
+                                        device="cpu", warmup=0, repeats=repeats,
+                                        sync_search=sync)
+        reads[sync] = sum(1 for name, shape in mode.reads if name == "_local_scalar_dense"
+                          and shape == ())
+    assert records[True]["sync_search"] and not records[False]["sync_search"]
+    assert "flag read every step" in format_train_bench(records[True])
+    assert reads[True] - reads[False] == steps * repeats - repeats  # a read per step, not window

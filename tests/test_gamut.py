@@ -119,3 +119,94 @@ def test_bad_inputs():
         nearest_bins(torch.zeros(0, 2, 2, 2))
     with pytest.raises(ValueError, match="bins must have shape"):
         nearest_bins(ab, 1, torch.zeros(5, 3))
+
+
+def _srgb_ab_slices():
+    """The ab of all 16.7 million 8-bit sRGB colours, one red level at a time (float32)."""
+    levels = torch.arange(256, dtype=torch.float32) / 255
+    gb = torch.cartesian_prod(levels, levels)
+    for red in levels:
+        rgb = torch.cat([red.expand(len(gb), 1), gb], dim=1)
+        yield rgb_to_lab(rgb.reshape(-1, 3, 1, 1))[:, 1:, 0, 0]
+
+
+def _cube_surface_ab(n: int = 513):
+    """The ab of the six faces of the sRGB cube, ``n`` x ``n`` each: its image holds the edge of
+    the ab region that sRGB colours (8-bit or not) reach."""
+    t = torch.linspace(0, 1, n)
+    u, v = torch.meshgrid(t, t, indexing="ij")
+    faces = []
+    for axis in range(3):
+        for value in (0.0, 1.0):
+            others = [i for i in range(3) if i != axis]
+            face = torch.empty(3, n * n)
+            face[axis], face[others[0]], face[others[1]] = value, u.flatten(), v.flatten()
+            faces.append(face)
+    rgb = torch.cat(faces, dim=1).T
+    return rgb_to_lab(rgb.reshape(-1, 3, 1, 1))[:, 1:, 0, 0]
+
+
+def test_the_fast_search_is_exact_for_every_srgb_colour_up_to_SRGB_EXACT_K():
+    """What the trainer's deferred check relies on (colorlab.gamut.deferred_exactness): for
+    k <= SRGB_EXACT_K the 16-site search needs no full search for any sRGB colour, 8-bit or not.
+
+    With all 16 sites of its block in the gamut, a point's 9 nearest sites are provably nearer
+    than any site outside the block, so only points near the gamut's edge (where sites are
+    missing) can need the full search. So: every 8-bit colour is exact, and the points that are
+    not lie at least a Lab unit outside the edge of what sRGB reaches (the image of the cube's
+    surface). The constant is the largest such k: at k + 1 some 8-bit colours are not exact."""
+    from colorlab.gamut import SRGB_EXACT_K, needs_full_search
+
+    inexact = {SRGB_EXACT_K: 0, SRGB_EXACT_K + 1: 0}
+    for ab in _srgb_ab_slices():
+        for k in inexact:
+            inexact[k] += int(needs_full_search(ab.T.reshape(2, 1, -1), k).sum())
+    assert inexact[SRGB_EXACT_K] == 0 and inexact[SRGB_EXACT_K + 1] > 0
+    a = torch.arange(-140.0, 140.0, 0.25)
+    grid = torch.cartesian_prod(a, a)
+    far = grid[needs_full_search(grid.T.reshape(2, 1, -1), SRGB_EXACT_K).flatten()]
+    far = far.double().numpy()
+    edge = cKDTree(_cube_surface_ab().double().numpy())
+    distance, _ = edge.query(far, k=1)
+    assert len(far) > 0 and distance.min() > 1.0
+
+
+def test_deferred_exactness_keeps_the_flag_on_the_device(monkeypatch):
+    """Inside deferred_exactness, on an accelerator, the search reads nothing back: it appends
+    its flag and returns the fast result (exact for sRGB colours); the flags tell afterwards.
+    Outside the block, and on the CPU, it stays exact with its full-search fallback."""
+    import colorlab.gamut as gamut
+    from colorlab._validation import trusted_values
+    from colorlab.gamut import all_exact, deferred_exactness
+
+    inside = rgb_to_lab(torch.rand(1, 3, 6, 6, generator=torch.Generator().manual_seed(0)))[:, 1:]
+    far = torch.full((1, 2, 1, 1), 300.0)  # far outside: the fast search is not exact here
+    full_searches = []
+    real_full = gamut._full_search
+    monkeypatch.setattr(gamut, "_full_search", lambda *a: (full_searches.append(1),
+                                                           real_full(*a))[1])
+    expected = [nearest_bins(x, 5) for x in (inside, far)]
+    assert full_searches == [1]  # the far point needed it
+    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
+    flags = []
+    with deferred_exactness(flags):
+        got = nearest_bins(inside, 5)
+        assert torch.equal(got[0], expected[0][0]) and torch.equal(got[1], expected[0][1])
+        assert all_exact(flags) and len(flags) == 1 and flags[0].shape == ()
+        with trusted_values():  # as in the trainer (the fast result is not even finite here)
+            nearest_bins(far, 5)
+    assert full_searches == [1] and len(flags) == 2 and not all_exact(flags)
+    assert all_exact([])
+    outside_block = nearest_bins(far, 5)  # the block is over: exact again
+    assert torch.equal(outside_block[0], expected[1][0]) and full_searches == [1, 1]
+
+
+def test_needs_full_search_rejects_bad_input():
+    from colorlab.gamut import needs_full_search
+
+    with pytest.raises(ValueError, match="k must be an integer from 1 to 15"):
+        needs_full_search(torch.zeros(1, 2, 1, 1), k=16)
+    with pytest.raises(ValueError, match="2"):
+        needs_full_search(torch.zeros(1, 3, 1, 1))
+    with pytest.raises(TypeError, match="floating"):
+        needs_full_search(torch.zeros(1, 2, 1, 1, dtype=torch.long))

@@ -31,14 +31,16 @@ class HostReads(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("loss", ["l2", "ce", "rebal"])
-def test_the_step_reads_back_only_the_exactness_flag(loss, splits, tmp_path, monkeypatch):
+@pytest.mark.parametrize("loss,k,reads", [("l2", 5, 0), ("ce", 5, 0), ("rebal", 5, 0),
+                                          ("ce", 7, 0), ("ce", 10, 1)])
+def test_the_step_reads_nothing_back(loss, k, reads, splits, tmp_path, monkeypatch):
     """On an accelerator every host read stalls the queue. The data and loss part of a step
-    reads one flag (is the 16-candidate search exact everywhere?) and nothing else; ``nonzero``
-    runs only on the CPU generator's random draws of the augmentation (batch-sized)."""
+    reads nothing back: the nearest-bin search keeps its exactness flag on the device, read once
+    per epoch, up to k = SRGB_EXACT_K neighbours (beyond, one flag per step); ``nonzero`` runs
+    only on the CPU generator's random draws of the augmentation (batch-sized)."""
     monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
     batch = 8
-    config = TrainConfig(loss=loss, width=WIDTH, epochs=1, batch_size=batch, size=SIZE)
+    config = TrainConfig(loss=loss, width=WIDTH, epochs=1, batch_size=batch, size=SIZE, k=k)
     w = torch.rand(313, dtype=torch.float64) + 0.5 if loss == "rebal" else None
     trainer = Trainer(config, splits["train"], None, tmp_path, weights=w, progress=False)
     model, _, _, gen = trainer._fresh_state()
@@ -51,8 +53,50 @@ def test_the_step_reads_back_only_the_exactness_flag(loss, splits, tmp_path, mon
         with trusted_values():
             trainer._forward_loss(model, loss_fn, trainer.train_images[idx], gen)
     scalar_reads = [r for r in mode.reads if r[0] == "_local_scalar_dense"]
-    assert scalar_reads == ([] if loss == "l2" else [("_local_scalar_dense", ())])
-    assert all(shape == (batch,) for name, shape in mode.reads if name == "nonzero")
+    if reads == 0:
+        assert scalar_reads == []
+        assert all(shape == (batch,) for name, shape in mode.reads if name == "nonzero")
+    else:  # the flag is read at once (and here some pixels then take the full search)
+        assert scalar_reads[0] == ("_local_scalar_dense", ())
+    assert len(trainer._exact_flags) == (2 if loss != "l2" and k <= gamut.SRGB_EXACT_K else 0)
+
+
+def test_deferred_flags_change_nothing_and_are_checked_every_epoch(splits, tmp_path,
+                                                                    monkeypatch):
+    """The accelerator's path (flags kept on the device) trains bit for bit as the exact path
+    does, validation included; a false flag (which sRGB targets cannot give) stops the run at the
+    end of its epoch with a clear error, the last checkpoint kept."""
+    config = TrainConfig(loss="ce", width=WIDTH, epochs=2, batch_size=8, size=SIZE,
+                         checkpoint_every=1)
+    plain = Trainer(config, splits["train"], splits["val"], tmp_path / "a", progress=False).fit()
+    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
+    checks = []
+    real_check = Trainer._check_exact_targets
+    monkeypatch.setattr(Trainer, "_check_exact_targets", lambda self, where: (
+        checks.append((where, len(self._exact_flags))), real_check(self, where))[1])
+    deferred = Trainer(config, splits["train"], splits["val"], tmp_path / "b",
+                       progress=False).fit()
+    assert [(h["train_loss"], h["val_loss"]) for h in plain] == \
+        [(h["train_loss"], h["val_loss"]) for h in deferred]
+    steps = -(-len(splits["train"]) // 8)
+    val_chunks = -(-len(splits["val"]) // 64)
+    assert checks == [("epoch 1", steps), ("the validation images", val_chunks),
+                      ("epoch 2", steps), ("the validation images", val_chunks)]
+
+    real_search = gamut._lattice_search
+    calls = {"n": 0}
+
+    def inexact_in_the_second_epoch(*args):
+        idx, dist, exact = real_search(*args)
+        calls["n"] += 1
+        return idx, dist, exact & (calls["n"] <= steps)
+
+    monkeypatch.setattr(gamut, "_lattice_search", inexact_in_the_second_epoch)
+    monkeypatch.setattr(Trainer, "_validate", lambda self, model, loss_fn: None)
+    with pytest.raises(RuntimeError, match="targets of epoch 2 were not exact.*from before it"):
+        Trainer(config, splits["train"], None, tmp_path / "c", progress=False).fit()
+    ck = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)
+    assert ck["epoch"] == 1 and not (tmp_path / "c" / "done.json").exists()
 
 
 def test_branch_free_search_gives_the_same_neighbours(monkeypatch):

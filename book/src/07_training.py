@@ -136,6 +136,10 @@ show_source(Trainer._forward_loss, Trainer._update)
 #    `torch.compile` is optional.
 # 5. A batch of 8 leaves a GPU idle, so the reproduction uses batch 64 with the learning rate
 #    scaled by $\sqrt{64 / 8}$ (square-root scaling for Adam), recorded with every run.
+# 6. Nothing is read back from the GPU within a step, so the host queues the next kernels while
+#    the GPU works: the loss stays on the device (a NaN check once per epoch), and so does the
+#    nearest-bin search's exactness flag, which cannot be false for sRGB targets (Chapter
+#    {doc}`03_ab_gamut`) and is read once per epoch too.
 #
 # Checkpoints are written atomically every few epochs with the model, optimizer, RNG states and
 # configuration, so an interrupted run resumes exactly where it stopped. Each epoch ends with a

@@ -13,12 +13,15 @@
 #    under it.
 # 2. `colorlab bench train` at 88x88 and 176x176, batch 64: one process (the path the recorded
 #    single-seed run trained with), then $COLORLAB_DEVICE_PROCESSES (default 9; 4 at 176x176) at
-#    once (how `colorlab reproduce` trains now). $COLORLAB_DEVICE_BENCH picks the paths measured,
-#    side by side in the same call: "eager" (default), "compiled" (torch.compile, which fuses the
-#    elementwise kernels between the convolutions; files *-compiled.json), "eager compiled", or
-#    "none"; $COLORLAB_DEVICE_BENCH_AFTER (same values) measures after the reproduction, in what
-#    is left of the call. $COLORLAB_DEVICE_SIZES picks the sizes (default "88 176"). A measurement already in
-#    .devresults/bench/ is kept; each is copied to $OUT as soon as it is taken.
+#    once (how `colorlab reproduce` trains now; $COLORLAB_DEVICE_PROCESSES_176 at 176x176).
+#    $COLORLAB_DEVICE_BENCH picks the paths measured, side by side in the same call: "eager"
+#    (default), "compiled" (torch.compile, which fuses the elementwise kernels between the
+#    convolutions; files *-compiled.json), "sync" (eager, the nearest-bin search's exactness flag
+#    read back at every step as colorlab did before it stayed on the device: *-sync.json), a
+#    list such as "sync eager compiled", or "none"; $COLORLAB_DEVICE_BENCH_AFTER (same values)
+#    measures after the reproduction, in what is left of the call. $COLORLAB_DEVICE_SIZES picks
+#    the sizes (default "88 176"). A measurement already in .devresults/bench/ is kept; each is
+#    copied to $OUT as soon as it is taken.
 # 3. Unless COLORLAB_DEVICE_REPRODUCE=0: `colorlab reproduce --profile full` (with --compile when
 #    COLORLAB_DEVICE_COMPILE=1) (18 runs: 3 losses x 3 seeds x 2 data sets) on the packed
 #    data (scripts/device/pack.py) into .devresults/ (git-ignored), stopped with SIGINT before the
@@ -34,6 +37,7 @@ out=${OUT:-/tmp/colorlab-out}
 limit=${COLORLAB_DEVICE_SECONDS:-575}        # the whole script; then SIGINT: finished items stay
 profile=${COLORLAB_DEVICE_PROFILE:-full}     # ci: a dry run of this script on a CPU
 processes=${COLORLAB_DEVICE_PROCESSES:-9}
+processes_176=${COLORLAB_DEVICE_PROCESSES_176:-4}  # at 176x176
 paths=${COLORLAB_DEVICE_BENCH:-eager}          # eager, compiled, both, or none
 run_reproduce=${COLORLAB_DEVICE_REPRODUCE:-1}
 compile=${COLORLAB_DEVICE_COMPILE:-0}      # 1: the reproduction's runs use torch.compile
@@ -82,11 +86,13 @@ bench() {  # $1: the paths to measure (eager, compiled, none)
     case "$path" in
       eager) suffix=; flags=(--no-compile); wait_s=120 ;;
       compiled) suffix=-compiled; flags=(); wait_s=300 ;;   # compiling takes a minute or two
-      *) echo "COLORLAB_DEVICE_BENCH: unknown path '$path' (eager, compiled, none)"; return 2 ;;
+      sync) suffix=-sync; flags=(--no-compile --sync-search); wait_s=120 ;;
+      *) echo "COLORLAB_DEVICE_BENCH: unknown path '$path' (eager, compiled, sync, none)"
+         return 2 ;;
     esac
     for size in $sizes; do
       for p in 1 "$processes"; do
-        [ "$size" = 176 ] && [ "$p" != 1 ] && p=$(( processes < 4 ? processes : 4 ))
+        [ "$size" = 176 ] && [ "$p" != 1 ] && p=$processes_176
         f=.devresults/bench/train-$size-p$p$suffix.json
         [ -s "$f" ] && { echo "kept $f"; continue; }
         left=$(( limit - (SECONDS - start) - 15 ))
