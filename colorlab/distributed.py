@@ -223,7 +223,10 @@ def sharded_chunks(values: torch.Tensor, chunk: int, ctx: DistContext,
     [tensor(1.), tensor(5.), tensor(4.)]
     """
     chunks = values.split(chunk)
-    mine = {i: fn(c).detach().cpu() for i, c in enumerate(chunks) if chunk_owner(i, ctx)}
+    mine = {i: fn(c).detach() for i, c in enumerate(chunks) if chunk_owner(i, ctx)}
+    # copied to the CPU once all are queued: on a GPU the first copy waits for them all, instead
+    # of every chunk waiting for its own before the next is queued
+    mine = {i: t.cpu() for i, t in mine.items()}
     if not ctx.active:
         return [mine[i] for i in range(len(chunks))]
     merged: dict[int, torch.Tensor] = {}

@@ -304,8 +304,9 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
     """The body of :func:`reproduce`, with ``folder`` locked: this call is recorded in its
     ``calls.json`` as it goes, also when it is cut off."""
     call = _now()
-    folder.begin_call({"call": call, "date": call, "device": device_name(dev),
-                       "torch": torch.__version__, "git_commit": _git_commit()})
+    if ctx.main:  # (the other ranks under torchrun write a scratch copy, discarded at the end)
+        folder.begin_call({"call": call, "date": call, "device": device_name(dev),
+                           "torch": torch.__version__, "git_commit": _git_commit()})
     try:
         return _reproduce_steps(folder, prof, key, datasets, dev, work, classifier, progress,
                                 bench, log, ctx, workers, call)

@@ -30,6 +30,14 @@
 #    code, profile and data), which then trains only what is missing; on a machine that is still
 #    warm, finished and interrupted runs in runs/full are kept too. Once .devresults/results/
 #    exists, copy it to results/ and commit it (small files only).
+#
+# A session's device time (900 s, a machine start ~60-70 s of it; a machine stays warm ~30 s
+# after a call) fits two calls if the second follows at once, on the kind the issue names:
+#   1. COLORLAB_DEVICE_BENCH=none bash scripts/device/reproduce.sh      (the 18 runs, <= 575 s)
+#   2. COLORLAB_DEVICE_BENCH="sync compiled" COLORLAB_DEVICE_REPRODUCE=0 \
+#        COLORLAB_DEVICE_SECONDS=240 bash scripts/device/reproduce.sh      (today's step against
+#      the new one, 88 then 176, one process and several; measures what fits, keeps the rest)
+# and carry only .devpack to a fresh machine (.devresults travels back in results.tgz).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 start=$SECONDS
@@ -79,18 +87,23 @@ fi
 
 # 2. the benchmark: one process against several, at both sizes; each measurement is bounded by
 #    what is left of the call ($limit)
-bench() {  # $1: the paths to measure (eager, compiled, none)
+bench() {  # $1: the paths to measure (eager, compiled, sync, none), size by size
   if [ "$profile" = full ]; then batch=64; steps=20; else sizes="16"; batch=4; steps=2; fi
   for path in $1; do
-    [ "$path" = none ] && continue
     case "$path" in
-      eager) suffix=; flags=(--no-compile); wait_s=120 ;;
-      compiled) suffix=-compiled; flags=(); wait_s=300 ;;   # compiling takes a minute or two
-      sync) suffix=-sync; flags=(--no-compile --sync-search); wait_s=120 ;;
+      eager|compiled|sync|none) ;;
       *) echo "COLORLAB_DEVICE_BENCH: unknown path '$path' (eager, compiled, sync, none)"
          return 2 ;;
     esac
-    for size in $sizes; do
+  done
+  for size in $sizes; do  # the first size's comparison is whole before the next size starts
+    for path in $1; do
+      case "$path" in
+        none) continue ;;
+        eager) suffix=; flags=(--no-compile); wait_s=120 ;;
+        compiled) suffix=-compiled; flags=(); wait_s=300 ;;   # compiling takes a minute or two
+        sync) suffix=-sync; flags=(--no-compile --sync-search); wait_s=120 ;;
+      esac
       for p in 1 "$processes"; do
         [ "$size" = 176 ] && [ "$p" != 1 ] && p=$processes_176
         f=.devresults/bench/train-$size-p$p$suffix.json
