@@ -19,6 +19,12 @@ run on that GPU.
 **Several GPUs** (the "Scaling up" section): how much device memory each rank's shard of uint8
 images takes, and the throughput per GPU to expect from a measured single-GPU figure when DDP
 all-reduces the gradients.
+
+**Recorded benchmarks** (:func:`colorlab.bench.bench_train` records): :func:`throughput_table`
+shows them, :func:`throughput_ratios` compares the training steps measured at the same size and
+process count (:func:`step_of`: compiled or not, and whether the step read the nearest-bin
+search's exactness flag back every time, as colorlab trained before the flag stayed on the
+device).
 """
 from __future__ import annotations
 
@@ -31,7 +37,8 @@ from .models import ColorizationNet, layer_table
 
 __all__ = ["forward_flops", "matmul_ceiling", "T4", "run_flops", "achieved_fraction",
            "estimate_seconds", "IMAGENET_TRAIN_IMAGES", "shard_bytes", "gradient_bytes",
-           "allreduce_seconds", "expected_throughput"]
+           "allreduce_seconds", "expected_throughput", "step_of", "throughput_table",
+           "throughput_ratios"]
 
 
 def forward_flops(model: torch.nn.Module, size: int) -> float:
@@ -171,3 +178,72 @@ def expected_throughput(images_per_s: float, batch: int, grad_bytes: float, worl
     return {"world_size": world_size, "step_s": step, "allreduce_s": comm, "worst": worst,
             "best": best, "node_worst": world_size * worst, "node_best": world_size * best,
             "effective_batch": world_size * batch}
+
+
+def step_of(record: dict) -> tuple[bool, bool]:
+    """``(compiled, reads_flag_every_step)`` of a :func:`colorlab.bench.bench_train` record. A
+    record without ``sync_search`` predates the flag kept on the device: its step read it.
+
+    >>> step_of({"compile": True}), step_of({"compile": False, "sync_search": False})
+    ((True, True), (False, False))
+    """
+    return bool(record.get("compile")), bool(record.get("sync_search", True))
+
+
+def _step_marks(record: dict) -> str:
+    compiled, reads = step_of(record)
+    return (", compiled" if compiled else "") + (", per-step read" if reads else "")
+
+
+def throughput_table(records: dict[str, dict]) -> str:
+    """A Markdown table of benchmark records (size, processes, images/s, share of the ceiling),
+    by size, step and processes; a step is marked in its processes cell (four columns fit a
+    phone), and a line below says what a mark means.
+
+    >>> r = {"size": 88, "processes": 1, "compile": False, "sync_search": False,
+    ...      "images_per_s": 5000.0, "fraction_of_ceiling": 0.15}
+    >>> print(throughput_table({"88-p1": r}))
+    | size | processes | images/s | share of the ceiling |
+    | ---: | ---: | ---: | ---: |
+    | 88 | 1 | 5,000 | 15.0 % |
+    """
+    rows = sorted((r for r in records.values() if "processes" in r),
+                  key=lambda r: (r["size"], step_of(r)[0], not step_of(r)[1], r["processes"]))
+    lines = ["| size | processes | images/s | share of the ceiling |",
+             "| ---: | ---: | ---: | ---: |"]
+    lines += [f"| {r['size']} | {r['processes']}{_step_marks(r)} | {r['images_per_s']:,.0f} | "
+              f"{100 * r['fraction_of_ceiling']:.1f} % |" for r in rows]
+    if any(step_of(r)[1] for r in rows):
+        lines.append("\n*per-step read*: the step read the nearest-bin search's exactness flag "
+                     "back from the GPU at every step, as colorlab trained before the flag was "
+                     "kept on the device.")
+    return "\n".join(lines)
+
+
+def throughput_ratios(records: dict[str, dict]) -> list[dict]:
+    """Each pair of records at the same size and process count that differ in one thing: the
+    compiled step against the eager one (``"what": "compile"``, same flag reading), and the step
+    that keeps the search's flag on the device against the one that reads it every time
+    (``"what": "flag kept"``, same compilation). Each item: ``what``, ``size``, ``processes``,
+    ``ratio`` (new rate / old rate), ``new`` and ``old`` (the records).
+
+    >>> old = {"size": 88, "processes": 1, "compile": False, "images_per_s": 100.0}
+    >>> new = {**old, "sync_search": False, "images_per_s": 130.0}
+    >>> [(c["what"], c["ratio"]) for c in throughput_ratios({"a": old, "b": new})]
+    [('flag kept', 1.3)]
+    """
+    by_step = {(r["size"], r["processes"], *step_of(r)): r for r in records.values()
+               if "processes" in r}
+    pairs = []
+    for (size, processes, compiled, reads), r in sorted(by_step.items()):
+        changes = []
+        if compiled:
+            changes.append(("compile", (size, processes, False, reads)))
+        if not reads:
+            changes.append(("flag kept", (size, processes, compiled, True)))
+        for what, key in changes:
+            if key in by_step:
+                pairs.append({"what": what, "size": size, "processes": processes,
+                              "ratio": r["images_per_s"] / by_step[key]["images_per_s"],
+                              "new": r, "old": by_step[key]})
+    return pairs

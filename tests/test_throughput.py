@@ -59,3 +59,29 @@ def test_expected_throughput_bounds():
     r = expected_throughput(1000.0, 100, 1e9, 4, 1e10)
     assert r["worst"] <= r["best"] <= 1000.0
     assert r["node_best"] == pytest.approx(4 * r["best"])
+
+
+def test_recorded_steps_are_told_apart_and_compared_one_change_at_a_time():
+    """The device script's paths: 'sync' (eager, the flag read every step, as colorlab trained
+    before; also every record made before the flag stayed on the device), 'eager' and
+    'compiled'. Each is marked in the table, and each ratio changes one thing only."""
+    from colorlab.throughput import step_of, throughput_ratios, throughput_table
+
+    def record(processes, rate, **step):
+        return {"size": 88, "processes": processes, "images_per_s": rate,
+                "fraction_of_ceiling": rate / 34800, **step}
+
+    records = {"88-p1": record(1, 5308.0, compile=False),  # an old record: no sync_search
+               "88-p9-sync": record(9, 12729.0, compile=False, sync_search=True),
+               "88-p9": record(9, 14000.0, compile=False, sync_search=False),
+               "88-p9-compiled": record(9, 15400.0, compile=True, sync_search=False)}
+    assert step_of(records["88-p1"]) == (False, True)
+    table = throughput_table(records).splitlines()
+    assert table[2:6] == ["| 88 | 1, per-step read | 5,308 | 15.3 % |",
+                          "| 88 | 9, per-step read | 12,729 | 36.6 % |",
+                          "| 88 | 9 | 14,000 | 40.2 % |",
+                          "| 88 | 9, compiled | 15,400 | 44.3 % |"]
+    assert "per-step read*: the step read" in table[-1]
+    found = {(c["what"], c["processes"]): round(c["ratio"], 4) for c in throughput_ratios(records)}
+    assert found == {("flag kept", 9): round(14000 / 12729, 4), ("compile", 9): 1.1}
+    assert "per-step read" not in throughput_table({"x": records["88-p9"]})

@@ -192,22 +192,17 @@ else:
 # summed rate of N such processes, started together.
 
 # %%
-rows = sorted((name, b) for name, b in benchmarks.items() if "processes" in b)
+from colorlab.throughput import step_of, throughput_ratios, throughput_table
+
+rows = [b for b in benchmarks.values() if "processes" in b]
 if rows:
-    # four columns fit a phone; a torch.compile measurement is marked in its processes cell
-    lines = ["| size | processes | images/s | share of the ceiling |",
-             "| ---: | ---: | ---: | ---: |"]
-    for name, b in sorted(rows, key=lambda item: (item[1]["size"], item[1]["compile"],
-                                                  item[1]["processes"])):
-        lines.append(f"| {b['size']} | {b['processes']}{', compiled' if b['compile'] else ''} | "
-                     f"{b['images_per_s']:,.0f} | {100 * b['fraction_of_ceiling']:.1f} % |")
-    display(Markdown("\n".join(lines)))
-    compiled_note = ("" if any(b["compile"] for _, b in rows)
-                     else ", without torch.compile")
-    print(f"{rows[0][1]['device']}, width {rows[0][1]['width']:g}, batch {rows[0][1]['batch']}, "
-          f"{rows[0][1]['precision']}{compiled_note}; median of "
-          f"{len(rows[0][1]['images_per_s_windows'])} windows of {rows[0][1]['steps']} steps"
-          + ("; MPS on" if any(b.get("mps") for _, b in rows) else ""))
+    display(Markdown(throughput_table(benchmarks)))
+    first = rows[0]
+    compiled_note = "" if any(b["compile"] for b in rows) else ", without torch.compile"
+    print(f"{first['device']}, width {first['width']:g}, batch {first['batch']}, "
+          f"{first['precision']}{compiled_note}; median of "
+          f"{len(first['images_per_s_windows'])} windows of {first['steps']} steps"
+          + ("; MPS on" if any(b.get("mps") for b in rows) else ""))
     sources = results.benchmark_sources()  # rows measured in different device calls
     if sources:
         display(Markdown("\n".join(f"- {names}: {source}." for names, source in sources.items())))
@@ -217,11 +212,14 @@ else:
 # %% tags=["remove-input"]
 pairs = {}
 for size in (88, 176):
-    eager = [b for _, b in rows if b["size"] == size and not b["compile"]]
-    one = [b for b in eager if b["processes"] == 1]
-    many = [b for b in eager if b["processes"] > 1]
-    if one and many:
-        pairs[size] = (one[0], many[0])
+    # one process against several, with the same eager step (the newest measured at both)
+    for reads in (False, True):
+        eager = [b for b in rows if b["size"] == size and step_of(b) == (False, reads)]
+        one = [b for b in eager if b["processes"] == 1]
+        many = [b for b in eager if b["processes"] > 1]
+        if one and many:
+            pairs[size] = (one[0], many[0])
+            break
 if len(pairs) == 2:
     (one88, many88), (one176, many176) = pairs[88], pairs[176]
     display(Markdown(
@@ -234,17 +232,20 @@ if len(pairs) == 2:
         f"{100 * many176['fraction_of_ceiling']:.0f} % of the ceiling. What remains of the gap to "
         f"the ceiling lies in the kernels themselves, which this measurement does not take "
         f"apart."))
-same_path = {(b["size"], b["processes"]): b for _, b in rows if not b["compile"]}
-compiled_vs_eager = [(b, same_path[b["size"], b["processes"]]) for _, b in rows
-                     if b["compile"] and (b["size"], b["processes"]) in same_path]
-if compiled_vs_eager:
-    display(Markdown("With `torch.compile`, which fuses the element-wise kernels between the "
-                     "convolutions: " + "; ".join(
-        f"{c['size']}x{c['size']} with "
-        f"{'one process' if c['processes'] == 1 else str(c['processes']) + ' processes'}, "
-        f"{c['images_per_s'] / e['images_per_s']:.2f} times the rate without it "
-        f"({100 * c['fraction_of_ceiling']:.0f} % of the ceiling)"
-        for c, e in compiled_vs_eager) + "."))
+ratios = throughput_ratios(benchmarks)
+what_changed = {
+    "compile": "With `torch.compile`, which fuses the element-wise kernels between the "
+               "convolutions",
+    "flag kept": "With the search's flag kept on the device instead of read at every step"}
+for what, opening in what_changed.items():
+    found = [c for c in ratios if c["what"] == what]
+    if found:
+        display(Markdown(opening + ": " + "; ".join(
+            f"{c['size']}x{c['size']} with "
+            f"{'one process' if c['processes'] == 1 else str(c['processes']) + ' processes'}, "
+            f"{c['ratio']:.2f} times the rate without it "
+            f"({100 * c['new']['fraction_of_ceiling']:.0f} % of the ceiling)"
+            for c in found) + "."))
 
 # %% [markdown]
 # ## The runs
