@@ -34,7 +34,7 @@ from .encode import soft_encode
 from .gamut import ab_bins
 from .models import ColorizationNet
 from .runs import mps_active, run_jobs, wait_for_others
-from .throughput import forward_flops, matmul_ceiling
+from .throughput import forward_flops, matmul_ceiling, step_of
 from .train import TrainConfig, Trainer
 
 __all__ = ["median_seconds", "bench_core", "bench_train", "format_train_bench", "add_bench_command",
@@ -173,7 +173,7 @@ def format_train_bench(r: dict) -> str:
     return (f"train benchmark on {r['device']}{ddp}\n"
             f"  width {r['width']:g}, {r['size']}x{r['size']}, batch {r['batch']}, "
             f"precision {_precision(r)}, torch.compile {r['compile']}"
-            + (", the search's flag read every step" if r.get("sync_search") else "") + "\n"
+            + (", the search's flag read every step" if step_of(r)[1] else "") + "\n"
             f"  {r['images_per_s']:.1f} images/s ({_timing(r)})\n"
             f"  ceiling {r['ceiling_images_per_s']:.1f} images/s: measured matmul "
             f"{r['matmul_tflops']:.2f} TFLOP/s\n"

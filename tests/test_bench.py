@@ -48,4 +48,5 @@ def test_sync_search_measures_the_step_that_reads_the_flag_every_time(monkeypatc
                           and shape == ())
     assert records[True]["sync_search"] and not records[False]["sync_search"]
     assert "flag read every step" in format_train_bench(records[True])
+    assert "flag read" not in format_train_bench(records[False])
     assert reads[True] - reads[False] == steps * repeats - repeats  # a read per step, not window
