@@ -41,17 +41,21 @@ _BLOCK = 2  # lattice margin: candidates reach 2 sites beyond the nearest one
 #: that gamut (7.8 at k = 5), at k = 8 nine of the 16.7 million 8-bit colours need it
 #: (``tests/test_gamut.py``)
 SRGB_EXACT_K = 7
+_FAR = 1e6  # a squared distance (Lab units^2) beyond any bin, for a site that is missing
 _DEFERRED: contextvars.ContextVar[list | None] = contextvars.ContextVar("colorlab_exactness",
                                                                          default=None)
 
 
 @contextlib.contextmanager
-def deferred_exactness(flags: list) -> Iterator[list]:
+def deferred_exactness(flags: list | None) -> Iterator[list | None]:
     """Inside the block, :func:`nearest_bins` on an accelerator does not read back whether its
     fast search was exact (a wait for the device's whole queue): it appends that flag, a 0-dim
-    bool tensor on the device, to ``flags`` and returns the fast search's result. Check the flags
+    bool tensor on the device, to ``flags`` and returns the fast search's result (where it is
+    not exact, valid indices and finite distances, but not the nearest bins). Check the flags
     afterwards with :func:`all_exact` (one read for all of them): where one is false, the
     results of the block are not exact for some points, and must be treated as an error.
+    ``flags=None`` makes the search exact inside the block again, whatever an enclosing block
+    deferred.
 
     Meant for ab values known to be sRGB colours and ``k <= SRGB_EXACT_K``, for which every flag
     is true; on the CPU, where a read costs nothing, the search stays exact as everywhere else.
@@ -295,6 +299,11 @@ def nearest_bins(ab: torch.Tensor, k: int = 1, bins: torch.Tensor | None = None
         deferred = _DEFERRED.get()
         if deferred is not None and _syncs_are_costly(points.device):
             deferred.append(exact.all())  # read later, once (deferred_exactness)
+            # where it is not exact a site may be missing (index -1, distance inf): valid values
+            # until the check stops the caller, so that no kernel fails first (exact points keep
+            # theirs)
+            idx.clamp_(min=0)
+            d2.nan_to_num_(posinf=_FAR)
         elif not bool(exact.all()):
             miss = (~exact).nonzero().squeeze(1)
             idx[miss], d2[miss] = _full_search(points[miss], bins.to(ab.device), lattice, k)

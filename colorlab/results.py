@@ -75,10 +75,13 @@ class BookResults:
         return float(self.provenance.get("wall_seconds", 0.0))
 
     def commit(self) -> str:
-        """The commit of the code that made the results: the device calls' record where there
-        is one (a lent GPU machine's copy of ``.git`` can be stale), else the provenance's."""
-        calls = self._device_calls or {}
-        return calls.get("git_commit", self.provenance.get("git_commit", ""))
+        """The commit of the code that made the results: the provenance's, or for one made
+        before the call log the device calls' record where there is one (a lent GPU machine's
+        copy of ``.git`` could be stale then; the device script now passes the commit)."""
+        calls = self._device_calls
+        if calls is not None and "call_log" not in self.provenance:
+            return calls.get("git_commit", self.provenance.get("git_commit", ""))
+        return self.provenance.get("git_commit", "")
 
     def calls(self) -> int:
         """How many calls the reproduction took (see :meth:`wall_seconds`)."""

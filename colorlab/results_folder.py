@@ -295,7 +295,9 @@ class ResultsFolder:
     def calls(self, items: list[str]) -> list[dict]:
         """Every call that worked on the reproduction of ``items``, oldest first: those of the
         complete reproduction in ``path`` whose items are carried over (its provenance's
-        ``call_log``), then those recorded in ``calls.json``, this one last.
+        ``call_log``), then those recorded in ``calls.json``, this one last. A call is left out
+        when every item it finished has been made again since (by a later call, for other
+        data); one that finished none (cut off, its runs kept for the next) stays.
 
         >>> import tempfile
         >>> tmp = tempfile.TemporaryDirectory()
@@ -317,7 +319,12 @@ class ResultsFolder:
                 {"call": call, "wall_seconds": seconds}  # a provenance from before the call log
                 for call, seconds in provenance.get("call_wall_seconds", {}).items()]
         known = {c.get("call") for c in self._calls}
-        return [c for c in earlier if c.get("call") not in known] + [dict(c) for c in self._calls]
+        calls = [c for c in earlier if c.get("call") not in known] + self._calls
+        # a call whose every finished item was done again since (other data) made nothing kept
+        made = {item: (self.staged.get(item) or self.final.get(item) or {}).get("call")
+                for item in items}
+        return [dict(c) for c in calls if c is self._current or not c.get("finished")
+                or any(made.get(item) == c.get("call") for item in c["finished"])]
 
     def _forget_this_call(self) -> None:
         """A call that changed nothing is no call of the reproduction: its entry goes, and with

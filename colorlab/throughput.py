@@ -190,6 +190,20 @@ def step_of(record: dict) -> tuple[bool, bool]:
     return bool(record.get("compile")), bool(record.get("sync_search", True))
 
 
+def _by_step(records: dict[str, dict]) -> dict[tuple, dict]:
+    """One record per ``(size, processes, compiled, reads_flag_every_step)``: where two share one
+    (a record made before the flag stayed on the device, and a later ``--sync-search`` one of the
+    same step), the later kind, which names its step."""
+    found: dict[tuple, dict] = {}
+    for _, r in sorted(records.items()):
+        if "processes" not in r:
+            continue
+        key = (r["size"], r["processes"], *step_of(r))
+        if key not in found or ("sync_search" in r and "sync_search" not in found[key]):
+            found[key] = r
+    return found
+
+
 def _step_marks(record: dict) -> str:
     compiled, reads = step_of(record)
     return (", compiled" if compiled else "") + (", per-step read" if reads else "")
@@ -197,8 +211,8 @@ def _step_marks(record: dict) -> str:
 
 def throughput_table(records: dict[str, dict]) -> str:
     """A Markdown table of benchmark records (size, processes, images/s, share of the ceiling),
-    by size, step and processes; a step is marked in its processes cell (four columns fit a
-    phone), and a line below says what a mark means.
+    by size, step and processes, one row per step measured; a step is marked in its processes
+    cell (four columns fit a phone), and a line below says what a mark means.
 
     >>> r = {"size": 88, "processes": 1, "compile": False, "sync_search": False,
     ...      "images_per_s": 5000.0, "fraction_of_ceiling": 0.15}
@@ -207,7 +221,7 @@ def throughput_table(records: dict[str, dict]) -> str:
     | ---: | ---: | ---: | ---: |
     | 88 | 1 | 5,000 | 15.0 % |
     """
-    rows = sorted((r for r in records.values() if "processes" in r),
+    rows = sorted(_by_step(records).values(),
                   key=lambda r: (r["size"], step_of(r)[0], not step_of(r)[1], r["processes"]))
     lines = ["| size | processes | images/s | share of the ceiling |",
              "| ---: | ---: | ---: | ---: |"]
@@ -232,8 +246,7 @@ def throughput_ratios(records: dict[str, dict]) -> list[dict]:
     >>> [(c["what"], c["ratio"]) for c in throughput_ratios({"a": old, "b": new})]
     [('flag kept', 1.3)]
     """
-    by_step = {(r["size"], r["processes"], *step_of(r)): r for r in records.values()
-               if "processes" in r}
+    by_step = _by_step(records)
     pairs = []
     for (size, processes, compiled, reads), r in sorted(by_step.items()):
         changes = []

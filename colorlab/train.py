@@ -211,9 +211,8 @@ class Trainer:
             out = forward(L)
         # the targets are sRGB colours: up to SRGB_EXACT_K neighbours the fast nearest-bin search
         # is exact for all of them, and its flag is read once per epoch (_check_exact_targets)
-        deferred = deferred_exactness(self._exact_flags) \
-            if self.defer_exactness and self.config.k <= SRGB_EXACT_K else contextlib.nullcontext()
-        with deferred:
+        defer = self.defer_exactness and self.config.k <= SRGB_EXACT_K
+        with deferred_exactness(self._exact_flags if defer else None):
             return loss_fn(out.float(), downsample_ab(ab))
 
     def _check_exact_targets(self, where: str) -> None:

@@ -360,5 +360,32 @@ def test_the_book_counts_the_calls_from_the_call_log_and_from_older_records(tmp_
     logged = {"calls": 2, "wall_seconds": 600.5, "call_wall_seconds": {"a": 446.3, "b": 154.2},
               "call_log": [{"call": "a", "wall_seconds": 446.3},
                            {"call": "b", "wall_seconds": 154.2}]}
-    results = BookResults(tmp_path, True, "", logged)
+    results = BookResults(tmp_path, True, "", {**logged, "git_commit": "abc"})
     assert (results.calls(), results.wall_seconds()) == (2, 600.5)
+    assert results.commit() == "abc"  # not the older record's
+    (tmp_path / "device" / "calls.json").write_text(json.dumps(
+        {"calls": [{"reproduce_seconds": 445}], "git_commit": "old"}))
+    assert BookResults(tmp_path, True, "", older).commit() == "old"
+
+
+def test_a_call_whose_items_were_all_made_again_is_left_out(tmp_path):
+    """Call A finishes CelebA, call B the fruits; the fruits' data change and call C trains them
+    again: the reproduction is A's CelebA and C's fruits, so B's time is not counted."""
+    from colorlab.results_folder import ResultsFolder
+
+    key, items = {"profile": "demo"}, ["celeba", "fruits"]
+
+    def call(name, item, manifest, finish):
+        folder = ResultsFolder(tmp_path / "results", key, items)
+        folder.begin_call({"call": name})
+        folder.commit(item, folder.stage(item), {"manifest_hash": manifest, "call": name})
+        folder.tick(item)
+        calls = folder.calls(items)
+        if finish:
+            folder.finish(items, {"call_log": calls}, {})
+        folder.end_call()
+        return [c["call"] for c in calls]
+
+    assert call("A", "celeba", "c", finish=False) == ["A"]
+    assert call("B", "fruits", "f1", finish=True) == ["A", "B"]
+    assert call("C", "fruits", "f2", finish=True) == ["A", "C"]

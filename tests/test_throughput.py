@@ -85,3 +85,19 @@ def test_recorded_steps_are_told_apart_and_compared_one_change_at_a_time():
     found = {(c["what"], c["processes"]): round(c["ratio"], 4) for c in throughput_ratios(records)}
     assert found == {("flag kept", 9): round(14000 / 12729, 4), ("compile", 9): 1.1}
     assert "per-step read" not in throughput_table({"x": records["88-p9"]})
+
+
+def test_a_later_record_of_the_same_step_replaces_an_older_one():
+    """A record made before the flag stayed on the device (no ``sync_search``) and a later
+    ``--sync-search`` one measure the same step: the table shows one row, the later one."""
+    from colorlab.throughput import throughput_ratios, throughput_table
+
+    old = {"size": 88, "processes": 1, "compile": False, "images_per_s": 5308.0,
+           "fraction_of_ceiling": 0.154}
+    records = {"88-p1": {**old, "sync_search": False, "images_per_s": 6000.0},
+               "88-p1-old": old,
+               "88-p1-sync": {**old, "sync_search": True, "images_per_s": 5400.0}}
+    rows = [line for line in throughput_table(records).splitlines() if line.startswith("| 88")]
+    assert rows == ["| 88 | 1, per-step read | 5,400 | 15.4 % |", "| 88 | 1 | 6,000 | 15.4 % |"]
+    [ratio] = throughput_ratios(records)
+    assert ratio["what"] == "flag kept" and ratio["ratio"] == 6000 / 5400

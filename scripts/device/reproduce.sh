@@ -34,9 +34,10 @@
 # A session's device time (900 s, a machine start ~60-70 s of it; a machine stays warm ~30 s
 # after a call) fits two calls if the second follows at once, on the kind the issue names:
 #   1. COLORLAB_DEVICE_BENCH=none bash scripts/device/reproduce.sh      (the 18 runs, <= 575 s)
-#   2. COLORLAB_DEVICE_BENCH="sync compiled" COLORLAB_DEVICE_REPRODUCE=0 \
-#        COLORLAB_DEVICE_SECONDS=240 bash scripts/device/reproduce.sh      (today's step against
-#      the new one, 88 then 176, one process and several; measures what fits, keeps the rest)
+#   2. COLORLAB_DEVICE_BENCH="sync eager compiled" COLORLAB_DEVICE_REPRODUCE=0 \
+#        COLORLAB_DEVICE_SECONDS=240 bash scripts/device/reproduce.sh      (today's step, the
+#      flag kept on the device, and compiled too: each ratio changes one thing; 88 then 176, one
+#      process and several; measures what fits, and a next call measures the rest)
 # and carry only .devpack to a fresh machine (.devresults travels back in results.tgz).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -45,7 +46,7 @@ out=${OUT:-/tmp/colorlab-out}
 limit=${COLORLAB_DEVICE_SECONDS:-575}        # the whole script; then SIGINT: finished items stay
 profile=${COLORLAB_DEVICE_PROFILE:-full}     # ci: a dry run of this script on a CPU
 processes=${COLORLAB_DEVICE_PROCESSES:-9}
-processes_176=${COLORLAB_DEVICE_PROCESSES_176:-4}  # at 176x176
+processes_176=${COLORLAB_DEVICE_PROCESSES_176:-4}  # at 176x176 (at most $processes)
 paths=${COLORLAB_DEVICE_BENCH:-eager}          # eager, compiled, both, or none
 run_reproduce=${COLORLAB_DEVICE_REPRODUCE:-1}
 compile=${COLORLAB_DEVICE_COMPILE:-0}      # 1: the reproduction's runs use torch.compile
@@ -105,7 +106,8 @@ bench() {  # $1: the paths to measure (eager, compiled, sync, none), size by siz
         sync) suffix=-sync; flags=(--no-compile --sync-search); wait_s=120 ;;
       esac
       for p in 1 "$processes"; do
-        [ "$size" = 176 ] && [ "$p" != 1 ] && p=$processes_176
+        [ "$size" = 176 ] && [ "$p" != 1 ] && \
+          p=$(( processes < processes_176 ? processes : processes_176 ))
         f=.devresults/bench/train-$size-p$p$suffix.json
         [ -s "$f" ] && { echo "kept $f"; continue; }
         left=$(( limit - (SECONDS - start) - 15 ))
