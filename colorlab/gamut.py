@@ -262,6 +262,21 @@ def _lattice_search(points: torch.Tensor, lattice: _Lattice, k: int
     return idx, dist, exact
 
 
+def _points(ab: torch.Tensor) -> torch.Tensor:
+    """The ab values of a checked ``(*, 2, H, W)`` tensor as points ``(N, 2)``, pixel-major."""
+    check_tensor(ab, "ab")
+    check_float(ab, "ab")
+    check_shape(ab, "ab", min_ndim=3, channels=2, layout="(*, 2, H, W)")
+    check_nonempty(ab, "ab")
+    h, w = ab.shape[-2:]
+    return ab.detach().reshape(-1, 2, h * w).transpose(1, 2).reshape(-1, 2)
+
+
+def _check_k(k: object, most: int, why: str) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= most:
+        raise ValueError(f"k must be an integer from 1 to {most} ({why}), got {k!r}")
+
+
 def nearest_bins(ab: torch.Tensor, k: int = 1, bins: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact k nearest bin centres of every ab value, nearest first.
@@ -281,18 +296,12 @@ def nearest_bins(ab: torch.Tensor, k: int = 1, bins: torch.Tensor | None = None
     >>> ab_bins()[idx.flatten()].tolist(), d2.flatten().tolist()
     ([[0.0, 0.0], [10.0, 0.0]], [13.0, 53.0])
     """
-    check_tensor(ab, "ab")
-    check_float(ab, "ab")
-    check_shape(ab, "ab", min_ndim=3, channels=2, layout="(*, 2, H, W)")
-    check_nonempty(ab, "ab")
+    points = _points(ab)
     check_finite(ab, "ab")
     bins = ab_bins(torch.float64) if bins is None else bins  # the lattice is built on the CPU
     check_bins(bins)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= bins.shape[0]:
-        raise ValueError(f"k must be an integer between 1 and the number of bins "
-                         f"({bins.shape[0]}), got {k!r}")
+    _check_k(k, bins.shape[0], "the number of bins")
     lead, (h, w) = ab.shape[:-3], ab.shape[-2:]
-    points = ab.detach().reshape(-1, 2, h * w).transpose(1, 2).reshape(-1, 2)
     lattice = _lattice_for(bins)
     if lattice.valid and k < 16:  # the 16 lattice candidates serve k <= 15 (one spare for ties)
         idx, d2, exact = _lattice_search(points, lattice, k)
@@ -324,15 +333,10 @@ def needs_full_search(ab: torch.Tensor, k: int = 5) -> torch.Tensor:
     >>> needs_full_search(torch.tensor([[[[0.0, 300.0]], [[0.0, 0.0]]]]), k=5).tolist()
     [[[False, True]]]
     """
-    check_tensor(ab, "ab")
-    check_float(ab, "ab")
-    check_shape(ab, "ab", min_ndim=3, channels=2, layout="(*, 2, H, W)")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < 16:
-        raise ValueError(f"k must be an integer from 1 to 15 (the 16-site search), got {k!r}")
-    lead, (h, w) = ab.shape[:-3], ab.shape[-2:]
-    points = ab.detach().reshape(-1, 2, h * w).transpose(1, 2).reshape(-1, 2)
+    points = _points(ab)
+    _check_k(k, 15, "the 16-site search")
     _, _, exact = _lattice_search(points, _lattice_for(ab_bins(torch.float64)), k)
-    return (~exact).reshape(*lead, h, w)
+    return (~exact).reshape(ab.shape[:-3] + ab.shape[-2:])
 
 
 def nearest_bin(ab: torch.Tensor, bins: torch.Tensor | None = None) -> torch.Tensor:

@@ -30,10 +30,11 @@ off after CelebA trains only the fruits next time, even on a fresh machine witho
 
 ``results/`` holds: ``provenance.json`` (device, torch, git commit, dataset manifest hashes, wall
 time and images/s per run, every call that worked on the reproduction with its wall time in
-``call_log``, including one cut off before it finished a dataset, the benchmark with ``--bench``), ``table1.json`` and ``table1.md``, and
-per dataset ``prior.json``, ``manifest.json``, ``<run>/history.json``, ``metrics.json`` (with
-cumulative error curves and per-image scores), ``examples.pt`` (logits of six test images) and PNG
-figures (``fig3_successes.png``, ``fig6_<mode>.png``).
+``call_log``, including one cut off before it finished a dataset, the benchmark with
+``--bench``), ``table1.json`` and ``table1.md``, and per dataset ``prior.json``,
+``manifest.json``, ``<run>/history.json``, ``metrics.json`` (with cumulative error curves and
+per-image scores), ``examples.pt`` (logits of six test images) and PNG figures
+(``fig3_successes.png``, ``fig6_<mode>.png``).
 """
 from __future__ import annotations
 

@@ -64,31 +64,30 @@ class BookResults:
         path = self.path / "device" / "calls.json"
         return load_json(path) if path.is_file() else None
 
+    @property
+    def _calls_instead(self) -> dict | None:
+        """``device/calls.json`` where it stands in for the provenance's calls: a provenance made
+        before the call log counted only the calls that finished a data set (and a lent GPU
+        machine's copy of ``.git`` could give a stale commit then)."""
+        return None if "call_log" in self.provenance else self._device_calls
+
     def wall_seconds(self) -> float:
-        """Wall time of the reproduction: the sum over the calls that worked on it. A provenance
-        with a ``call_log`` (:meth:`colorlab.results_folder.ResultsFolder.calls`) counts every
-        call itself; an older one counted only the calls that finished a data set, so the
-        device calls' record (``device/calls.json``) is used where there is one."""
-        calls = self._device_calls
-        if calls is not None and "call_log" not in self.provenance:
+        """Wall time of the reproduction: the sum over the calls that worked on it (the
+        provenance's ``call_log``, :meth:`colorlab.results_folder.ResultsFolder.calls`)."""
+        calls = self._calls_instead
+        if calls is not None:
             return float(sum(c["reproduce_seconds"] for c in calls["calls"]))
         return float(self.provenance.get("wall_seconds", 0.0))
 
     def commit(self) -> str:
-        """The commit of the code that made the results: the provenance's, or for one made
-        before the call log the device calls' record where there is one (a lent GPU machine's
-        copy of ``.git`` could be stale then; the device script now passes the commit)."""
-        calls = self._device_calls
-        if calls is not None and "call_log" not in self.provenance:
-            return calls.get("git_commit", self.provenance.get("git_commit", ""))
-        return self.provenance.get("git_commit", "")
+        """The commit of the code that made the results."""
+        calls = self._calls_instead or {}
+        return calls.get("git_commit", self.provenance.get("git_commit", ""))
 
     def calls(self) -> int:
         """How many calls the reproduction took (see :meth:`wall_seconds`)."""
-        calls = self._device_calls
-        if calls is not None and "call_log" not in self.provenance:
-            return len(calls["calls"])
-        return int(self.provenance.get("calls", 1))
+        calls = self._calls_instead
+        return len(calls["calls"]) if calls is not None else int(self.provenance.get("calls", 1))
 
     def benchmarks(self) -> dict[str, dict]:
         """The training benchmarks recorded with the run, by name: ``"88-p1"`` (88x88, one

@@ -131,7 +131,7 @@ class Trainer:
         self.progress, self.callback = progress, callback
         self.cuda = self.device.type == "cuda"
         self.precision = resolve_precision(config.precision if config.amp else "fp32", self.device)
-        self._exact_flags: list[torch.Tensor] = []  # the target searches' (gamut.deferred_exactness)
+        self._exact_flags: list[torch.Tensor] = []  # gamut.deferred_exactness, read per epoch
         #: keep the nearest-bin search's exactness flags on the device until the epoch ends (up
         #: to k = SRGB_EXACT_K); False reads each step's at once, as colorlab did before
         #: (``colorlab bench train --sync-search`` measures that path)
