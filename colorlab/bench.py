@@ -172,8 +172,8 @@ def format_train_bench(r: dict) -> str:
                 + (" under MPS" if r.get("mps") else ""))
     return (f"train benchmark on {r['device']}{ddp}\n"
             f"  width {r['width']:g}, {r['size']}x{r['size']}, batch {r['batch']}, "
-            f"precision {_precision(r)}, torch.compile {r['compile']}"
-            + (", the search's flag read every step" if step_of(r)[1] else "") + "\n"
+            f"precision {_precision(r)}, torch.compile {r['compile']}\n"
+            + ("  the nearest-bin search's flag read every step\n" if step_of(r)[1] else "") +
             f"  {r['images_per_s']:.1f} images/s ({_timing(r)})\n"
             f"  ceiling {r['ceiling_images_per_s']:.1f} images/s: measured matmul "
             f"{r['matmul_tflops']:.2f} TFLOP/s\n"
