@@ -37,6 +37,7 @@ Training (chapter 7):
 * :mod:`colorlab.config`: a run's configuration, its model, device and precision (bf16/fp16/fp32 by
   compute capability).
 * :mod:`colorlab.train`: the Trainer: exact resume, best.pt, validation.
+* :mod:`colorlab.step_graph`: a training step recorded once as a CUDA graph and replayed.
 * :mod:`colorlab.checkpoint`: atomic files, checkpoints and folder locks.
 * :mod:`colorlab.distributed`: several GPUs with torchrun and DDP.
 * :mod:`colorlab.throughput`: FLOPs, the device's ceiling, what a reproduction costs on another

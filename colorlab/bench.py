@@ -34,6 +34,7 @@ from .encode import soft_encode
 from .gamut import ab_bins
 from .models import ColorizationNet
 from .runs import mps_active, run_jobs, wait_for_others
+from .step_graph import WARMUP_STEPS
 from .throughput import forward_flops, matmul_ceiling, step_of
 from .train import TrainConfig, Trainer
 
@@ -94,16 +95,17 @@ def _windows(kwargs: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, data, None, tmp, device=dev, progress=False)
         trainer.defer_exactness = not kwargs.get("sync_search", False)
+        trainer.cuda_graphs = kwargs.get("cuda_graphs", False)
         windows = trainer.benchmark(steps=kwargs["steps"], warmup=kwargs["warmup"],
                                     repeats=kwargs["repeats"], on_ready=wait_for_others)
-    return {"windows": windows, "compiled": trainer.compiled,
+    return {"windows": windows, "compiled": trainer.compiled, "cuda_graph": trainer.graphed,
             "world_size": trainer.dist.world_size}
 
 
 def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, width: float = 1.0,
                 device: str | torch.device | None = None, compile: bool = True, warmup: int = 5,
                 loss: str = "ce", repeats: int = 5, precision: str = "auto",
-                processes: int = 1, sync_search: bool = False) -> dict:
+                processes: int = 1, sync_search: bool = False, cuda_graphs: bool = False) -> dict:
     """Measure training images/s on random images (the data values do not change the cost).
 
     ``images_per_s`` is the median over ``repeats`` timed windows of ``steps`` steps (each
@@ -119,6 +121,10 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
     flag was kept on the device (:attr:`colorlab.train.Trainer.defer_exactness`): each step reads
     it back, waiting for the device's queue.
 
+    ``cuda_graphs=True`` records the model's part of the step once as a CUDA graph and replays it
+    (:attr:`colorlab.train.Trainer.cuda_graphs`, :mod:`colorlab.step_graph`); the record's
+    ``cuda_graph`` says whether every process recorded one (never on a CPU).
+
     >>> r = bench_train(batch=2, size=16, steps=1, width=0.0625, device="cpu", warmup=0,
     ...                 repeats=1)
     >>> r["images_per_s"] > 0, r["processes"]
@@ -130,8 +136,8 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
     processes = check_positive_int(processes, "processes")
     job = {"device": str(dev), "batch": batch, "size": size, "loss": loss, "width": width,
            "compile": compile and cuda, "precision": precision, "steps": steps,
-           "warmup": max(warmup, 3) if compile and cuda else warmup, "repeats": repeats,
-           "sync_search": bool(sync_search)}
+           "warmup": _warmup(warmup, compile and cuda, cuda_graphs), "repeats": repeats,
+           "sync_search": bool(sync_search), "cuda_graphs": bool(cuda_graphs)}
     results = [r for _, r in run_jobs(_windows, [job] * processes, workers=processes,
                                       barrier=processes > 1)]
     windows = [sum(r["windows"][i] for r in results) for i in range(repeats)]
@@ -145,9 +151,14 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
             "images_per_s_windows": windows, "batch": batch, "size": size,
             "width": width, "compile": all(r["compiled"] for r in results), "precision": used,
             "sync_search": bool(sync_search),
-            "steps": steps, "gflop_per_image": flops / 1e9, "matmul_tflops": ceiling / 1e12,
+            "cuda_graph": all(r["cuda_graph"] for r in results), "steps": steps, "gflop_per_image": flops / 1e9, "matmul_tflops": ceiling / 1e12,
             "ceiling_images_per_s": ceiling / flops, "fraction_of_ceiling": images_per_s * flops
             / ceiling}
+
+
+def _warmup(warmup: int, compiled: bool, graphs: bool) -> int:
+    """Untimed steps: at least 3 to compile, and the graph's eager warm-up plus its recording."""
+    return max(warmup, 3 if compiled else 0, WARMUP_STEPS + 1 if graphs else 0)
 
 
 def _timing(r: dict) -> str:
@@ -172,7 +183,8 @@ def format_train_bench(r: dict) -> str:
                 + (" under MPS" if r.get("mps") else ""))
     return (f"train benchmark on {r['device']}{ddp}\n"
             f"  width {r['width']:g}, {r['size']}x{r['size']}, batch {r['batch']}, "
-            f"precision {_precision(r)}, torch.compile {r['compile']}\n"
+            f"precision {_precision(r)}, torch.compile {r['compile']}"
+            f"{', CUDA graph' if step_of(r)[2] else ''}\n"
             + ("  the nearest-bin search's flag read every step\n" if step_of(r)[1] else "") +
             f"  {r['images_per_s']:.1f} images/s ({_timing(r)})\n"
             f"  ceiling {r['ceiling_images_per_s']:.1f} images/s: measured matmul "
@@ -202,6 +214,8 @@ def add_bench_command(sub) -> None:
     parser.add_argument("--sync-search", action="store_true",
                         help="train: read the nearest-bin search's exactness flag back at every "
                         "step, as colorlab did before (to compare)")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="train: record the step once as a CUDA graph and replay it")
     parser.add_argument("--processes", type=positive_int, default=1,
                         help="train: models trained at once, one process each (summed rate)")
     parser.add_argument("--json", default=None, metavar="FILE",
@@ -224,7 +238,7 @@ def _run(args) -> int:
     result = bench_train(batch=args.batch, size=args.size, steps=args.steps, width=args.width,
                          device=args.device, compile=not args.no_compile, repeats=args.repeats,
                          precision=args.precision, processes=args.processes,
-                         sync_search=args.sync_search)
+                         sync_search=args.sync_search, cuda_graphs=args.cuda_graphs)
     shutdown()
     if ctx.main:
         print(format_train_bench(result))

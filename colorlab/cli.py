@@ -168,8 +168,10 @@ def _train(args) -> int:
     weights = None
     if args.loss == "rebal":
         weights = prior_from_images(splits["train"].images, lam=config.lam)[2]
-    history = Trainer(config, splits["train"], splits["val"], args.run_dir, weights=weights,
-                      device=args.device, progress=ctx.main).fit(resume=True)
+    trainer = Trainer(config, splits["train"], splits["val"], args.run_dir, weights=weights,
+                      device=args.device, progress=ctx.main)
+    trainer.cuda_graphs = args.cuda_graphs
+    history = trainer.fit(resume=True)
     shutdown()
     last = history[-1]
     if ctx.main:
@@ -228,7 +230,7 @@ def _reproduce(args) -> int:
               classifier=None if args.classifier == "none" else args.classifier,
               epochs=args.epochs, seeds=args.seeds, workers=args.workers,
               progress=not args.quiet, bench=args.bench,
-              compile=args.compile, precision=args.precision)
+              compile=args.compile, cuda_graphs=args.cuda_graphs, precision=args.precision)
     shutdown()  # of the process group reproduce joined under torchrun
     return 0
 
@@ -270,6 +272,8 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=positive_int, default=1)
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="record each step once as a CUDA graph and replay it (GPU only)")
     p.add_argument("--device", default=None)
     add_precision_option(p)
     p.set_defaults(run=_train)
@@ -304,6 +308,8 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bench", action="store_true", help="record `colorlab bench train` first")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the models (default: the profile's, off)")
+    p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=None,
+                   help="record each run's step as a CUDA graph (default: the profile's, off)")
     add_precision_option(p)
     p.set_defaults(run=_reproduce)
 

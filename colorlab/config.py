@@ -238,8 +238,11 @@ def matmul_dtype(device: str | torch.device, precision: str = "auto") -> torch.d
     return autocast_dtype(resolve_precision(precision, device))
 
 
-def autocast(device: str | torch.device, precision: str) -> contextlib.AbstractContextManager:
+def autocast(device: str | torch.device, precision: str, cache: bool = True
+             ) -> contextlib.AbstractContextManager:
     """``torch.autocast`` for a resolved precision (a no-op context for ``"fp32"``).
+    ``cache=False`` turns off autocast's cache of cast weights, as a step recorded as a CUDA
+    graph needs (:mod:`colorlab.step_graph`).
 
     >>> with autocast("cpu", "bf16"):
     ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
@@ -247,7 +250,8 @@ def autocast(device: str | torch.device, precision: str) -> contextlib.AbstractC
     """
     device = torch.device(device)
     dtype = autocast_dtype(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32,
+                          cache_enabled=cache)
 
 
 def grad_scaler(device: str | torch.device, precision: str) -> torch.amp.GradScaler:

@@ -17,7 +17,9 @@ Profiles:
   steps of 64 images of 88x88, a small share of a step dominated by cuDNN convolutions. At
   176x176 the recorded benchmark (``results/device/bench-176-*``) found a compiled step slower
   with one process and faster with four; at 88x88 compile is not measured. ``--bench`` measures
-  the compiled step at 176x176.
+  the compiled step at 176x176. Recording each step as a CUDA graph (``cuda_graphs=True``,
+  ``--cuda-graphs``: :mod:`colorlab.step_graph`) is off by default too, until a benchmark on the
+  device has measured it against today's step.
 * ``ci``: the same code on the embedded sample images, 32x32, width 1/8, 2 epochs: ~15 s on
   2 CPU cores. Its results are labelled as such wherever they are shown.
 
@@ -78,6 +80,7 @@ class ReproduceProfile:
     batch_size: int
     sample_count: int = 0  # > 0: use this many sample images instead of the real data
     compile: bool = False
+    cuda_graphs: bool = False  # each run's step recorded as a CUDA graph (colorlab.step_graph)
     figure_images: int = 6
     bench_size: int = 176  # ``--bench``: the report's resolution with the width-1 network
     bench_width: float = 1.0
@@ -246,11 +249,13 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
               work_dir: str | Path | None = None, device: str | torch.device | None = None,
               classifier: str | None = "efficientnet_lite0", progress: bool = True,
               epochs: int | None = None, bench: bool = False, compile: bool | None = None,
+              cuda_graphs: bool | None = None,
               force: bool = False, log=print, precision: str | None = None,
               seeds: int | None = None, workers: int | None = None) -> dict:
     """Train and evaluate everything, then replace ``out_dir`` in one step; returns the provenance.
 
-    ``epochs``, ``seeds``, ``compile`` and ``precision`` (:mod:`colorlab.config`) override the
+    ``epochs``, ``seeds``, ``compile``, ``cuda_graphs`` and ``precision`` (:mod:`colorlab.config`)
+    override the
     profile's. ``workers`` runs train at once, each in its own process
     (:mod:`colorlab.runs`; default: 1 on a CPU, up to 9 on a GPU). ``bench=True`` also runs
     :func:`colorlab.bench.bench_train` (``full``: width 1, 176x176) and records it in the
@@ -266,7 +271,8 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
         raise ValueError(f"profile must be one of {tuple(PROFILES)}, got {profile!r}")
     prof = PROFILES[profile]
     overrides = {"epochs": epochs, "seeds": seeds, "precision": precision,
-                 "compile": None if compile is None else bool(compile)}
+                 "compile": None if compile is None else bool(compile),
+                 "cuda_graphs": None if cuda_graphs is None else bool(cuda_graphs)}
     for name, value in overrides.items():
         if value is not None:
             if name in ("epochs", "seeds"):

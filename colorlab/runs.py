@@ -119,6 +119,7 @@ def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, list[
     weights = torch.tensor(job.weights, dtype=torch.float64) if job.loss == "rebal" else None
     trainer = Trainer(config, splits["train"], splits["val"], job.run_dir, weights=weights,
                       device=dev, progress=job.progress)
+    trainer.cuda_graphs = prof.cuda_graphs and dev.type == "cuda"
     already = (job.run_dir / "done.json").exists()
     history = trainer.fit(resume=True)
     train_seconds = sum(h["seconds"] for h in history)
@@ -131,6 +132,7 @@ def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, list[
         "median_epoch_images_per_s": statistics.median(h["images_per_s"] for h in history),
         "wall_seconds_this_call": time.perf_counter() - t0, "resumed_complete": already,
         "compiled": all(h.get("compiled", False) for h in history),
+        "cuda_graph": all(h.get("cuda_graph", False) for h in history),
         "precision": trainer.precision, "final_train_loss": history[-1]["train_loss"]}
 
 

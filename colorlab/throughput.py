@@ -22,9 +22,9 @@ all-reduces the gradients.
 
 **Recorded benchmarks** (:func:`colorlab.bench.bench_train` records): :func:`throughput_table`
 shows them, :func:`throughput_ratios` compares the training steps measured at the same size and
-process count (:func:`step_of`: compiled or not, and whether the step read the nearest-bin
-search's exactness flag back every time, as colorlab trained before the flag stayed on the
-device).
+process count (:func:`step_of`: compiled or not, whether the step read the nearest-bin search's
+exactness flag back every time, as colorlab trained before the flag stayed on the device, and
+whether it was replayed from a CUDA graph, :mod:`colorlab.step_graph`).
 """
 from __future__ import annotations
 
@@ -180,18 +180,20 @@ def expected_throughput(images_per_s: float, batch: int, grad_bytes: float, worl
             "effective_batch": world_size * batch}
 
 
-def step_of(record: dict) -> tuple[bool, bool]:
-    """``(compiled, reads_flag_every_step)`` of a :func:`colorlab.bench.bench_train` record. A
-    record without ``sync_search`` predates the flag kept on the device: its step read it.
+def step_of(record: dict) -> tuple[bool, bool, bool]:
+    """``(compiled, reads_flag_every_step, cuda_graph)`` of a :func:`colorlab.bench.bench_train`
+    record. A record without ``sync_search`` predates the flag kept on the device: its step read
+    it; one without ``cuda_graph`` predates CUDA graphs.
 
     >>> step_of({"compile": True}), step_of({"compile": False, "sync_search": False})
-    ((True, True), (False, False))
+    ((True, True, False), (False, False, False))
     """
-    return bool(record.get("compile")), bool(record.get("sync_search", True))
+    return (bool(record.get("compile")), bool(record.get("sync_search", True)),
+            bool(record.get("cuda_graph")))
 
 
 def _by_step(records: dict[str, dict]) -> dict[tuple, dict]:
-    """One record per ``(size, processes, compiled, reads_flag_every_step)``: where two share one
+    """One record per ``(size, processes, *step_of)``: where two share one
     (a record made before the flag stayed on the device, and a later ``--sync-search`` one of the
     same step), the later kind, which names its step."""
     found: dict[tuple, dict] = {}
@@ -205,8 +207,9 @@ def _by_step(records: dict[str, dict]) -> dict[tuple, dict]:
 
 
 def _step_marks(record: dict) -> str:
-    compiled, reads = step_of(record)
-    return (", compiled" if compiled else "") + (", per-step read" if reads else "")
+    compiled, reads, graph = step_of(record)
+    return ((", compiled" if compiled else "") + (", CUDA graph" if graph else "")
+            + (", per-step read" if reads else ""))
 
 
 def throughput_table(records: dict[str, dict]) -> str:
@@ -222,7 +225,8 @@ def throughput_table(records: dict[str, dict]) -> str:
     | 88 | 1 | 5,000 | 15.0 % |
     """
     rows = sorted(_by_step(records).values(),
-                  key=lambda r: (r["size"], step_of(r)[0], not step_of(r)[1], r["processes"]))
+                  key=lambda r: (r["size"], step_of(r)[2], step_of(r)[0], not step_of(r)[1],
+                                 r["processes"]))
     lines = ["| size | processes | images/s | share of the ceiling |",
              "| ---: | ---: | ---: | ---: |"]
     lines += [f"| {r['size']} | {r['processes']}{_step_marks(r)} | {r['images_per_s']:,.0f} | "
@@ -236,9 +240,10 @@ def throughput_table(records: dict[str, dict]) -> str:
 
 def throughput_ratios(records: dict[str, dict]) -> list[dict]:
     """Each pair of records at the same size and process count that differ in one thing: the
-    compiled step against the eager one (``"what": "compile"``, same flag reading), and the step
-    that keeps the search's flag on the device against the one that reads it every time
-    (``"what": "flag kept"``, same compilation). Each item: ``what``, ``size``, ``processes``,
+    compiled step against the eager one (``"what": "compile"``), the step that keeps the
+    search's flag on the device against the one that reads it every time (``"what": "flag
+    kept"``), and the step replayed from a CUDA graph against the one launched kernel by kernel
+    (``"what": "CUDA graph"``), all else the same. Each item: ``what``, ``size``, ``processes``,
     ``ratio`` (new rate / old rate), ``new`` and ``old`` (the records).
 
     >>> old = {"size": 88, "processes": 1, "compile": False, "images_per_s": 100.0}
@@ -248,12 +253,14 @@ def throughput_ratios(records: dict[str, dict]) -> list[dict]:
     """
     by_step = _by_step(records)
     pairs = []
-    for (size, processes, compiled, reads), r in sorted(by_step.items()):
+    for (size, processes, compiled, reads, graph), r in sorted(by_step.items()):
         changes = []
         if compiled:
-            changes.append(("compile", (size, processes, False, reads)))
+            changes.append(("compile", (size, processes, False, reads, graph)))
         if not reads:
-            changes.append(("flag kept", (size, processes, compiled, True)))
+            changes.append(("flag kept", (size, processes, compiled, True, graph)))
+        if graph:
+            changes.append(("CUDA graph", (size, processes, compiled, reads, False)))
         for what, key in changes:
             if key in by_step:
                 pairs.append({"what": what, "size": size, "processes": processes,

@@ -36,6 +36,7 @@ from .config import (TrainConfig, autocast, build_model, default_device, grad_sc
 from .data import ColorizationDataset
 from .distributed import context, main_only, shard, sharded_chunks
 from .gamut import SRGB_EXACT_K, all_exact, deferred_exactness
+from .step_graph import StepGraph
 from .losses import L2Loss, RebalancedCrossEntropy
 from .transforms import augment, downsample_ab, to_lab
 
@@ -136,6 +137,12 @@ class Trainer:
         #: to k = SRGB_EXACT_K); False reads each step's at once, as colorlab did before
         #: (``colorlab bench train --sync-search`` measures that path)
         self.defer_exactness = True
+        #: record the model's part of each training step once as a CUDA graph and replay it
+        #: (:mod:`colorlab.step_graph`): one launch instead of hundreds per step. On a CPU the
+        #: step runs eagerly on the same static inputs; :attr:`graphed` says whether a graph was
+        #: recorded. Not under torchrun, with fp16 or with k > SRGB_EXACT_K (a warning says so)
+        self.cuda_graphs = False
+        self._graph: StepGraph | None = None
 
     # ------------------------------------------------------------------ pieces
     def _loss_fn(self) -> torch.nn.Module:
@@ -203,17 +210,30 @@ class Trainer:
         return int(ck["epoch"]), list(ck["history"])
 
     def _forward_loss(self, forward, loss_fn, images: torch.Tensor, gen: torch.Generator | None):
+        return self._loss(forward, loss_fn, *self._inputs(images, gen), self._exact_flags)
+
+    def _inputs(self, images: torch.Tensor, gen: torch.Generator | None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 images -> the network's input ``L (B, 1, S, S)`` and the target ab at the
+        output resolution ``(B, 2, S/4, S/4)`` (augmented when ``gen`` is given)."""
         rgb = augment(images, gen) if gen is not None else images.float() / 255.0
         L, ab = to_lab(rgb)
         if self.cuda:
             L = L.contiguous(memory_format=torch.channels_last)
-        with autocast(self.device, self.precision):
+        return L, downsample_ab(ab)
+
+    def _deferring(self) -> bool:
+        """Whether the nearest-bin search keeps its exactness flags on the device (the targets
+        are sRGB colours: up to SRGB_EXACT_K neighbours the fast search is exact for all of
+        them, and the flags are read once per epoch by _check_exact_targets)."""
+        return self.defer_exactness and self.config.k <= SRGB_EXACT_K
+
+    def _loss(self, forward, loss_fn, L: torch.Tensor, ab: torch.Tensor, flags: list
+              ) -> torch.Tensor:
+        with autocast(self.device, self.precision, cache=self._graph is None):
             out = forward(L)
-        # the targets are sRGB colours: up to SRGB_EXACT_K neighbours the fast nearest-bin search
-        # is exact for all of them, and its flag is read once per epoch (_check_exact_targets)
-        defer = self.defer_exactness and self.config.k <= SRGB_EXACT_K
-        with deferred_exactness(self._exact_flags if defer else None):
-            return loss_fn(out.float(), downsample_ab(ab))
+        with deferred_exactness(flags if self._deferring() else None):
+            return loss_fn(out.float(), ab)
 
     def _check_exact_targets(self, where: str) -> None:
         """Raise if a nearest-bin search since the last check was not exact (one read from the
@@ -228,12 +248,39 @@ class Trainer:
                 f"{self.config.k}); the last checkpoint in {self.run_dir} is from before it. "
                 f"Please report this with the run's config.json")
 
-    def _use_model(self, model: torch.nn.Module) -> None:
-        """Train ``model`` from now on: through ``torch.compile`` when the config asks for it."""
+    def _use_model(self, model: torch.nn.Module, opt: torch.optim.Optimizer, loss_fn) -> None:
+        """Train ``model`` from now on: through ``torch.compile`` when the config asks for it,
+        and its step recorded as a CUDA graph when :attr:`cuda_graphs` asks for it."""
         self._model, self.compiled = model, self.config.compile
         self._wrapped = self.dist.wrap(model)  # DistributedDataParallel under torchrun
         self._forward = torch.compile(self._wrapped) if self.config.compile else self._wrapped
         self._proven = not self.config.compile
+        self._graph = None
+        why_not = self._why_no_graph() if self.cuda_graphs else None
+        if why_not:
+            warnings.warn(f"the training step is not recorded as a CUDA graph: {why_not}",
+                          RuntimeWarning, stacklevel=3)
+        elif self.cuda_graphs:
+            self._graph = StepGraph(lambda L, ab, flags: self._core(
+                self._forward, loss_fn, opt, L, ab, flags), opt)
+        for group in opt.param_groups:  # a recorded Adam keeps its step counter on the device
+            group["capturable"] = self._graph is not None and self.cuda  # (checkpoints say)
+
+    def _why_no_graph(self) -> str | None:
+        """Why this run's step cannot be recorded as a CUDA graph (None: it can)."""
+        if self.dist.active:
+            return "under torchrun DistributedDataParallel's all-reduce runs outside it"
+        if self.scaler.is_enabled():
+            return "fp16's gradient scaler reads every step's gradients back to skip a bad step"
+        if self.config.loss != "l2" and not self._deferring():
+            return (f"with k = {self.config.k} > SRGB_EXACT_K = {SRGB_EXACT_K} (or "
+                    f"defer_exactness off) the nearest-bin search reads its flag every step")
+        return None
+
+    @property
+    def graphed(self) -> bool:
+        """Whether the training step is replayed from a recorded CUDA graph."""
+        return self._graph is not None and self._graph.recorded
 
     def _step(self, loss_fn, opt, sched, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """One optimisation step on the training images ``idx``; returns the (device) loss.
@@ -267,19 +314,31 @@ class Trainer:
         exactness flags are read once per epoch (beyond ``k = SRGB_EXACT_K`` the flag is read at
         each step)."""
         with trusted_values():
-            loss = self._forward_loss(forward, loss_fn, self.train_images[idx], gen)
-        opt.zero_grad(set_to_none=True)
+            L, ab = self._inputs(self.train_images[idx], gen)
+        if self._graph is not None and len(idx) == self.config.batch_size:
+            loss = self._graph(L, ab, self._exact_flags)  # a smaller last batch: eagerly
+        else:
+            loss = self._core(forward, loss_fn, opt, L, ab, self._exact_flags)
+        with warnings.catch_warnings():  # an fp16 step skipped first makes torch warn here
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            sched.step()
+        return loss
+
+    def _core(self, forward, loss_fn, opt, L: torch.Tensor, ab: torch.Tensor, flags: list
+              ) -> torch.Tensor:
+        """The model's part of a step: forward, loss, backward, optimizer step (what
+        :class:`~colorlab.step_graph.StepGraph` records). Gradients are zeroed in place when the
+        step is recorded (a graph replays on the same memory)."""
+        with trusted_values():
+            loss = self._loss(forward, loss_fn, L, ab, flags)
+        opt.zero_grad(set_to_none=self._graph is None)
         if self.scaler.is_enabled():  # fp16: scaled backward; a step with inf/NaN is skipped
             self.scaler.scale(loss).backward()
             self.scaler.step(opt)
             self.scaler.update()
-            with warnings.catch_warnings():  # a skipped first step makes torch warn here
-                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
-                sched.step()
             return loss
         loss.backward()
         opt.step()
-        sched.step()
         return loss
 
     def benchmark(self, steps: int = 20, warmup: int = 5, repeats: int = 1,
@@ -296,8 +355,8 @@ class Trainer:
 
     def _benchmark(self, steps: int, warmup: int, repeats: int, on_ready) -> list[float]:
         model, opt, sched, gen = self._fresh_state()
-        self._use_model(model)
         loss_fn = self._loss_fn()
+        self._use_model(model, opt, loss_fn)
         n, b = len(self.train_images), self.config.batch_size
         model.train()
 
@@ -408,8 +467,8 @@ class Trainer:
             if self.dist.main:  # (elsewhere it could be rank 0's write in progress)
                 stale.unlink(missing_ok=True)
         _write_text(json.dumps(c.to_dict(), indent=2), self.run_dir / "config.json")
-        self._use_model(model)
         loss_fn = self._loss_fn()
+        self._use_model(model, opt, loss_fn)
         n = len(self.train_images)
         # a compiled graph would recompile for a smaller last batch: it is dropped then
         steps = n // c.batch_size if c.compile and n > c.batch_size else math.ceil(n / c.batch_size)
@@ -452,7 +511,8 @@ class Trainer:
             best = self._track_best(model, epoch + 1, val_loss, history, best)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                             "seconds": seconds, "images_per_s": seen / seconds,
-                            "compiled": self.compiled, "precision": self.precision,
+                            "compiled": self.compiled, "cuda_graph": self.graphed,
+                            "precision": self.precision,
                             **self._scale()})
             if bar is not None:
                 bar.set_postfix(loss=f"{train_loss:.3f}", img_s=f"{seen / seconds:.0f}")

@@ -62,10 +62,11 @@ def test_fp16_with_grad_scaler_trains_on_cpu(splits, tmp_path):
 def _one_step(splits, tmp_path, init_scale):
     t = Trainer(config(precision="fp16"), splits["train"], None, tmp_path, progress=False)
     model, opt, sched, gen = t._fresh_state()
-    t._use_model(model)
+    loss_fn = t._loss_fn()
+    t._use_model(model, opt, loss_fn)
     t.scaler = torch.amp.GradScaler("cpu", init_scale=init_scale)
     before = {k: v.clone() for k, v in model.state_dict().items() if v.is_floating_point()}
-    loss = t._update(t._forward, t._loss_fn(), opt, sched, torch.arange(8), gen)
+    loss = t._update(t._forward, loss_fn, opt, sched, torch.arange(8), gen)
     after = model.state_dict()
     changed = any(not torch.equal(before[k], after[k]) for k in before if "running" not in k)
     return t, opt, loss, changed

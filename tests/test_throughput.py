@@ -75,7 +75,7 @@ def test_recorded_steps_are_told_apart_and_compared_one_change_at_a_time():
                "88-p9-sync": record(9, 12729.0, compile=False, sync_search=True),
                "88-p9": record(9, 14000.0, compile=False, sync_search=False),
                "88-p9-compiled": record(9, 15400.0, compile=True, sync_search=False)}
-    assert step_of(records["88-p1"]) == (False, True)
+    assert step_of(records["88-p1"]) == (False, True, False)
     table = throughput_table(records).splitlines()
     assert table[2:6] == ["| 88 | 1, per-step read | 5,308 | 15.3 % |",
                           "| 88 | 9, per-step read | 12,729 | 36.6 % |",
@@ -101,3 +101,28 @@ def test_a_later_record_of_the_same_step_replaces_an_older_one():
     assert rows == ["| 88 | 1, per-step read | 5,400 | 15.4 % |", "| 88 | 1 | 6,000 | 15.4 % |"]
     [ratio] = throughput_ratios(records)
     assert ratio["what"] == "flag kept" and ratio["ratio"] == 6000 / 5400
+
+
+def test_a_cuda_graph_is_its_own_step_compared_with_the_same_step_launched_kernel_by_kernel():
+    from colorlab.bench import format_train_bench
+    from colorlab.throughput import step_of, throughput_ratios, throughput_table
+
+    base = {"size": 88, "processes": 9, "compile": False, "sync_search": False,
+            "images_per_s": 14000.0, "fraction_of_ceiling": 0.40}
+    records = {"88-p9": base,
+               "88-p9-graphs": {**base, "cuda_graph": True, "images_per_s": 21000.0,
+                                "fraction_of_ceiling": 0.60},
+               "88-p9-compiled-graphs": {**base, "compile": True, "cuda_graph": True,
+                                         "images_per_s": 22000.0, "fraction_of_ceiling": 0.63}}
+    assert step_of(records["88-p9-graphs"]) == (False, False, True)
+    rows = [line for line in throughput_table(records).splitlines() if line.startswith("| 88")]
+    assert rows == ["| 88 | 9 | 14,000 | 40.0 % |", "| 88 | 9, CUDA graph | 21,000 | 60.0 % |",
+                    "| 88 | 9, compiled, CUDA graph | 22,000 | 63.0 % |"]
+    found = {(c["what"], c["new"]["compile"]): c["ratio"] for c in throughput_ratios(records)}
+    # compiled without a graph is not measured: compile is compared with graphs on both sides
+    assert found == {("CUDA graph", False): 1.5, ("compile", True): 22000 / 21000}
+    text = format_train_bench({**records["88-p9-graphs"], "device": "GPU", "width": 1.0,
+                               "batch": 64, "precision": "bf16", "steps": 20,
+                               "images_per_s_windows": [21000.0], "ceiling_images_per_s": 35000.0,
+                               "matmul_tflops": 790.0, "gflop_per_image": 22.8})
+    assert "torch.compile False, CUDA graph\n" in text

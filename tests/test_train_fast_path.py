@@ -137,17 +137,18 @@ def test_compiled_training_drops_the_partial_batch_and_saves_plain_weights(split
 
 def test_divergence_is_a_clear_error_and_keeps_the_last_checkpoint(splits, tmp_path, monkeypatch):
     config = TrainConfig(loss="ce", width=WIDTH, epochs=3, batch_size=8, size=SIZE)
-    real = Trainer._forward_loss
+    real = Trainer._loss
     calls = {"n": 0}
     steps_per_epoch = -(-len(splits["train"]) // 8)
 
     def nan_after_one_epoch(self, *args):
-        calls["n"] += 1
         loss = real(self, *args)
-        return loss * float("nan") if calls["n"] > steps_per_epoch and args[3] is not None \
-            else loss
+        if not self._model.training:  # validation
+            return loss
+        calls["n"] += 1
+        return loss * float("nan") if calls["n"] > steps_per_epoch else loss
 
-    monkeypatch.setattr(Trainer, "_forward_loss", nan_after_one_epoch)
+    monkeypatch.setattr(Trainer, "_loss", nan_after_one_epoch)
     with pytest.raises(FloatingPointError, match="diverged.*epoch 2.*Lower the learning rate"):
         Trainer(config, splits["train"], None, tmp_path, progress=False).fit()
     ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)

@@ -114,14 +114,14 @@ plt.show()
 # %% [markdown]
 # ## What `Trainer` adds
 #
-# `colorlab.train.Trainer` runs the same step, shown here from the library (its forward pass and
-# its update), and adds what a long run on a GPU needs:
+# `colorlab.train.Trainer` runs the same step, shown here from the library (the batch's inputs
+# and targets, the loss, and the update), and adds what a long run on a GPU needs:
 
 # %% tags=["remove-input"]
 from colorlab.pages import show_source
 from colorlab.train import Trainer
 
-show_source(Trainer._forward_loss, Trainer._update)
+show_source(Trainer._inputs, Trainer._loss, Trainer._update, Trainer._core)
 
 # %% [markdown]
 # It changes *where* the work happens, not what is computed:
@@ -140,6 +140,11 @@ show_source(Trainer._forward_loss, Trainer._update)
 #    the GPU works: the loss stays on the device (a NaN check once per epoch), and so does the
 #    nearest-bin search's exactness flag, which cannot be false for sRGB targets (Chapter
 #    {doc}`03_ab_gamut`) and is read once per epoch too.
+# 7. Optionally (`Trainer.cuda_graphs`, `--cuda-graphs`), the model's part of the step (`_core`:
+#    forward, loss, backward and Adam) is recorded once as a CUDA graph and replayed, one launch
+#    instead of hundreds per step (`colorlab.step_graph`). Item 6 is what makes this possible: a
+#    recorded step cannot wait for the host. The batch's preparation stays outside the graph,
+#    because its random draws come from a CPU generator, which a graph would freeze.
 #
 # Checkpoints are written atomically every few epochs with the model, optimizer, RNG states and
 # configuration, so an interrupted run resumes exactly where it stopped. Each epoch ends with a
@@ -214,7 +219,7 @@ pairs = {}
 for size in (88, 176):
     # one process against several, with the same eager step (the newest measured at both)
     for reads in (False, True):
-        eager = [b for b in rows if b["size"] == size and step_of(b) == (False, reads)]
+        eager = [b for b in rows if b["size"] == size and step_of(b) == (False, reads, False)]
         one = [b for b in eager if b["processes"] == 1]
         many = [b for b in eager if b["processes"] > 1]
         if one and many:
@@ -236,7 +241,9 @@ ratios = throughput_ratios(benchmarks)
 what_changed = {
     "compile": "With `torch.compile`, which fuses the element-wise kernels between the "
                "convolutions",
-    "flag kept": "With the search's flag kept on the device instead of read at every step"}
+    "flag kept": "With the search's flag kept on the device instead of read at every step",
+    "CUDA graph": "With the step replayed from a CUDA graph instead of launched kernel by "
+                  "kernel"}
 for what, opening in what_changed.items():
     found = [c for c in ratios if c["what"] == what]
     if found:

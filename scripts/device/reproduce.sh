@@ -17,13 +17,18 @@
 #    $COLORLAB_DEVICE_BENCH picks the paths measured, side by side in the same call: "eager"
 #    (default), "compiled" (torch.compile, which fuses the elementwise kernels between the
 #    convolutions; files *-compiled.json), "sync" (eager, the nearest-bin search's exactness flag
-#    read back at every step as colorlab did before it stayed on the device: *-sync.json), a
-#    list such as "sync eager compiled", or "none"; $COLORLAB_DEVICE_BENCH_AFTER (same values)
-#    measures after the reproduction, in what is left of the call. $COLORLAB_DEVICE_SIZES picks
-#    the sizes (default "88 176"). A measurement already in .devresults/bench/ is kept; each is
-#    copied to $OUT as soon as it is taken.
+#    read back at every step as colorlab did before it stayed on the device: *-sync.json),
+#    "graphs" (eager, the step recorded once as a CUDA graph and replayed: *-graphs.json),
+#    "compiled-graphs" (both: *-compiled-graphs.json), a list such as "sync eager graphs", or
+#    "none"; $COLORLAB_DEVICE_BENCH_AFTER (same values) measures after the reproduction, in what
+#    is left of the call. $COLORLAB_DEVICE_SIZES picks the sizes (default "88 176"),
+#    $COLORLAB_DEVICE_BENCH_PROCESSES the process counts (default "1 $COLORLAB_DEVICE_PROCESSES").
+#    A measurement already in .devresults/bench/ is kept; each is copied to $OUT as soon as it is
+#    taken.
 # 3. Unless COLORLAB_DEVICE_REPRODUCE=0: `colorlab reproduce --profile full` (with --compile when
-#    COLORLAB_DEVICE_COMPILE=1) (18 runs: 3 losses x 3 seeds x 2 data sets) on the packed
+#    COLORLAB_DEVICE_COMPILE=1; with --cuda-graphs when COLORLAB_DEVICE_GRAPHS=1, or with "auto"
+#    (the default) when this call measured "eager" and "graphs" at 88x88 with one process and the
+#    graph was recorded and faster) (18 runs: 3 losses x 3 seeds x 2 data sets) on the packed
 #    data (scripts/device/pack.py) into .devresults/ (git-ignored), stopped with SIGINT before the
 #    call's limit. Whatever finished comes back in results.tgz, even when the call is cut off: the
 #    benchmark and each finished dataset sit in .devresults/ and are kept by the next call (same
@@ -33,11 +38,14 @@
 #
 # A session's device time (900 s, a machine start ~60-70 s of it; a machine stays warm ~30 s
 # after a call) fits two calls if the second follows at once, on the kind the issue names:
-#   1. COLORLAB_DEVICE_BENCH=none bash scripts/device/reproduce.sh      (the 18 runs, <= 575 s)
-#   2. COLORLAB_DEVICE_BENCH="sync eager compiled" COLORLAB_DEVICE_REPRODUCE=0 \
-#        COLORLAB_DEVICE_SECONDS=240 bash scripts/device/reproduce.sh      (today's step, the
-#      flag kept on the device, and compiled too: each ratio changes one thing; 88 then 176, one
-#      process and several; measures what fits, and a next call measures the rest)
+#   1. COLORLAB_DEVICE_BENCH=none COLORLAB_DEVICE_GRAPHS=1 bash scripts/device/reproduce.sh
+#      (the 18 runs, each step replayed from a CUDA graph, <= 575 s; a step that cannot be
+#      recorded trains eagerly, with a warning in the log)
+#   2. COLORLAB_DEVICE_BENCH="eager graphs sync compiled-graphs compiled" \
+#        COLORLAB_DEVICE_REPRODUCE=0 COLORLAB_DEVICE_SECONDS=240 bash scripts/device/reproduce.sh
+#      (today's step against the recorded one, the flag read every step, and compiled: each ratio
+#      changes one thing; 88 then 176, one process and several; measures what fits, and a next
+#      call measures the rest)
 # and carry only .devpack to a fresh machine (.devresults travels back in results.tgz).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -50,6 +58,8 @@ processes_176=${COLORLAB_DEVICE_PROCESSES_176:-4}  # at 176x176 (at most $proces
 paths=${COLORLAB_DEVICE_BENCH:-eager}          # eager, compiled, sync (a list of them), or none
 run_reproduce=${COLORLAB_DEVICE_REPRODUCE:-1}
 compile=${COLORLAB_DEVICE_COMPILE:-0}      # 1: the reproduction's runs use torch.compile
+graphs=${COLORLAB_DEVICE_GRAPHS:-auto}     # 1/0: the runs' steps as CUDA graphs; auto: see below
+bench_processes=${COLORLAB_DEVICE_BENCH_PROCESSES:-1 $processes}  # 176x176: $processes_176
 sizes=${COLORLAB_DEVICE_SIZES:-88 176}     # the benchmark's image sizes (full profile)
 mkdir -p "$out" .devresults/bench
 # a carry counts whole disk blocks: many small images travel as one tar (.devpack/data.tgz)
@@ -92,8 +102,9 @@ bench() {  # $1: the paths to measure (eager, compiled, sync, none), size by siz
   if [ "$profile" = full ]; then batch=64; steps=20; else sizes="16"; batch=4; steps=2; fi
   for path in $1; do
     case "$path" in
-      eager|compiled|sync|none) ;;
-      *) echo "COLORLAB_DEVICE_BENCH: unknown path '$path' (eager, compiled, sync, none)"
+      eager|compiled|sync|graphs|compiled-graphs|none) ;;
+      *) echo "COLORLAB_DEVICE_BENCH: unknown path '$path' (eager, compiled, sync, graphs," \
+              "compiled-graphs, none)"
          return 2 ;;
     esac
   done
@@ -104,8 +115,10 @@ bench() {  # $1: the paths to measure (eager, compiled, sync, none), size by siz
         eager) suffix=; flags=(--no-compile); wait_s=120 ;;
         compiled) suffix=-compiled; flags=(); wait_s=300 ;;   # compiling takes a minute or two
         sync) suffix=-sync; flags=(--no-compile --sync-search); wait_s=120 ;;
+        graphs) suffix=-graphs; flags=(--no-compile --cuda-graphs); wait_s=120 ;;
+        compiled-graphs) suffix=-compiled-graphs; flags=(--cuda-graphs); wait_s=300 ;;
       esac
-      for p in 1 "$processes"; do
+      for p in $bench_processes; do
         [ "$size" = 176 ] && [ "$p" != 1 ] && \
           p=$(( processes < processes_176 ? processes : processes_176 ))
         f=.devresults/bench/train-$size-p$p$suffix.json
@@ -123,11 +136,29 @@ bench() {  # $1: the paths to measure (eager, compiled, sync, none), size by siz
 }
 bench "$paths" 2>&1 | tee "$out/bench.txt"
 
+# the reproduction's step: recorded as a CUDA graph when asked (1), or, with "auto", when this
+# call's benchmark at 88x88 with one process recorded one and found it faster than the eager step
+if [ "$graphs" = auto ]; then
+  graphs=$(python3 - <<'PY'
+import json, pathlib
+def rate(name):
+    p = pathlib.Path(".devresults/bench") / name
+    return json.loads(p.read_text()) if p.is_file() and p.stat().st_size else None
+eager, graphed = rate("train-88-p1.json"), rate("train-88-p1-graphs.json")
+print(int(bool(eager and graphed and graphed.get("cuda_graph")
+               and graphed["images_per_s"] > eager["images_per_s"])))
+PY
+)
+  echo "CUDA graphs for the reproduction: $graphs (auto: from the benchmark at 88x88)" \
+    | tee -a "$out/device.txt"
+fi
+
 # 3. the reproduction, stopped with SIGINT before the call's limit
 budget=$(( limit - (SECONDS - start) - 25 ))
 echo "reproduce: $budget s left in this call"
 workers=(); [ "$profile" = full ] && workers=(--workers "$processes")
 [ "$compile" = 1 ] && workers+=(--compile)
+[ "$graphs" = 1 ] && workers+=(--cuda-graphs)
 status=0
 stamp() { while IFS= read -r line; do printf '[%4d s] %s\n' "$(( SECONDS - start ))" "$line"; done; }
 if [ "$run_reproduce" != 0 ]; then

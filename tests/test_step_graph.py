@@ -1,0 +1,184 @@
+"""The training step recorded as a CUDA graph (colorlab.step_graph): on the CPU the static path
+(inputs copied into fixed tensors, gradients zeroed in place, one flag per step) must train bit
+for bit as the eager step does; on a GPU the recorded graph must train as the eager step does."""
+import warnings
+
+import pytest
+import torch
+
+import colorlab.gamut as gamut
+from colorlab.data import SampleImages
+from colorlab.step_graph import WARMUP_STEPS, StepGraph
+from colorlab.train import TrainConfig, Trainer
+
+SIZE, WIDTH = 16, 0.0625
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return SampleImages(size=SIZE, n=22, seed=3).splits()  # 22 - val: a smaller last batch
+
+
+def _fit(splits, run, graphs, device="cpu", **kw):
+    config = TrainConfig(**{"loss": "rebal", "width": WIDTH, "epochs": 4, "batch_size": 8,
+                            "size": SIZE, "checkpoint_every": 1, **kw})
+    weights = torch.rand(313, generator=torch.Generator().manual_seed(0)).double() + 0.5
+    trainer = Trainer(config, splits["train"], splits["val"], run, weights=weights,
+                      device=device, progress=False)
+    trainer.cuda_graphs = graphs
+    return trainer, trainer.fit()
+
+
+def _losses(history):
+    return [(h["train_loss"], h["val_loss"]) for h in history]
+
+
+def test_the_static_path_trains_bit_for_bit_as_the_eager_step(splits, tmp_path, monkeypatch):
+    """Warm-up steps, then every full batch through the static inputs, the smaller last batch
+    eagerly; the same losses, weights and optimizer state as the eager trainer, and a run resumed
+    from a checkpoint (a new StepGraph, warmed up again) ends where the uninterrupted one does."""
+    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)  # flags kept, as on a GPU
+    eager, h_eager = _fit(splits, tmp_path / "eager", graphs=False)
+    graphed, h_graphed = _fit(splits, tmp_path / "graphed", graphs=True)
+    assert _losses(h_eager) == _losses(h_graphed)
+    for a, b in zip(eager.model.state_dict().values(), graphed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    full = len(splits["train"]) // 8
+    assert len(splits["train"]) % 8 and graphed._graph.calls == 4 * full  # last batches: eager
+    assert graphed._graph._static is not None and not graphed.graphed  # no graph on a CPU
+    assert [h["cuda_graph"] for h in h_graphed] == [False] * 4
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_epoch_2(event, epoch, step):
+        if event == "epoch" and epoch == 1:
+            raise Stop
+
+    config = TrainConfig(loss="rebal", width=WIDTH, epochs=4, batch_size=8, size=SIZE,
+                         checkpoint_every=1)
+    weights = torch.rand(313, generator=torch.Generator().manual_seed(0)).double() + 0.5
+    first = Trainer(config, splits["train"], splits["val"], tmp_path / "resumed", weights=weights,
+                    progress=False, callback=stop_after_epoch_2)
+    first.cuda_graphs = True
+    with pytest.raises(Stop):
+        first.fit()
+    again = Trainer(config, splits["train"], splits["val"], tmp_path / "resumed", weights=weights,
+                    progress=False)
+    again.cuda_graphs = True
+    assert _losses(again.fit()) == _losses(h_graphed)
+    for a, b in zip(again.model.state_dict().values(), graphed.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_one_flag_per_step_and_a_false_one_stops_the_epoch(splits, tmp_path, monkeypatch):
+    """The static path ANDs a step's exactness flags into one (what the graph hands back after a
+    replay); the epoch's check still sees a false one from a static step and stops with the
+    clear error."""
+    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
+    seen = []
+    real_check = Trainer._check_exact_targets
+    monkeypatch.setattr(Trainer, "_check_exact_targets", lambda self, where: (
+        seen.append((where, len(self._exact_flags))), real_check(self, where))[1])
+    trainer, _ = _fit(splits, tmp_path / "a", graphs=True, epochs=5)
+    steps = -(-len(splits["train"]) // 8)
+    assert [n for where, n in seen if where.startswith("epoch")] == [steps] * 5
+    assert trainer._graph._static is not None  # epochs 4 and 5 went through the static path
+
+    real_search = gamut._lattice_search
+    calls = {"n": 0}
+
+    def inexact_late(*args):  # false from epoch 4's first step on, a static one
+        idx, dist, exact = real_search(*args)
+        calls["n"] += 1
+        return idx, dist, exact & (calls["n"] <= 3 * steps)
+
+    monkeypatch.setattr(gamut, "_lattice_search", inexact_late)
+    monkeypatch.setattr(Trainer, "_validate", lambda self, model, loss_fn: None)
+    with pytest.raises(RuntimeError, match="targets of epoch 4 were not exact"):
+        _fit(splits, tmp_path / "b", graphs=True, epochs=5)
+
+
+@pytest.mark.parametrize("change,why", [
+    ({"precision": "fp16", "amp": True}, "gradient scaler"),
+    ({"loss": "ce", "k": 10}, "reads its flag every step"),
+])
+def test_steps_that_cannot_be_recorded_say_why_and_train_eagerly(splits, tmp_path, change, why):
+    with pytest.warns(RuntimeWarning, match=f"not recorded as a CUDA graph: .*{why}"):
+        trainer, history = _fit(splits, tmp_path, graphs=True, epochs=1, **change)
+    assert trainer._graph is None and len(history) == 1
+
+
+def test_l2_has_no_search_and_can_be_recorded_at_any_k(splits, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer, _ = _fit(splits, tmp_path, graphs=True, epochs=1, loss="l2", k=10)
+    assert trainer._graph is not None
+
+
+def _linear_step():
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+
+    def step(x, y, flags):
+        opt.zero_grad(set_to_none=False)
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        flags.append(torch.tensor(True))
+        flags.append(torch.tensor(bool(loss < 1e9)))
+        return loss
+    return model, opt, step
+
+
+def test_step_graph_copies_inputs_hands_back_its_own_loss_and_runs_other_shapes_eagerly():
+    model, opt, step = _linear_step()
+    graph = StepGraph(step, opt, warmup=2)
+    x, y, flags = torch.ones(4, 3), torch.zeros(4, 1), []
+    losses = [graph(x * i, y, flags) for i in range(1, 5)]
+    assert graph.calls == 4 and graph._static is not None
+    assert len(flags) == 2 * 2 + 2  # two per eager step, one per static step
+    assert all(f.shape == () and f.item() for f in flags)
+    before = losses[-1].clone()
+    graph(x * 5, y, flags)  # a later step does not change what an earlier one handed back
+    assert torch.equal(losses[-1], before)
+    graph(torch.ones(2, 3), torch.zeros(2, 1), flags)  # another shape: eagerly
+    assert graph.calls == 5 and len(flags) == 6 + 1 + 2
+
+
+def test_step_graph_refuses_a_changed_learning_rate_and_bad_warmups():
+    model, opt, step = _linear_step()
+    graph = StepGraph(step, opt, warmup=1)
+    for _ in range(2):
+        graph(torch.ones(4, 3), torch.zeros(4, 1), [])
+    opt.param_groups[0]["lr"] = 0.01
+    with pytest.raises(RuntimeError, match=r"learning rate changed from \[0.1\] to \[0.01\]"):
+        graph(torch.ones(4, 3), torch.zeros(4, 1), [])
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="warmup must be an int >= 1"):
+            StepGraph(step, opt, warmup=bad)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine can record a graph")
+def test_a_recording_that_fails_is_a_warning_and_training_goes_on():
+    model, opt, step = _linear_step()
+    graph = StepGraph(step, opt, warmup=1, record=True)  # no CUDA device here: it must fail
+    graph(torch.ones(4, 3), torch.zeros(4, 1), [])
+    with pytest.warns(RuntimeWarning, match="recording the training step as a CUDA graph failed"):
+        loss = graph(torch.ones(4, 3), torch.zeros(4, 1), [])
+    assert graph.failed and not graph.recorded and torch.isfinite(loss)
+    assert torch.isfinite(graph(torch.ones(4, 3), torch.zeros(4, 1), []))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_recorded_step_trains_as_the_eager_one_on_a_gpu(splits, tmp_path):
+    """The device's check: the graph is recorded and replayed, and training follows the eager
+    run within the GPU's nondeterminism (bf16 autocast, atomics in the backward pass)."""
+    eager, h_eager = _fit(splits, tmp_path / "eager", graphs=False, device="cuda", epochs=6)
+    graphed, h_graphed = _fit(splits, tmp_path / "graphed", graphs=True, device="cuda", epochs=6)
+    assert graphed.graphed and graphed._graph.calls > WARMUP_STEPS
+    assert [h["cuda_graph"] for h in h_graphed][-1] is True
+    for a, b in zip(h_eager, h_graphed):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.05)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=0.05)
+    assert h_graphed[-1]["train_loss"] < h_graphed[0]["train_loss"]
