@@ -242,6 +242,9 @@ def _run(args) -> int:
     shutdown()
     if ctx.main:
         print(format_train_bench(result))
+        if args.cuda_graphs and not result["cuda_graph"]:
+            print("  (--cuda-graphs: no CUDA graph was recorded; it needs a CUDA device, and a "
+                  "warning above says why when one was there)")
         if args.json:
             atomic_write_text(json.dumps(result, indent=1), args.json)
     return 0

@@ -309,10 +309,11 @@ class Trainer:
 
     def _update(self, forward, loss_fn, opt, sched, idx: torch.Tensor, gen: torch.Generator
                 ) -> torch.Tensor:
-        """Forward, loss, backward and optimizer step. No value is read back from the device, so
-        a GPU is never left waiting for the host: the NaN check and the nearest-bin search's
-        exactness flags are read once per epoch (beyond ``k = SRGB_EXACT_K`` the flag is read at
-        each step)."""
+        """One step: the batch's inputs and targets, then the model's part (:meth:`_core`,
+        replayed from a CUDA graph once one is recorded) and the scheduler. No value is read back
+        from the device, so a GPU is never left waiting for the host: the NaN check and the
+        nearest-bin search's exactness flags are read once per epoch (beyond
+        ``k = SRGB_EXACT_K`` the flag is read at each step)."""
         with trusted_values():
             L, ab = self._inputs(self.train_images[idx], gen)
         if self._graph is not None and len(idx) == self.config.batch_size:

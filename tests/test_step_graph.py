@@ -182,3 +182,29 @@ def test_a_recorded_step_trains_as_the_eager_one_on_a_gpu(splits, tmp_path):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.05)
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=0.05)
     assert h_graphed[-1]["train_loss"] < h_graphed[0]["train_loss"]
+
+
+@pytest.mark.parametrize("loss", ["l2", "ce", "rebal"])
+def test_the_recorded_part_reads_nothing_back_backward_included(loss, splits, tmp_path,
+                                                                 monkeypatch):
+    """What a graph records must never wait for the host: the static step's zero_grad, forward,
+    loss and backward make no host read (the optimizer is CUDA's fused, capturable Adam there; the
+    CPU's Adam reads its step counter, so its step is left out here)."""
+    from test_train_fast_path import HostReads
+
+    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
+    config = TrainConfig(loss=loss, width=WIDTH, epochs=1, batch_size=8, size=SIZE)
+    weights = torch.rand(313, dtype=torch.float64) + 0.5 if loss == "rebal" else None
+    trainer = Trainer(config, splits["train"], None, tmp_path, weights=weights, progress=False)
+    trainer.cuda_graphs = True
+    model, opt, _, gen = trainer._fresh_state()
+    loss_fn = trainer._loss_fn()
+    trainer._use_model(model, opt, loss_fn)
+    L, ab = trainer._inputs(trainer.train_images[torch.arange(8)], gen)
+    trainer._core(trainer._forward, loss_fn, opt, L, ab, [])  # warm caches, Adam's state
+    opt.step = lambda *args, **kwargs: None
+    flags = []
+    with HostReads() as mode:
+        trainer._core(trainer._forward, loss_fn, opt, L, ab, flags)
+    assert mode.reads == []
+    assert len(flags) == (0 if loss == "l2" else 1)
