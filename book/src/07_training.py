@@ -288,6 +288,10 @@ text = (f"Over all epochs, {len(below)} of the {len(ratios)} runs are slower tha
 if compiled:
     text += (f" {len(compiled)} run(s) were compiled with `torch.compile`; their first epoch "
              f"includes the compilation.")
+graphed = [n for n, run in results.provenance["runs"].items() if run.get("cuda_graph")]
+if graphed:
+    text += (f" {len(graphed)} run(s) replayed their steps from a CUDA graph; their first epoch "
+             f"includes the eager warm-up steps and the recording.")
 display(Markdown(text))
 
 # %% [markdown]
