@@ -13,7 +13,7 @@ from ._validation import (check_bins, check_finite, check_finite_result, check_f
                           check_nonempty, check_positive, check_shape, check_tensor,
                           check_weights)
 from .encode import soft_encode
-from .gamut import ab_bins
+from .gamut import _lattice_for, ab_bins
 
 __all__ = ["L2Loss", "RebalancedCrossEntropy", "l2_loss", "rebalanced_cross_entropy"]
 
@@ -144,6 +144,9 @@ class RebalancedCrossEntropy(nn.Module):
         if bins is not None:
             check_bins(bins)
         self.bins = ab_bins(torch.float64) if bins is None else bins.detach().to("cpu").clone()
+        # the search's lookup tables (and their copies on a device) live as long as the loss: a
+        # training step recorded as a CUDA graph reads them at every replay (colorlab.step_graph)
+        self._lattice = _lattice_for(self.bins)
         if weights is not None:
             weights = check_weights(weights, self.bins.shape[0]).detach().clone().float()
         self.register_buffer("weights", weights)

@@ -45,6 +45,7 @@ warning says why and every later step runs eagerly.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
 
@@ -71,7 +72,12 @@ class StepGraph:
         record: record a CUDA graph (default: when the first input is on a CUDA device).
 
     Each call returns the step's loss as a tensor of its own (a later replay does not change it)
-    and appends one flag to ``flags`` (where the step made any).
+    and appends one flag to ``flags``, all of the step's own (where it made any). A call with
+    inputs of other shapes (and every call after a failed recording) runs ``step`` eagerly on
+    them and appends its flags as they come.
+
+    Memory: the graph keeps the activations of one step in a pool of its own, beside the memory
+    that eager work (validation, a smaller last batch) takes from the ordinary cache.
     """
 
     def __init__(self, step: Callable[..., torch.Tensor], optimizer: torch.optim.Optimizer,
@@ -88,6 +94,7 @@ class StepGraph:
         self._loss: torch.Tensor | None = None
         self._flag: torch.Tensor | None = None
         self._lrs: list | None = None
+        self._device: torch.device | None = None
 
     def __call__(self, *args) -> torch.Tensor:
         *inputs, flags = args
@@ -116,30 +123,45 @@ class StepGraph:
                    for s, x in zip(self._static, inputs)) and len(inputs) == len(self._static)
 
     def _warmup(self, inputs, flags: list) -> torch.Tensor:
+        mine: list = []
         if inputs[0].device.type != "cuda":
-            return self.step(*inputs, flags)
+            loss = self.step(*inputs, mine)
+            _append_all(mine, flags)
+            return loss
         # before recording: on a side stream, as PyTorch's notes on CUDA graphs ask, and
-        # synchronised (a handful of steps), so that no memory is shared across streams
-        side = torch.cuda.Stream(inputs[0].device)
-        side.wait_stream(torch.cuda.current_stream(inputs[0].device))
+        # synchronised (a handful of steps), so that no memory is shared across streams; the
+        # flags' reduction runs here too, so that no kernel is first launched while recording
+        device = inputs[0].device
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):
-            loss = self.step(*inputs, flags)
-        torch.cuda.synchronize(inputs[0].device)
+            loss = self.step(*inputs, mine)
+            _append_all(mine, flags)
+        torch.cuda.synchronize(device)
         return loss
 
     def _prepare(self, inputs) -> None:
         """Static copies of the inputs, then the graph (or, without recording, the static path)."""
         self._static = tuple(x.clone() for x in inputs)
         self._lrs = self._constants()
-        if not (self.record if self.record is not None else inputs[0].device.type == "cuda"):
+        device = inputs[0].device
+        if not (self.record if self.record is not None else device.type == "cuda"):
             return
         flags: list = []
         try:
-            graph = torch.cuda.CUDAGraph()
-            torch.cuda.synchronize(inputs[0].device)
-            with torch.cuda.graph(graph):
-                loss = self.step(*self._static, flags)
-                flag = torch.stack(flags).all() if flags else None
+            # torch.cuda.graph records on the current device's stream: make it the inputs'
+            # device, and restore the caller's stream even if ending the recording fails
+            with torch.cuda.device(device), torch.cuda.stream(torch.cuda.current_stream(device)):
+                graph = torch.cuda.CUDAGraph()
+                torch.cuda.synchronize(device)
+                try:
+                    with torch.cuda.graph(graph):
+                        loss = self.step(*self._static, flags)
+                        flag = _all(flags)
+                except Exception:
+                    with contextlib.suppress(Exception):
+                        torch.cuda.synchronize(device)
+                    raise
         except Exception as err:  # noqa: BLE001 - recording is an optimisation: fall back
             first_line = (str(err).strip().splitlines() or [""])[0][:300]
             self.failed = f"{type(err).__name__}: {first_line}"
@@ -148,14 +170,16 @@ class StepGraph:
             self._static = None
             return
         self._graph, self._loss, self._flag, self.recorded = graph, loss.detach(), flag, True
+        self._device = device
 
     def _replay(self) -> None:
         if self._graph is not None:
-            self._graph.replay()
+            with torch.cuda.device(self._device):
+                self._graph.replay()
             return
         flags: list = []  # the static path without a graph (a CPU): the same memory, eagerly
         self._loss = self.step(*self._static, flags).detach()
-        self._flag = torch.stack(flags).all() if flags else None
+        self._flag = _all(flags)
 
     def _constants(self) -> list:
         # a tensor rate is read by the recorded kernels themselves (no host read here)
@@ -168,3 +192,15 @@ class StepGraph:
                 f"the learning rate changed from {self._lrs} to {self._constants()} after the "
                 f"training step was recorded as a CUDA graph, which keeps the rate it was "
                 f"recorded with; train with a constant rate or without CUDA graphs")
+
+
+def _all(flags: list) -> torch.Tensor | None:
+    """One 0-dim bool tensor: whether all ``flags`` are true (None for no flags)."""
+    return torch.stack(flags).all() if flags else None
+
+
+def _append_all(mine: list, flags: list) -> None:
+    """Append the one flag of a step's ``mine`` (if any) to the caller's ``flags``."""
+    flag = _all(mine)
+    if flag is not None:
+        flags.append(flag)

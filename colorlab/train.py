@@ -265,6 +265,8 @@ class Trainer:
                 self._forward, loss_fn, opt, L, ab, flags), opt)
         for group in opt.param_groups:  # a recorded Adam keeps its step counter on the device
             group["capturable"] = self._graph is not None and self.cuda  # (checkpoints say)
+        # its warm-up steps run unrecorded, as does a smaller last batch: that is intended
+        opt._warned_capturable_if_run_uncaptured = True
 
     def _why_no_graph(self) -> str | None:
         """Why this run's step cannot be recorded as a CUDA graph (None: it can)."""

@@ -137,13 +137,13 @@ def test_step_graph_copies_inputs_hands_back_its_own_loss_and_runs_other_shapes_
     x, y, flags = torch.ones(4, 3), torch.zeros(4, 1), []
     losses = [graph(x * i, y, flags) for i in range(1, 5)]
     assert graph.calls == 4 and graph._static is not None
-    assert len(flags) == 2 * 2 + 2  # two per eager step, one per static step
+    assert len(flags) == 4  # one per step, warm-up or static: all of the step's own
     assert all(f.shape == () and f.item() for f in flags)
     before = losses[-1].clone()
     graph(x * 5, y, flags)  # a later step does not change what an earlier one handed back
     assert torch.equal(losses[-1], before)
-    graph(torch.ones(2, 3), torch.zeros(2, 1), flags)  # another shape: eagerly
-    assert graph.calls == 5 and len(flags) == 6 + 1 + 2
+    graph(torch.ones(2, 3), torch.zeros(2, 1), flags)  # another shape: eagerly, flags as they come
+    assert graph.calls == 5 and len(flags) == 5 + 2
 
 
 def test_step_graph_refuses_a_changed_learning_rate_and_bad_warmups():
@@ -208,3 +208,20 @@ def test_the_recorded_part_reads_nothing_back_backward_included(loss, splits, tm
         trainer._core(trainer._forward, loss_fn, opt, L, ab, flags)
     assert mode.reads == []
     assert len(flags) == (0 if loss == "l2" else 1)
+
+
+def test_the_loss_keeps_the_search_tables_a_recorded_graph_reads():
+    """A replay reads the nearest-bin search's device tables; they must outlive the search's
+    cache (8 tables), so the loss holds them."""
+    import gc
+    import weakref
+
+    from colorlab.losses import RebalancedCrossEntropy
+
+    loss = RebalancedCrossEntropy()
+    loss(torch.zeros(1, 313, 2, 2), torch.zeros(1, 2, 2, 2))
+    tables = weakref.ref(gamut._lattice_for(loss.bins).on(torch.device("cpu"), torch.float32)[1])
+    gamut._lattice.cache_clear()
+    gc.collect()
+    assert tables() is not None and loss._lattice.on(torch.device("cpu"), torch.float32)[1] \
+        is tables()
