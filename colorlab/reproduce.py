@@ -244,6 +244,20 @@ def _provenance(prof: ReproduceProfile, key: dict, records: dict, bench: dict | 
     return provenance
 
 
+def _overheads(record: dict) -> str:
+    """Where a run's wall time went besides its steps, in this call (for the log).
+
+    >>> _overheads({"wall_seconds_this_call": 350.2, "validation_seconds_this_call": 31.0,
+    ...             "checkpoint_seconds_this_call": 12.4})
+    '; this call: 350 s of wall time, 31 s validating, 12 s writing checkpoints'
+    """
+    if "validation_seconds_this_call" not in record:
+        return ""
+    return (f"; this call: {record['wall_seconds_this_call']:.0f} s of wall time, "
+            f"{record['validation_seconds_this_call']:.0f} s validating, "
+            f"{record['checkpoint_seconds_this_call']:.0f} s writing checkpoints")
+
+
 def reproduce(out_dir: str | Path = "results", profile: str = "full",
               datasets: tuple[str, ...] = DATASETS,
               work_dir: str | Path | None = None, device: str | torch.device | None = None,
@@ -375,7 +389,7 @@ def _reproduce_steps(folder: ResultsFolder, prof: ReproduceProfile, key: dict, d
                 f"{r['median_epoch_images_per_s']:.0f}), final train loss "
                 f"{r['final_train_loss']:.4f}"
                 + (f"; evaluated in {r['evaluate_seconds']:.0f} s" if "evaluate_seconds" in r
-                   else ""))
+                   else "") + _overheads(r))
             if len(ds.results) < prof.seeds * len(RUNS):
                 continue
             staged, t0 = folder.stage(job.dataset), time.perf_counter()

@@ -131,6 +131,10 @@ def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, list[
         # steady state: the median epoch
         "median_epoch_images_per_s": statistics.median(h["images_per_s"] for h in history),
         "wall_seconds_this_call": time.perf_counter() - t0, "resumed_complete": already,
+        # where a run's wall time goes besides its training steps (in this call)
+        "validation_seconds_this_call": sum(h.get("val_seconds", 0.0)
+                                            for h in history[trainer.start_epoch:]),
+        "checkpoint_seconds_this_call": trainer.checkpoint_seconds,
         "compiled": all(h.get("compiled", False) for h in history),
         "cuda_graph": all(h.get("cuda_graph", False) for h in history),
         "precision": trainer.precision, "final_train_loss": history[-1]["train_loss"]}

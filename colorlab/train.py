@@ -143,6 +143,9 @@ class Trainer:
         #: recorded. Not under torchrun, with fp16 or with k > SRGB_EXACT_K (a warning says so)
         self.cuda_graphs = False
         self._graph: StepGraph | None = None
+        #: after :meth:`fit`: the epochs the run folder held before it, and the seconds it spent
+        #: writing checkpoints and ``best.pt``
+        self.start_epoch, self.checkpoint_seconds = 0, 0.0
 
     # ------------------------------------------------------------------ pieces
     def _loss_fn(self) -> torch.nn.Module:
@@ -466,6 +469,7 @@ class Trainer:
             start, history = self._restore(load_checkpoint(ck_path, "cpu"), model, opt, sched,
                                            gen)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.checkpoint_seconds, self.start_epoch = 0.0, start
         for stale in self.run_dir.glob(".*.tmp"):  # left by a write that was killed midway
             if self.dist.main:  # (elsewhere it could be rank 0's write in progress)
                 stale.unlink(missing_ok=True)
@@ -514,15 +518,18 @@ class Trainer:
             best = self._track_best(model, epoch + 1, val_loss, history, best)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                             "seconds": seconds, "images_per_s": seen / seconds,
+                            "val_seconds": time.perf_counter() - t0 - seconds,
                             "compiled": self.compiled, "cuda_graph": self.graphed,
                             "precision": self.precision,
                             **self._scale()})
             if bar is not None:
                 bar.set_postfix(loss=f"{train_loss:.3f}", img_s=f"{seen / seconds:.0f}")
             if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:
+                t_save = time.perf_counter()
                 self._save_best(best)  # before the checkpoint that covers it
                 _save(self._checkpoint(model, opt, sched, gen, epoch + 1, history), ck_path)
                 _write_text(json.dumps(history, indent=1), self.run_dir / "history.json")
+                self.checkpoint_seconds += time.perf_counter() - t_save
             if self.callback is not None:
                 self.callback("epoch", epoch, steps)
         if bar is not None:

@@ -225,3 +225,4 @@ def test_the_loss_keeps_the_search_tables_a_recorded_graph_reads():
     gc.collect()
     assert tables() is not None and loss._lattice.on(torch.device("cpu"), torch.float32)[1] \
         is tables()
+

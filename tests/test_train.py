@@ -176,3 +176,27 @@ def test_best_pt_holds_the_lowest_validation_loss_also_after_a_resume(splits, tm
     Trainer(c, splits["train"], splits["val"], tmp_path / "b", progress=False).fit()
     resumed = torch.load(tmp_path / "b" / "best.pt", weights_only=True)
     assert resumed["epoch"] == best["epoch"] and weights_equal(resumed["model"], best["model"])
+
+
+def test_a_run_says_where_its_time_went_besides_its_steps(splits, tmp_path):
+    """Each epoch records its validation seconds, the trainer the seconds it spent writing
+    checkpoints in this call and the epoch it resumed from: what the device log prints per run
+    (colorlab.runs), so that a call that runs out of time shows where it went."""
+    class Stop(Exception):
+        pass
+
+    def stop_after_epoch_2(event, epoch, step):
+        if event == "epoch" and epoch == 1:
+            raise Stop
+
+    config = TrainConfig(loss="ce", width=WIDTH, epochs=3, batch_size=8, size=SIZE,
+                         checkpoint_every=1)
+    first = Trainer(config, splits["train"], splits["val"], tmp_path, progress=False,
+                    callback=stop_after_epoch_2)
+    with pytest.raises(Stop):
+        first.fit()
+    assert first.start_epoch == 0 and first.checkpoint_seconds > 0
+    again = Trainer(config, splits["train"], splits["val"], tmp_path, progress=False)
+    history = again.fit()
+    assert again.start_epoch == 2 and 0 < again.checkpoint_seconds
+    assert all(h["val_seconds"] > 0 for h in history)
