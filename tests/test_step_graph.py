@@ -226,3 +226,40 @@ def test_the_loss_keeps_the_search_tables_a_recorded_graph_reads():
     assert tables() is not None and loss._lattice.on(torch.device("cpu"), torch.float32)[1] \
         is tables()
 
+
+
+def _check_graphs_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "device" / "check_graphs.py"
+    spec = importlib.util.spec_from_file_location("check_graphs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("fault", [None, "frozen", "stale inputs"])
+def test_the_device_check_tells_a_faulty_replay_from_a_sound_one(fault, monkeypatch, capsys):
+    """scripts/device/check_graphs.py decides whether the device's reproduction uses graphs: a
+    replay that does nothing (a frozen optimizer) or that keeps training on the recorded batch
+    must make it say no; the static path standing in for a recorded graph must make it say yes."""
+    real_replay, real_prepare = StepGraph._replay, StepGraph._prepare
+
+    def prepare(self, inputs):
+        real_prepare(self, inputs)
+        self.recorded = True  # as if a graph had been recorded
+
+    def replay(self):
+        if fault == "frozen" and self._loss is not None:
+            return  # nothing runs: the weights stay, the loss is the last one
+        if fault == "stale inputs":  # every replay sees the batch it was recorded with
+            self.__dict__.setdefault("_first", tuple(x.clone() for x in self._static))
+            for static, first in zip(self._static, self._first):
+                static.copy_(first)
+        real_replay(self)
+
+    monkeypatch.setattr(StepGraph, "_prepare", prepare)
+    monkeypatch.setattr(StepGraph, "_replay", replay)
+    assert _check_graphs_script().main(["--device", "cpu"]) == (0 if fault is None else 1)
+    assert ("-> use CUDA graphs" in capsys.readouterr().out) == (fault is None)

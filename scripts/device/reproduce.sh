@@ -28,7 +28,9 @@
 # 3. Unless COLORLAB_DEVICE_REPRODUCE=0: `colorlab reproduce --profile full` (with --compile when
 #    COLORLAB_DEVICE_COMPILE=1; with --cuda-graphs when COLORLAB_DEVICE_GRAPHS=1, or with "auto"
 #    (the default) when this call measured "eager" and "graphs" at 88x88 with one process and the
-#    graph was recorded and faster) (18 runs: 3 losses x 3 seeds x 2 data sets) on the packed
+#    graph was recorded and faster; either way only if scripts/device/check_graphs.py, a small
+#    model trained both ways on this GPU, finds the graph recorded and training alike)
+#    (18 runs: 3 losses x 3 seeds x 2 data sets) on the packed
 #    data (scripts/device/pack.py) into .devresults/ (git-ignored), stopped with SIGINT before the
 #    call's limit. Whatever finished comes back in results.tgz, even when the call is cut off: the
 #    benchmark and each finished dataset sit in .devresults/ and are kept by the next call (same
@@ -158,6 +160,12 @@ budget=$(( limit - (SECONDS - start) - 25 ))
 echo "reproduce: $budget s left in this call"
 workers=(); [ "$profile" = full ] && workers=(--workers "$processes")
 [ "$compile" = 1 ] && workers+=(--compile)
+if [ "$graphs" = 1 ] && [ "$run_reproduce" != 0 ]; then
+  # a small model trained both ways on this GPU first: graphs only if recorded and alike
+  timeout 180 python3 scripts/device/check_graphs.py 2>&1 | tee -a "$out/device.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] || { graphs=0; echo "CUDA graphs: off (the check above)" \
+    | tee -a "$out/device.txt"; }
+fi
 [ "$graphs" = 1 ] && workers+=(--cuda-graphs)
 status=0
 stamp() { while IFS= read -r line; do printf '[%4d s] %s\n' "$(( SECONDS - start ))" "$line"; done; }
