@@ -17,6 +17,16 @@ import torch
 _VALUE_CHECKS = contextvars.ContextVar("colorlab_value_checks", default=True)
 
 
+def error_summary(err: BaseException, limit: int = 300) -> str:
+    """``"TypeName: first line of the message"`` (at most ``limit`` characters of the line), for
+    a warning that says why an optional speed-up was dropped.
+
+    >>> error_summary(RuntimeError("no C compiler" + chr(10) + "more detail"))
+    'RuntimeError: no C compiler'
+    """
+    return f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:limit]}"
+
+
 @contextlib.contextmanager
 def trusted_values() -> Iterator[None]:
     """Skip the NaN/inf checks of :func:`check_finite` inside the block.

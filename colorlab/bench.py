@@ -151,13 +151,20 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
             "images_per_s_windows": windows, "batch": batch, "size": size,
             "width": width, "compile": all(r["compiled"] for r in results), "precision": used,
             "sync_search": bool(sync_search),
-            "cuda_graph": all(r["cuda_graph"] for r in results), "steps": steps, "gflop_per_image": flops / 1e9, "matmul_tflops": ceiling / 1e12,
+            "cuda_graph": all(r["cuda_graph"] for r in results), "steps": steps,
+            "gflop_per_image": flops / 1e9, "matmul_tflops": ceiling / 1e12,
             "ceiling_images_per_s": ceiling / flops, "fraction_of_ceiling": images_per_s * flops
             / ceiling}
 
 
 def _warmup(warmup: int, compiled: bool, graphs: bool) -> int:
-    """Untimed steps: at least 3 to compile, and the graph's eager warm-up plus its recording."""
+    """Untimed steps: at least 3 to compile, and the graph's eager warm-up plus its recording.
+
+    >>> _warmup(0, compiled=False, graphs=False), _warmup(0, True, False), _warmup(5, False, True)
+    (0, 3, 5)
+    >>> _warmup(0, compiled=False, graphs=True) == WARMUP_STEPS + 1
+    True
+    """
     return max(warmup, 3 if compiled else 0, WARMUP_STEPS + 1 if graphs else 0)
 
 

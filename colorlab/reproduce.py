@@ -91,6 +91,19 @@ class ReproduceProfile:
     def lr(self) -> float:
         return TrainConfig.scaled_lr(self.batch_size)
 
+    def record(self) -> dict:
+        """The profile as the provenance records it, without the settings that change only how
+        steps are launched (``cuda_graphs``: each run's record says whether it replayed a graph).
+        It also decides whether an earlier call's finished datasets are kept
+        (:class:`colorlab.results_folder.ResultsFolder`): a call that launches its steps another
+        way continues the same reproduction.
+
+        >>> record = PROFILES["full"].record()
+        >>> "cuda_graphs" in record, record["epochs"], record["seeds"]
+        (False, 100, 3)
+        """
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "cuda_graphs"}
+
 
 PROFILES = {
     "full": ReproduceProfile("full", size=88, width=1.0, epochs=100, batch_size=64),
@@ -223,7 +236,7 @@ def _provenance(prof: ReproduceProfile, key: dict, records: dict, bench: dict | 
     finished anything counts too, its runs being kept for the next): ``call_log`` lists them,
     ``call_wall_seconds`` gives each one's wall time and ``wall_seconds`` their sum."""
     parts = list(records.values()) + ([bench] if bench else []) + calls
-    provenance = {"profile": dataclasses.asdict(prof), "classifier": key["classifier"],
+    provenance = {"profile": prof.record(), "classifier": key["classifier"],
                   "sources": key["sources"],
                   **{field: _joined(r[field] for r in parts if r.get(field))
                      for field in ("device", "torch", "git_commit")},
@@ -268,10 +281,9 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
               seeds: int | None = None, workers: int | None = None) -> dict:
     """Train and evaluate everything, then replace ``out_dir`` in one step; returns the provenance.
 
-    ``epochs``, ``seeds``, ``compile``, ``cuda_graphs`` and ``precision`` (:mod:`colorlab.config`)
-    override the
-    profile's. ``workers`` runs train at once, each in its own process
-    (:mod:`colorlab.runs`; default: 1 on a CPU, up to 9 on a GPU). ``bench=True`` also runs
+    ``epochs``, ``seeds``, ``compile``, ``cuda_graphs`` and ``precision``
+    (:mod:`colorlab.config`) override the profile's. ``workers`` runs train at once, each in its
+    own process (:mod:`colorlab.runs`; default: 1 on a CPU, up to 9 on a GPU). ``bench=True`` also runs
     :func:`colorlab.bench.bench_train` (``full``: width 1, 176x176) and records it in the
     provenance. Datasets (and the benchmark) that an earlier call, interrupted or complete,
     finished with the same code, profile, classifier and data are kept; so are finished runs in
@@ -311,7 +323,7 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
     if workers is not None:
         check_positive_int(workers, "workers")
     work = Path(work_dir) if work_dir is not None else Path("runs") / profile
-    key = {"profile": dataclasses.asdict(prof), "classifier": classifier, "sources": source_hash()}
+    key = {"profile": prof.record(), "classifier": classifier, "sources": source_hash()}
     with FolderLock(out_dir, "results folder"):
         items = list(datasets) + (["bench"] if bench else [])
         folder = ResultsFolder(out_dir, key, items, force=force)

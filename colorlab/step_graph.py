@@ -51,6 +51,8 @@ from collections.abc import Callable
 
 import torch
 
+from ._validation import error_summary
+
 __all__ = ["StepGraph", "WARMUP_STEPS"]
 
 #: eager steps before recording (PyTorch's example uses 3; they also compile a compiled model)
@@ -95,6 +97,7 @@ class StepGraph:
         self._flag: torch.Tensor | None = None
         self._lrs: list | None = None
         self._device: torch.device | None = None
+        self._side: torch.cuda.Stream | None = None
 
     def __call__(self, *args) -> torch.Tensor:
         *inputs, flags = args
@@ -132,7 +135,9 @@ class StepGraph:
         # synchronised (a handful of steps), so that no memory is shared across streams; the
         # flags' reduction runs here too, so that no kernel is first launched while recording
         device = inputs[0].device
-        side = torch.cuda.Stream(device)
+        if self._side is None:  # one side stream for all warm-up steps, as in PyTorch's example
+            self._side = torch.cuda.Stream(device)
+        side = self._side
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):
             loss = self.step(*inputs, mine)
@@ -163,8 +168,7 @@ class StepGraph:
                         torch.cuda.synchronize(device)
                     raise
         except Exception as err:  # noqa: BLE001 - recording is an optimisation: fall back
-            first_line = (str(err).strip().splitlines() or [""])[0][:300]
-            self.failed = f"{type(err).__name__}: {first_line}"
+            self.failed = error_summary(err)
             warnings.warn(f"recording the training step as a CUDA graph failed ({self.failed});"
                           f" training continues without it", RuntimeWarning, stacklevel=3)
             self._static = None

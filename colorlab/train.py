@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from ._validation import trusted_values
+from ._validation import error_summary, trusted_values
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, FolderLock, atomic_save,
                          atomic_write_text, load_checkpoint, make_folder)
 from .config import (TrainConfig, autocast, build_model, default_device, grad_scaler, load_model,
@@ -140,7 +140,8 @@ class Trainer:
         #: record the model's part of each training step once as a CUDA graph and replay it
         #: (:mod:`colorlab.step_graph`): one launch instead of hundreds per step. On a CPU the
         #: step runs eagerly on the same static inputs; :attr:`graphed` says whether a graph was
-        #: recorded. Not under torchrun, with fp16 or with k > SRGB_EXACT_K (a warning says so)
+        #: recorded. Not under torchrun, with fp16, or with a classification loss whose search
+        #: reads its flag every step (k > SRGB_EXACT_K, or defer_exactness off): a warning says so
         self.cuda_graphs = False
         self._graph: StepGraph | None = None
         #: after :meth:`fit`: the epochs the run folder held before it, and the seconds it spent
@@ -274,7 +275,7 @@ class Trainer:
     def _why_no_graph(self) -> str | None:
         """Why this run's step cannot be recorded as a CUDA graph (None: it can)."""
         if self.dist.active:
-            return "under torchrun DistributedDataParallel's all-reduce runs outside it"
+            return "under torchrun, DistributedDataParallel's all-reduce runs outside the graph"
         if self.scaler.is_enabled():
             return "fp16's gradient scaler reads every step's gradients back to skip a bad step"
         if self.config.loss != "l2" and not self._deferring():
@@ -303,9 +304,8 @@ class Trainer:
         except Exception as err:  # noqa: BLE001 - only compiler errors are caught, see below
             if not _is_compile_error(err):
                 raise
-            first_line = (str(err).strip().splitlines() or [""])[0][:300]
-            warnings.warn(f"torch.compile failed ({type(err).__name__}: {first_line}); "
-                          f"training continues without compilation", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"torch.compile failed ({error_summary(err)}); training continues "
+                          f"without compilation", RuntimeWarning, stacklevel=2)
             gen.set_state(state)
             self._forward, self.compiled = self._wrapped, False
             loss = self._update(self._forward, loss_fn, opt, sched, idx, gen)

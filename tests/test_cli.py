@@ -126,6 +126,41 @@ def test_reproduce_passes_its_options_through(flags, expected, monkeypatch, tmp_
                  "--quiet", "--datasets", "fruits", *flags]) == 0
     assert seen["compile"] is expected and seen["bench"] and not seen["progress"]
     assert seen["datasets"] == ("fruits",) and seen["profile"] == "ci"
+    graphs = [seen["cuda_graphs"]]
+    for flag in ("--cuda-graphs", "--no-cuda-graphs"):
+        main(["reproduce", "--profile", "ci", "--out", str(tmp_path / "r"), "--quiet", flag])
+        graphs.append(seen["cuda_graphs"])
+    assert graphs == [None, True, False]
+
+
+def test_cuda_graphs_reach_the_trainer_from_train_bench_and_reproduce(monkeypatch, tmp_path,
+                                                                      capsys):
+    """--cuda-graphs sets Trainer.cuda_graphs in `colorlab train` and `colorlab bench train`,
+    and the profile's setting in `reproduce` (the runs then ask for graphs only on CUDA); where
+    nothing was recorded (a CPU), train and bench say so."""
+    import colorlab.train
+    from colorlab.reproduce import reproduce
+
+    asked = []
+    real_fit, real_bench = colorlab.train.Trainer.fit, colorlab.train.Trainer.benchmark
+    monkeypatch.setattr(colorlab.train.Trainer, "fit", lambda self, **kw: (
+        asked.append(("fit", self.cuda_graphs)), real_fit(self, **kw))[1])
+    monkeypatch.setattr(colorlab.train.Trainer, "benchmark", lambda self, **kw: (
+        asked.append(("bench", self.cuda_graphs)), real_bench(self, **kw))[1])
+    assert main(["train", "--dataset", "sample", "--loss", "ce", "--width", "0.0625", "--size",
+                 "16", "--epochs", "1", "--batch-size", "4", "--run-dir", str(tmp_path / "t"),
+                 "--device", "cpu", "--cuda-graphs"]) == 0
+    assert "no CUDA graph was recorded" in capsys.readouterr().out
+    assert main(["bench", "train", "--device", "cpu", "--size", "16", "--batch", "4", "--steps",
+                 "1", "--repeats", "1", "--width", "0.0625", "--cuda-graphs"]) == 0
+    assert "no CUDA graph was recorded" in capsys.readouterr().out
+    prov = reproduce(tmp_path / "r", profile="ci", epochs=1, seeds=1, datasets=("fruits",),
+                     work_dir=tmp_path / "w", classifier=None, progress=False,
+                     cuda_graphs=True, log=lambda *a: None)
+    # the CPU's runs train without asking: a graph needs CUDA; the call's record leaves it out
+    assert asked[:2] == [("fit", True), ("bench", True)] and set(asked[2:]) == {("fit", False)}
+    assert "cuda_graphs" not in prov["profile"]
+    assert all(r["cuda_graph"] is False for r in prov["runs"].values())
 
 
 def test_the_full_profile_is_not_compiled_unless_asked():

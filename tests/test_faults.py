@@ -9,7 +9,6 @@ and checks the bit-exact resume.)
 """
 from __future__ import annotations
 
-import dataclasses
 import errno
 import hashlib
 import json
@@ -72,7 +71,7 @@ def model_file(tmp_path_factory) -> Path:
 def fake_results(folder: Path, profile: str = "full", datasets=("celeba", "fruits"),
                  bench: bool = True) -> dict:
     folder.mkdir(parents=True)
-    prov = {"profile": dataclasses.asdict(PROFILES[profile]), "device": "NVIDIA H100 80GB HBM3",
+    prov = {"profile": PROFILES[profile].record(), "device": "NVIDIA H100 80GB HBM3",
             "datasets": {ds: {} for ds in datasets}}
     if bench:
         prov["bench_train"] = {}
@@ -124,7 +123,7 @@ def test_an_unfinished_larger_run_is_not_discarded(tmp_path):
     out = tmp_path / "results"
     partial = tmp_path / ".results.partial" / "celeba"
     partial.mkdir(parents=True)
-    key = {"profile": dataclasses.asdict(PROFILES["full"]), "classifier": None, "sources": "x"}
+    key = {"profile": PROFILES["full"].record(), "classifier": None, "sources": "x"}
     (partial / "dataset.json").write_text(json.dumps({"key": key, "manifest_hash": "m"}))
     with pytest.raises(ResultsExist, match="unfinished larger"):
         cl.reproduce.reproduce(out, profile="ci", work_dir=tmp_path / "w")

@@ -4,7 +4,6 @@ These tests read only the committed files. They check that the folder is one com
 run, that Table 1 is derived from the metrics and not typed in, and that every file the chapters
 open exists and stays small.
 """
-import dataclasses
 import json
 import re
 
@@ -30,10 +29,7 @@ def provenance():
 
 
 def test_provenance_describes_one_complete_gpu_run(provenance):
-    # cuda_graphs says how the steps were launched, not what they compute (a recording made
-    # before the setting has none)
-    full = {k: v for k, v in dataclasses.asdict(PROFILES["full"]).items() if k != "cuda_graphs"}
-    assert {k: v for k, v in provenance["profile"].items() if k != "cuda_graphs"} == full
+    assert provenance["profile"] == PROFILES["full"].record()
     assert re.fullmatch(r"[0-9a-f]{40}", provenance["git_commit"])
     assert not provenance["device"].startswith("CPU")  # a card's name (device_name)
     assert set(provenance["datasets"]) == set(DATASETS)

@@ -53,6 +53,10 @@ def test_results_folder_is_complete(ci_results):
     assert set(prov["runs"]) == ALL_RUNS
     assert all(r["images_per_s"] > 0 for r in prov["runs"].values())
     assert all(r["evaluate_seconds"] > 0 for r in prov["runs"].values())
+    # where each run's wall time went besides its steps, and how its steps were launched
+    assert all(0 < r["validation_seconds_this_call"] + r["checkpoint_seconds_this_call"]
+               < r["wall_seconds_this_call"] and r["cuda_graph"] is False
+               for r in prov["runs"].values())
     assert all(len(d["manifest_hash"]) == 64 for d in prov["datasets"].values())
     assert not [p for p in base.iterdir() if p.name.startswith(".results")]
 
@@ -66,6 +70,17 @@ def test_finished_runs_are_skipped_on_a_second_call(ci_results):
     after = json.loads((base / "results" / "table1.json").read_text())
     for ds in before:
         assert after[ds]["auc"] == before[ds]["auc"]  # the same trained models, re-evaluated
+
+
+def test_launching_the_steps_another_way_continues_the_same_reproduction():
+    """cuda_graphs changes how steps are launched, not what they compute: it is left out of the
+    record that decides whether an earlier call's finished datasets are kept, so a call that
+    records graphs continues one that did not (and the other way round)."""
+    import dataclasses
+
+    graphs = dataclasses.replace(PROFILES["full"], cuda_graphs=True)
+    assert graphs.record() == PROFILES["full"].record()
+    assert dataclasses.replace(PROFILES["full"], epochs=50).record() != PROFILES["full"].record()
 
 
 def test_full_profile_refuses_the_cpu(tmp_path):

@@ -25,27 +25,30 @@
 #    $COLORLAB_DEVICE_BENCH_PROCESSES the process counts (default "1 $COLORLAB_DEVICE_PROCESSES").
 #    A measurement already in .devresults/bench/ is kept; each is copied to $OUT as soon as it is
 #    taken.
-# 3. Unless COLORLAB_DEVICE_REPRODUCE=0: `colorlab reproduce --profile full` (with --compile when
-#    COLORLAB_DEVICE_COMPILE=1; with --cuda-graphs when COLORLAB_DEVICE_GRAPHS=1, or with "auto"
-#    (the default) when this call measured "eager" and "graphs" at 88x88 with one process and the
-#    graph was recorded and faster; either way only if scripts/device/check_graphs.py, a small
-#    model trained both ways on this GPU, finds the graph recorded and training alike)
-#    (18 runs: 3 losses x 3 seeds x 2 data sets) on the packed
-#    data (scripts/device/pack.py) into .devresults/ (git-ignored), stopped with SIGINT before the
-#    call's limit. Whatever finished comes back in results.tgz, even when the call is cut off: the
-#    benchmark and each finished dataset sit in .devresults/ and are kept by the next call (same
-#    code, profile and data), which then trains only what is missing; on a machine that is still
-#    warm, finished and interrupted runs in runs/full are kept too. Once .devresults/results/
-#    exists, copy it to results/ and commit it (small files only).
+# 3. Unless COLORLAB_DEVICE_REPRODUCE=0: `colorlab reproduce --profile full` (18 runs: 3 losses
+#    x 3 seeds x 2 data sets) on the packed data (scripts/device/pack.py) into .devresults/
+#    (git-ignored), with --compile when COLORLAB_DEVICE_COMPILE=1, and with --cuda-graphs
+#    (colorlab.step_graph) when COLORLAB_DEVICE_GRAPHS=1, or, with "auto" (the default), when the
+#    benchmark files in .devresults/bench (this call's or kept from an earlier one) show the graph
+#    recorded and faster at 88x88 with as many processes as the reproduction runs (else one).
+#    Either way graphs are used only if scripts/device/check_graphs.py, a small model trained
+#    both ways on this GPU first (~20 s, inside the call's limit), finds the graph recorded and
+#    the training alike. Stopped with SIGINT before the call's limit. Whatever finished comes
+#    back in results.tgz, even when the call is cut off: the benchmark and each finished dataset
+#    sit in .devresults/ and are kept by the next call (same code, profile and data; whether
+#    steps are replayed from graphs may differ), which then trains only what is missing; on a
+#    machine that is still warm, finished and interrupted runs in runs/full are kept too. Once
+#    .devresults/results/ exists, copy it to results/ and commit it (small files only).
 #
 # A session's device time (900 s, a machine start ~60-70 s of it; a machine stays warm ~30 s
 # after a call) fits two calls if the second follows at once, on the kind the issue names:
 #   1. COLORLAB_DEVICE_BENCH=none COLORLAB_DEVICE_GRAPHS=1 bash scripts/device/reproduce.sh
-#      (the 18 runs, each step replayed from a CUDA graph, <= 575 s; a step that cannot be
-#      recorded trains eagerly, with a warning in the log)
+#      (the 18 runs, <= 575 s, each step replayed from a CUDA graph if the check passes: the
+#      library leaves graphs off by default until a device has measured them, and call 2 does;
+#      a step that cannot be recorded trains eagerly, with a warning in the log)
 #   2. COLORLAB_DEVICE_BENCH="eager graphs sync compiled-graphs compiled" \
 #        COLORLAB_DEVICE_REPRODUCE=0 COLORLAB_DEVICE_SECONDS=240 bash scripts/device/reproduce.sh
-#      (today's step against the recorded one, the flag read every step, and compiled: each ratio
+#      (today's eager step against the graph, the flag read every step, and compiled: each ratio
 #      changes one thing; 88 then 176, one process and several; measures what fits, and a next
 #      call measures the rest)
 # and carry only .devpack to a fresh machine (.devresults travels back in results.tgz).
@@ -57,10 +60,14 @@ limit=${COLORLAB_DEVICE_SECONDS:-575}        # the whole script; then SIGINT: fi
 profile=${COLORLAB_DEVICE_PROFILE:-full}     # ci: a dry run of this script on a CPU
 processes=${COLORLAB_DEVICE_PROCESSES:-9}
 processes_176=${COLORLAB_DEVICE_PROCESSES_176:-4}  # at 176x176 (at most $processes)
-paths=${COLORLAB_DEVICE_BENCH:-eager}          # eager, compiled, sync (a list of them), or none
+paths=${COLORLAB_DEVICE_BENCH:-eager}  # eager, compiled, sync, graphs, compiled-graphs, or none
 run_reproduce=${COLORLAB_DEVICE_REPRODUCE:-1}
 compile=${COLORLAB_DEVICE_COMPILE:-0}      # 1: the reproduction's runs use torch.compile
 graphs=${COLORLAB_DEVICE_GRAPHS:-auto}     # 1/0: the runs' steps as CUDA graphs; auto: see below
+case "$graphs" in
+  0|1|auto) ;;
+  *) echo "COLORLAB_DEVICE_GRAPHS must be 0, 1 or auto, got '$graphs'"; exit 2 ;;
+esac
 bench_processes=${COLORLAB_DEVICE_BENCH_PROCESSES:-1 $processes}  # 176x176: $processes_176
 sizes=${COLORLAB_DEVICE_SIZES:-88 176}     # the benchmark's image sizes (full profile)
 mkdir -p "$out" .devresults/bench
@@ -100,7 +107,7 @@ fi
 
 # 2. the benchmark: one process against several, at both sizes; each measurement is bounded by
 #    what is left of the call ($limit)
-bench() {  # $1: the paths to measure (eager, compiled, sync, none), size by size
+bench() {  # $1: the paths to measure (see $paths above), size by size
   if [ "$profile" = full ]; then batch=64; steps=20; else sizes="16"; batch=4; steps=2; fi
   for path in $1; do
     case "$path" in
@@ -138,35 +145,47 @@ bench() {  # $1: the paths to measure (eager, compiled, sync, none), size by siz
 }
 bench "$paths" 2>&1 | tee "$out/bench.txt"
 
-# the reproduction's step: recorded as a CUDA graph when asked (1), or, with "auto", when this
-# call's benchmark at 88x88 with one process recorded one and found it faster than the eager step
-if [ "$graphs" = auto ]; then
-  graphs=$(python3 - <<'PY'
-import json, pathlib
-def rate(name):
+# the reproduction's step: recorded as a CUDA graph when asked (1), or, with "auto", when the
+# benchmark files in .devresults/bench (this call's, or kept from an earlier one) show the graph
+# recorded and faster at 88x88, the reproduction's size, with as many processes as it trains at
+# once (else with one)
+if [ "$graphs" = auto ] && [ "$run_reproduce" != 0 ]; then
+  graphs=$(COLORLAB_P="$processes" python3 - <<'PY'
+import json, os, pathlib
+def record(name):
     p = pathlib.Path(".devresults/bench") / name
     return json.loads(p.read_text()) if p.is_file() and p.stat().st_size else None
-eager, graphed = rate("train-88-p1.json"), rate("train-88-p1-graphs.json")
-print(int(bool(eager and graphed and graphed.get("cuda_graph")
-               and graphed["images_per_s"] > eager["images_per_s"])))
+for p in (os.environ["COLORLAB_P"], "1"):
+    eager, graphed = record(f"train-88-p{p}.json"), record(f"train-88-p{p}-graphs.json")
+    if eager and graphed:
+        faster = graphed.get("cuda_graph") and graphed["images_per_s"] > eager["images_per_s"]
+        print(int(bool(faster)), f"(the benchmark at 88x88 with {p} process(es): "
+              f"{graphed['images_per_s']:.0f} images/s with the graph, "
+              f"{eager['images_per_s']:.0f} without)")
+        break
+else:
+    print(0, "(no benchmark of both steps at 88x88)")
 PY
-)
-  echo "CUDA graphs for the reproduction: $graphs (auto: from the benchmark at 88x88)" \
-    | tee -a "$out/device.txt"
+) || graphs="0 (the decision failed)"
+  echo "CUDA graphs for the reproduction, auto: $graphs" | tee -a "$out/device.txt"
+  graphs=${graphs%% *}
 fi
 
 # 3. the reproduction, stopped with SIGINT before the call's limit
-budget=$(( limit - (SECONDS - start) - 25 ))
-echo "reproduce: $budget s left in this call"
 workers=(); [ "$profile" = full ] && workers=(--workers "$processes")
 [ "$compile" = 1 ] && workers+=(--compile)
 if [ "$graphs" = 1 ] && [ "$run_reproduce" != 0 ]; then
-  # a small model trained both ways on this GPU first: graphs only if recorded and alike
-  timeout 180 python3 scripts/device/check_graphs.py 2>&1 | tee -a "$out/device.txt"
+  # a small model trained both ways on this GPU first: graphs only if recorded and alike (it
+  # takes part of the call's time, so it comes before the reproduction's budget)
+  left=$(( limit - (SECONDS - start) - 60 ))
+  timeout "$(( left < 180 ? (left > 10 ? left : 10) : 180 ))" \
+    python3 scripts/device/check_graphs.py 2>&1 | tee -a "$out/device.txt"
   [ "${PIPESTATUS[0]}" = 0 ] || { graphs=0; echo "CUDA graphs: off (the check above)" \
     | tee -a "$out/device.txt"; }
 fi
 [ "$graphs" = 1 ] && workers+=(--cuda-graphs)
+budget=$(( limit - (SECONDS - start) - 25 ))
+echo "reproduce: $budget s left in this call"
 status=0
 stamp() { while IFS= read -r line; do printf '[%4d s] %s\n' "$(( SECONDS - start ))" "$line"; done; }
 if [ "$run_reproduce" != 0 ]; then
