@@ -28,3 +28,16 @@ def shared_data():
 def seeded():
     """Every test starts from the same global RNG state: no test depends on luck."""
     torch.manual_seed(0)
+
+
+class StopTraining(Exception):
+    """What :func:`stop_after`'s callback raises: a run killed after an epoch."""
+
+
+def stop_after(epochs: int):
+    """A Trainer callback that stops training once ``epochs`` epochs and their checkpoint are
+    written (``callback("epoch", epoch, steps)`` comes after the checkpoint)."""
+    def callback(event, epoch, step):
+        if event == "epoch" and epoch + 1 == epochs:
+            raise StopTraining
+    return callback

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import colorlab.gamut as gamut
+from conftest import StopTraining, stop_after
 from colorlab.data import SampleImages
 from colorlab.step_graph import WARMUP_STEPS, StepGraph
 from colorlab.train import TrainConfig, Trainer
@@ -48,20 +49,13 @@ def test_the_static_path_trains_bit_for_bit_as_the_eager_step(splits, tmp_path, 
     assert graphed._graph._static is not None and not graphed.graphed  # no graph on a CPU
     assert [h["cuda_graph"] for h in h_graphed] == [False] * 4
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_epoch_2(event, epoch, step):
-        if event == "epoch" and epoch == 1:
-            raise Stop
-
     config = TrainConfig(loss="rebal", width=WIDTH, epochs=4, batch_size=8, size=SIZE,
                          checkpoint_every=1)
     weights = torch.rand(313, generator=torch.Generator().manual_seed(0)).double() + 0.5
     first = Trainer(config, splits["train"], splits["val"], tmp_path / "resumed", weights=weights,
-                    progress=False, callback=stop_after_epoch_2)
+                    progress=False, callback=stop_after(2))
     first.cuda_graphs = True
-    with pytest.raises(Stop):
+    with pytest.raises(StopTraining):
         first.fit()
     again = Trainer(config, splits["train"], splits["val"], tmp_path / "resumed", weights=weights,
                     progress=False)

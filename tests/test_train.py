@@ -13,6 +13,7 @@ import torch
 from colorlab.checkpoint import CheckpointError, atomic_save, load_checkpoint
 from colorlab.data import SampleImages
 from colorlab.train import TrainConfig, Trainer, load_model
+from conftest import StopTraining, stop_after
 
 SIZE, WIDTH = 16, 0.0625
 
@@ -182,18 +183,11 @@ def test_a_run_says_where_its_time_went_besides_its_steps(splits, tmp_path):
     """Each epoch records its validation seconds, the trainer the seconds it spent writing
     checkpoints in this call and the epoch it resumed from: what the device log prints per run
     (colorlab.runs), so that a call that runs out of time shows where it went."""
-    class Stop(Exception):
-        pass
-
-    def stop_after_epoch_2(event, epoch, step):
-        if event == "epoch" and epoch == 1:
-            raise Stop
-
     config = TrainConfig(loss="ce", width=WIDTH, epochs=3, batch_size=8, size=SIZE,
                          checkpoint_every=1)
     first = Trainer(config, splits["train"], splits["val"], tmp_path, progress=False,
-                    callback=stop_after_epoch_2)
-    with pytest.raises(Stop):
+                    callback=stop_after(2))
+    with pytest.raises(StopTraining):
         first.fit()
     assert first.start_epoch == 0 and first.checkpoint_seconds > 0
     again = Trainer(config, splits["train"], splits["val"], tmp_path, progress=False)
