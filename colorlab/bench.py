@@ -34,12 +34,12 @@ from .encode import soft_encode
 from .gamut import ab_bins
 from .models import ColorizationNet
 from .runs import mps_active, run_jobs, wait_for_others
-from .step_graph import WARMUP_STEPS
+from .step_graph import NOT_RECORDED, WARMUP_STEPS
 from .throughput import forward_flops, matmul_ceiling, step_of
 from .train import TrainConfig, Trainer
 
-__all__ = ["median_seconds", "bench_core", "bench_train", "format_train_bench", "add_bench_command",
-           "main"]
+__all__ = ["median_seconds", "bench_core", "bench_train", "synthetic_dataset", "format_train_bench",
+           "add_bench_command", "main"]
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 5) -> float:
@@ -87,19 +87,28 @@ def _windows(kwargs: dict) -> dict:
     config = TrainConfig(loss=kwargs["loss"], width=kwargs["width"], batch_size=batch, size=size,
                          compile=kwargs["compile"], lr=TrainConfig.scaled_lr(batch),
                          precision=kwargs["precision"])
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (batch * 2, 3, size, size), generator=gen, dtype=torch.uint8)
-    data = ColorizationDataset(images, torch.full((len(images),), -1),
-                               [f"{i}" for i in range(len(images))], [], "synthetic", size,
-                               source="synthetic")
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(config, data, None, tmp, device=dev, progress=False)
+        trainer = Trainer(config, synthetic_dataset(batch * 2, size), None, tmp, device=dev,
+                          progress=False)
         trainer.defer_exactness = not kwargs.get("sync_search", False)
         trainer.cuda_graphs = kwargs.get("cuda_graphs", False)
         windows = trainer.benchmark(steps=kwargs["steps"], warmup=kwargs["warmup"],
                                     repeats=kwargs["repeats"], on_ready=wait_for_others)
     return {"windows": windows, "compiled": trainer.compiled, "cuda_graph": trainer.graphed,
             "world_size": trainer.dist.world_size}
+
+
+def synthetic_dataset(n: int, size: int, seed: int = 0) -> ColorizationDataset:
+    """``n`` random uint8 images of ``size x size`` as an unlabelled dataset: what the training
+    benchmark trains on (the pixel values do not change a step's cost).
+
+    >>> synthetic_dataset(4, 16).images.shape
+    torch.Size([4, 3, 16, 16])
+    """
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, size, size), generator=gen, dtype=torch.uint8)
+    return ColorizationDataset(images, torch.full((n,), -1), [f"{i}" for i in range(n)], [],
+                               "synthetic", size, source="synthetic")
 
 
 def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, width: float = 1.0,
@@ -250,8 +259,7 @@ def _run(args) -> int:
     if ctx.main:
         print(format_train_bench(result))
         if args.cuda_graphs and not result["cuda_graph"]:
-            print("  (--cuda-graphs: no CUDA graph was recorded; it needs a CUDA device, and a "
-                  "warning above says why when one was there)")
+            print(f"  {NOT_RECORDED}")
         if args.json:
             atomic_write_text(json.dumps(result, indent=1), args.json)
     return 0

@@ -175,8 +175,9 @@ def _train(args) -> int:
     shutdown()
     last = history[-1]
     if ctx.main and args.cuda_graphs and not trainer.graphed:
-        print("(--cuda-graphs: no CUDA graph was recorded; it needs a CUDA device, and a warning "
-              "above says why when one was there)")
+        from .step_graph import NOT_RECORDED
+
+        print(NOT_RECORDED)
     if ctx.main:
         print(f"trained {len(history)} epochs on {ctx.world_size} process(es), effective batch "
               f"{config.batch_size * ctx.world_size}, lr {lr:.3g}: train loss "

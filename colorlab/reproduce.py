@@ -283,8 +283,8 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
 
     ``epochs``, ``seeds``, ``compile``, ``cuda_graphs`` and ``precision``
     (:mod:`colorlab.config`) override the profile's. ``workers`` runs train at once, each in its
-    own process (:mod:`colorlab.runs`; default: 1 on a CPU, up to 9 on a GPU). ``bench=True`` also runs
-    :func:`colorlab.bench.bench_train` (``full``: width 1, 176x176) and records it in the
+    own process (:mod:`colorlab.runs`; default: 1 on a CPU, up to 9 on a GPU). ``bench=True``
+    also runs :func:`colorlab.bench.bench_train` (``full``: width 1, 176x176) and records it in the
     provenance. Datasets (and the benchmark) that an earlier call, interrupted or complete,
     finished with the same code, profile, classifier and data are kept; so are finished runs in
     ``work_dir``.

@@ -53,10 +53,13 @@ import torch
 
 from ._validation import error_summary
 
-__all__ = ["StepGraph", "WARMUP_STEPS"]
+__all__ = ["StepGraph", "WARMUP_STEPS", "NOT_RECORDED"]
 
 #: eager steps before recording (PyTorch's example uses 3; they also compile a compiled model)
 WARMUP_STEPS = 3
+#: what the command line prints when ``--cuda-graphs`` was asked for and nothing was recorded
+NOT_RECORDED = ("(--cuda-graphs: no CUDA graph was recorded; it needs a CUDA device, and a "
+                "warning above says why when one was there)")
 
 
 class StepGraph:

@@ -138,7 +138,7 @@ class Trainer:
         #: (``colorlab bench train --sync-search`` measures that path)
         self.defer_exactness = True
         #: record the model's part of each training step once as a CUDA graph and replay it
-        #: (:mod:`colorlab.step_graph`): one launch instead of hundreds per step. On a CPU the
+        #: (:mod:`colorlab.step_graph`): one launch per step instead of one per kernel. On a CPU the
         #: step runs eagerly on the same static inputs; :attr:`graphed` says whether a graph was
         #: recorded. Not under torchrun, with fp16, or with a classification loss whose search
         #: reads its flag every step (k > SRGB_EXACT_K, or defer_exactness off): a warning says so
@@ -267,10 +267,10 @@ class Trainer:
         elif self.cuda_graphs:
             self._graph = StepGraph(lambda L, ab, flags: self._core(
                 self._forward, loss_fn, opt, L, ab, flags), opt)
+            # its warm-up steps run unrecorded, as does a smaller last batch: that is intended
+            opt._warned_capturable_if_run_uncaptured = True
         for group in opt.param_groups:  # a recorded Adam keeps its step counter on the device
             group["capturable"] = self._graph is not None and self.cuda  # (checkpoints say)
-        # its warm-up steps run unrecorded, as does a smaller last batch: that is intended
-        opt._warned_capturable_if_run_uncaptured = True
 
     def _why_no_graph(self) -> str | None:
         """Why this run's step cannot be recorded as a CUDA graph (None: it can)."""

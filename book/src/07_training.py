@@ -141,8 +141,8 @@ show_source(Trainer._inputs, Trainer._loss, Trainer._update, Trainer._core)
 #    nearest-bin search's exactness flag, which cannot be false for sRGB targets (Chapter
 #    {doc}`03_ab_gamut`) and is read once per epoch too.
 # 7. Optionally (`Trainer.cuda_graphs`, `--cuda-graphs`), the model's part of the step (`_core`:
-#    forward, loss, backward and Adam) is recorded once as a CUDA graph and replayed, one launch
-#    instead of hundreds per step (`colorlab.step_graph`). Item 6 is what makes this possible: a
+#    forward, loss, backward and Adam) is recorded once as a CUDA graph and replayed: one launch
+#    per step instead of one per kernel (`colorlab.step_graph`). Item 6 makes this possible: a
 #    recorded step cannot wait for the host. The batch's preparation stays outside the graph,
 #    because its random draws come from a CPU generator, which a graph would freeze.
 #

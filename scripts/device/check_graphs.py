@@ -20,24 +20,16 @@ import warnings
 
 import torch
 
-from colorlab.data import ColorizationDataset
+from colorlab.bench import synthetic_dataset
 from colorlab.train import TrainConfig, Trainer
-
-
-def _dataset(n: int, size: int, seed: int) -> ColorizationDataset:
-    gen = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 3, size, size), generator=gen, dtype=torch.uint8)
-    images = torch.nn.functional.avg_pool2d(images.float(), 5, 1, 2).to(torch.uint8)  # smoother
-    return ColorizationDataset(images, torch.full((n,), -1), [f"{i}" for i in range(n)], [],
-                               "synthetic", size, source="synthetic")
 
 
 def train(graphs: bool, device: str) -> tuple[list[dict], bool]:
     config = TrainConfig(loss="ce", width=0.25, epochs=8, batch_size=16, size=32, lr=1e-3,
                          checkpoint_every=8)
     with tempfile.TemporaryDirectory() as run:
-        trainer = Trainer(config, _dataset(88, 32, 0), _dataset(24, 32, 1), run, device=device,
-                          progress=False)
+        trainer = Trainer(config, synthetic_dataset(88, 32, 0), synthetic_dataset(24, 32, 1),
+                          run, device=device, progress=False)
         trainer.cuda_graphs = graphs
         return trainer.fit(), trainer.graphed
 
