@@ -37,6 +37,10 @@ Training (chapter 7):
 * :mod:`colorlab.config`: a run's configuration, its model, device and precision (bf16/fp16/fp32 by
   compute capability).
 * :mod:`colorlab.train`: the Trainer: exact resume, best.pt, validation.
+* :mod:`colorlab.run_state`: a run's model, optimizer, scheduler and random states, and its
+  checkpoint.
+* :mod:`colorlab.training_step`: one training step: inputs, loss, backward, Adam; compiled or
+  graphed.
 * :mod:`colorlab.step_graph`: a training step recorded once as a CUDA graph and replayed.
 * :mod:`colorlab.checkpoint`: atomic files, checkpoints and folder locks.
 * :mod:`colorlab.distributed`: several GPUs with torchrun and DDP.

@@ -3,11 +3,14 @@
 The whole dataset lives on the training device as uint8; each step augments, converts to Lab and
 soft-encodes on that device, in batch, so data loading never starves a GPU. On CUDA the forward
 pass runs in autocast (bf16, or fp16 with a gradient scaler on pre-Ampere GPUs:
-:mod:`colorlab.config`) with channels_last memory, Adam is fused and ``torch.compile`` is
-optional. Checkpoints are atomic and hold everything needed to continue bit-for-bit: model,
-optimizer, scheduler, epoch, RNG states, config and history. A run killed at any moment loses only
-the work since its last checkpoint; resumed, it ends with the same weights as an uninterrupted run
-(on CPU, where kernels are deterministic). Under ``torchrun`` it trains one model on several
+:mod:`colorlab.config`) with channels_last memory, Adam is fused, and ``torch.compile`` and a
+recorded CUDA graph are optional. That step is :class:`colorlab.training_step.TrainingStep`; the
+trainer runs the epochs around it.
+
+Checkpoints are atomic and hold everything needed to continue bit-for-bit: model, optimizer,
+scheduler, epoch, RNG states, config and history. A run killed at any moment loses only the work
+since its last checkpoint; resumed, it ends with the same weights as an uninterrupted run (on CPU,
+where kernels are deterministic). Under ``torchrun`` it trains one model on several
 devices with DistributedDataParallel, each rank holding its shard (:mod:`colorlab.distributed`).
 
 Run folder: ``checkpoint.pt`` (latest state), ``history.json`` (per-epoch losses, Fig. 4),
@@ -22,23 +25,19 @@ import json
 import math
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
-from ._validation import error_summary, trusted_values
+from ._validation import trusted_values
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, FolderLock, atomic_save,
                          atomic_write_text, load_checkpoint, make_folder)
-from .config import (TrainConfig, autocast, build_model, default_device, grad_scaler, load_model,
-                     resolve_precision)
+from .config import TrainConfig, build_model, default_device, load_model, resolve_precision
 from .data import ColorizationDataset
 from .distributed import context, main_only, shard, sharded_chunks
-from .gamut import SRGB_EXACT_K, all_exact, deferred_exactness
-from .step_graph import StepGraph
-from .losses import L2Loss, RebalancedCrossEntropy
-from .transforms import augment, downsample_ab, to_lab
+from .run_state import RunState, run_scale
+from .training_step import TrainingStep, check_weights
 
 __all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device", "RUN_FILES"]
 
@@ -53,15 +52,6 @@ def _no_terminal() -> bool:
 
 # under torchrun only rank 0 writes the run's files (colorlab.distributed)
 _save, _write_text = main_only(atomic_save), main_only(atomic_write_text)
-
-
-def _is_compile_error(err: BaseException) -> bool:
-    """Whether ``err`` (or an exception it was raised from) comes from torch.compile's stack."""
-    while err is not None:
-        if type(err).__module__.startswith(("torch._dynamo", "torch._inductor", "triton")):
-            return True
-        err = err.__cause__
-    return False
 
 
 @contextlib.contextmanager
@@ -108,11 +98,9 @@ class Trainer:
                  val_set: ColorizationDataset | None, run_dir: str | Path,
                  weights: torch.Tensor | None = None, device: str | torch.device | None = None,
                  progress: bool = True, callback: Callable[[str, int, int], None] | None = None):
-        if config.loss == "rebal" and weights is None:
-            raise ValueError("loss='rebal' needs the rebalancing weights "
-                             "(colorlab.prior.rebalance_weights of the training prior)")
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        check_weights(config, weights)
         for name, ds in (("train_set", train_set), ("val_set", val_set)):
             if (ds is not None or name == "train_set") and not isinstance(ds, ColorizationDataset):
                 raise TypeError(f"{name} must be a colorlab ColorizationDataset (e.g. "
@@ -132,7 +120,6 @@ class Trainer:
         self.progress, self.callback = progress, callback
         self.cuda = self.device.type == "cuda"
         self.precision = resolve_precision(config.precision if config.amp else "fp32", self.device)
-        self._exact_flags: list[torch.Tensor] = []  # gamut.deferred_exactness, read per epoch
         #: keep the nearest-bin search's exactness flags on the device until the epoch ends (up
         #: to k = SRGB_EXACT_K); False reads each step's at once, as colorlab did before
         #: (``colorlab bench train --sync-search`` measures that path)
@@ -143,209 +130,42 @@ class Trainer:
         #: recorded. Not under torchrun, with fp16, or with a classification loss whose search
         #: reads its flag every step (k > SRGB_EXACT_K, or defer_exactness off): a warning says so
         self.cuda_graphs = False
-        self._graph: StepGraph | None = None
+        #: the running fit's or benchmark's :class:`~colorlab.training_step.TrainingStep` and
+        #: :class:`~colorlab.run_state.RunState` (model, optimizer, scheduler, augmentation
+        #: generator, gradient scaler)
+        self.training_step: TrainingStep | None = None
+        self.state: RunState | None = None
         #: after :meth:`fit`: the epochs the run folder held before it, and the seconds it spent
         #: writing checkpoints and ``best.pt``
         self.start_epoch, self.checkpoint_seconds = 0, 0.0
 
     # ------------------------------------------------------------------ pieces
-    def _loss_fn(self) -> torch.nn.Module:
-        c = self.config
-        if c.loss == "l2":
-            return L2Loss()
-        weights = self.weights.float() if c.loss == "rebal" else None
-        return RebalancedCrossEntropy(weights, k=c.k, sigma=c.sigma).to(self.device)
+    def _fresh_state(self) -> RunState:
+        """A new run's model, optimizer, scheduler, generator and scaler (seeded)."""
+        self.state = RunState.fresh(self.config, self.device, self.precision, self.dist)
+        return self.state
 
-    def _fresh_state(self):
-        c = self.config
-        torch.manual_seed(c.seed)
-        model = build_model(c).to(self.device)
-        if self.cuda:
-            model = model.to(memory_format=torch.channels_last)
-        opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay,
-                               fused=self.cuda)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-        gen = torch.Generator().manual_seed(c.seed + 1 + self.dist.rank * 2 ** 32)
-        self.scaler = grad_scaler(self.device, self.precision)
-        return model, opt, sched, gen
+    def _training_step(self, state: RunState) -> TrainingStep:
+        """The step that trains ``state.model`` from now on (through ``torch.compile`` when the
+        config asks for it, recorded as a CUDA graph when :attr:`cuda_graphs` asks for it)."""
+        self.training_step = TrainingStep(
+            self.config, state.model, state.opt, state.sched, self.train_images,
+            weights=self.weights, precision=self.precision, scaler=state.scaler, dist=self.dist,
+            run_dir=self.run_dir, defer_exactness=self.defer_exactness,
+            cuda_graphs=self.cuda_graphs)
+        return self.training_step
 
-    def _rng_states(self, gen) -> dict:
-        return {"generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if self.cuda else []}
-
-    def _checkpoint(self, model, opt, sched, gen, epoch: int, history: list) -> dict:
-        # every rank's random states (a collective: all ranks call this), rank 0's at the top
-        ranks = self.dist.gather(self._rng_states(gen))
-        return {"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(), "epoch": epoch,
-                "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), **ranks[0], "history": history,
-                "scaler": self.scaler.state_dict(),
-                **self._scale(), **({"rank_states": ranks} if self.dist.active else {})}
-
-    def _scale(self) -> dict:
-        """World size, effective batch (all ranks together) and learning rate of this run."""
-        return {"world_size": self.dist.world_size, "lr": self.config.lr,
-                "effective_batch_size": self.config.batch_size * self.dist.world_size}
-
-    def _restore(self, ck: dict, model, opt, sched, gen) -> tuple[int, list]:
-        saved = {"precision": "auto", **ck["config"]}  # checkpoints from before the setting
-        if saved != self.config.to_dict():
-            changed = sorted(k for k in self.config.to_dict()
-                             if saved.get(k) != self.config.to_dict()[k])
-            raise CheckpointError(f"{self.run_dir / 'checkpoint.pt'} belongs to a run with another "
-                                  f"config (differs in {', '.join(changed)}); use another run "
-                                  f"folder or delete it")
-        if ck.get("world_size", 1) != self.dist.world_size:
-            raise CheckpointError(f"{self.run_dir / 'checkpoint.pt'} was trained by "
-                                  f"{ck.get('world_size', 1)} process(es), this run has "
-                                  f"{self.dist.world_size}: resume it with torchrun "
-                                  f"--nproc_per_node {ck.get('world_size', 1)} (each rank's "
-                                  f"data shard and random state are in the checkpoint)")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        rng = ck["rank_states"][self.dist.rank] if self.dist.active else ck
-        gen.set_state(rng["generator"])
-        torch.set_rng_state(rng["torch_rng"])
-        if self.cuda and rng["cuda_rng"]:
-            torch.cuda.set_rng_state_all(rng["cuda_rng"])
-        if ck.get("scaler"):
-            self.scaler.load_state_dict(ck["scaler"])
-        return int(ck["epoch"]), list(ck["history"])
-
-    def _forward_loss(self, forward, loss_fn, images: torch.Tensor, gen: torch.Generator | None):
-        return self._loss(forward, loss_fn, *self._inputs(images, gen), self._exact_flags)
-
-    def _inputs(self, images: torch.Tensor, gen: torch.Generator | None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 images -> the network's input ``L (B, 1, S, S)`` and the target ab at the
-        output resolution ``(B, 2, S/4, S/4)`` (augmented when ``gen`` is given)."""
-        rgb = augment(images, gen) if gen is not None else images.float() / 255.0
-        L, ab = to_lab(rgb)
-        if self.cuda:
-            L = L.contiguous(memory_format=torch.channels_last)
-        return L, downsample_ab(ab)
-
-    def _deferring(self) -> bool:
-        """Whether the nearest-bin search keeps its exactness flags on the device (the targets
-        are sRGB colours: up to SRGB_EXACT_K neighbours the fast search is exact for all of
-        them, and the flags are read once per epoch by _check_exact_targets)."""
-        return self.defer_exactness and self.config.k <= SRGB_EXACT_K
-
-    def _loss(self, forward, loss_fn, L: torch.Tensor, ab: torch.Tensor, flags: list
-              ) -> torch.Tensor:
-        with autocast(self.device, self.precision, cache=self._graph is None):
-            out = forward(L)
-        with deferred_exactness(flags if self._deferring() else None):
-            return loss_fn(out.float(), ab)
-
-    def _check_exact_targets(self, where: str) -> None:
-        """Raise if a nearest-bin search since the last check was not exact (one read from the
-        device, agreed by every rank). It cannot happen for the ab of sRGB colours with
-        ``k <= SRGB_EXACT_K`` (:mod:`colorlab.gamut`); this makes sure of it."""
-        flags, self._exact_flags = self._exact_flags, []
-        inexact = 0.0 if all_exact(flags) else 1.0
-        if self.dist.sum(inexact)[0] > 0:
-            raise RuntimeError(
-                f"the soft-encoded targets of {where} were not exact: a nearest-bin search met ab "
-                f"values outside the sRGB gamut, which training images cannot hold (k = "
-                f"{self.config.k}); the last checkpoint in {self.run_dir} is from before it. "
-                f"Please report this with the run's config.json")
-
-    def _use_model(self, model: torch.nn.Module, opt: torch.optim.Optimizer, loss_fn) -> None:
-        """Train ``model`` from now on: through ``torch.compile`` when the config asks for it,
-        and its step recorded as a CUDA graph when :attr:`cuda_graphs` asks for it."""
-        self._model, self.compiled = model, self.config.compile
-        self._wrapped = self.dist.wrap(model)  # DistributedDataParallel under torchrun
-        self._forward = torch.compile(self._wrapped) if self.config.compile else self._wrapped
-        self._proven = not self.config.compile
-        self._graph = None
-        why_not = self._why_no_graph() if self.cuda_graphs else None
-        if why_not:
-            warnings.warn(f"the training step is not recorded as a CUDA graph: {why_not}",
-                          RuntimeWarning, stacklevel=3)
-        elif self.cuda_graphs:
-            self._graph = StepGraph(lambda L, ab, flags: self._core(
-                self._forward, loss_fn, opt, L, ab, flags), opt)
-            # its warm-up steps run unrecorded, as does a smaller last batch: that is intended
-            opt._warned_capturable_if_run_uncaptured = True
-        for group in opt.param_groups:  # a recorded Adam keeps its step counter on the device
-            group["capturable"] = self._graph is not None and self.cuda  # (checkpoints say)
-
-    def _why_no_graph(self) -> str | None:
-        """Why this run's step cannot be recorded as a CUDA graph (None: it can)."""
-        if self.dist.active:
-            return "under torchrun, DistributedDataParallel's all-reduce runs outside the graph"
-        if self.scaler.is_enabled():
-            return "fp16's gradient scaler reads every step's gradients back to skip a bad step"
-        if self.config.loss != "l2" and not self._deferring():
-            return (f"with k = {self.config.k} > SRGB_EXACT_K = {SRGB_EXACT_K} (or "
-                    f"defer_exactness off) the nearest-bin search reads its flag every step")
-        return None
+    @property
+    def compiled(self) -> bool:
+        """Whether the step runs through ``torch.compile`` (False after compiling failed; before
+        training: whether the config asks for it)."""
+        step = self.training_step
+        return step.compiled if step is not None else self.config.compile
 
     @property
     def graphed(self) -> bool:
         """Whether the training step is replayed from a recorded CUDA graph."""
-        return self._graph is not None and self._graph.recorded
-
-    def _step(self, loss_fn, opt, sched, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """One optimisation step on the training images ``idx``; returns the (device) loss.
-
-        Compilation happens in the first step. If it fails (no C compiler, a Triton or inductor
-        error), a warning says why and the run continues uncompiled, from the same random state:
-        a slower run beats a lost one. ``self.compiled`` and the history record which it was.
-        (Should only the backward pass fail to compile, the first batch has already updated the
-        BatchNorm running statistics once, and does so again in the retry.)"""
-        if self._proven:
-            return self._update(self._forward, loss_fn, opt, sched, idx, gen)
-        state = gen.get_state()
-        try:
-            loss = self._update(self._forward, loss_fn, opt, sched, idx, gen)
-        except Exception as err:  # noqa: BLE001 - only compiler errors are caught, see below
-            if not _is_compile_error(err):
-                raise
-            warnings.warn(f"torch.compile failed ({error_summary(err)}); training continues "
-                          f"without compilation", RuntimeWarning, stacklevel=2)
-            gen.set_state(state)
-            self._forward, self.compiled = self._wrapped, False
-            loss = self._update(self._forward, loss_fn, opt, sched, idx, gen)
-        self._proven = True
-        return loss
-
-    def _update(self, forward, loss_fn, opt, sched, idx: torch.Tensor, gen: torch.Generator
-                ) -> torch.Tensor:
-        """One step: the batch's inputs and targets, then the model's part (:meth:`_core`,
-        replayed from a CUDA graph once one is recorded) and the scheduler. No value is read back
-        from the device, so a GPU is never left waiting for the host: the NaN check and the
-        nearest-bin search's exactness flags are read once per epoch (beyond
-        ``k = SRGB_EXACT_K`` the flag is read at each step)."""
-        with trusted_values():
-            L, ab = self._inputs(self.train_images[idx], gen)
-        if self._graph is not None and len(idx) == self.config.batch_size:
-            loss = self._graph(L, ab, self._exact_flags)  # a smaller last batch: eagerly
-        else:
-            loss = self._core(forward, loss_fn, opt, L, ab, self._exact_flags)
-        with warnings.catch_warnings():  # an fp16 step skipped first makes torch warn here
-            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
-            sched.step()
-        return loss
-
-    def _core(self, forward, loss_fn, opt, L: torch.Tensor, ab: torch.Tensor, flags: list
-              ) -> torch.Tensor:
-        """The model's part of a step: forward, loss, backward, optimizer step (what
-        :class:`~colorlab.step_graph.StepGraph` records). Gradients are zeroed in place when the
-        step is recorded (a graph replays on the same memory)."""
-        with trusted_values():
-            loss = self._loss(forward, loss_fn, L, ab, flags)
-        opt.zero_grad(set_to_none=self._graph is None)
-        if self.scaler.is_enabled():  # fp16: scaled backward; a step with inf/NaN is skipped
-            self.scaler.scale(loss).backward()
-            self.scaler.step(opt)
-            self.scaler.update()
-            return loss
-        loss.backward()
-        opt.step()
-        return loss
+        return self.training_step is not None and self.training_step.graphed
 
     def benchmark(self, steps: int = 20, warmup: int = 5, repeats: int = 1,
                   on_ready: Callable[[], object] | None = None) -> list[float]:
@@ -360,17 +180,16 @@ class Trainer:
             return self._benchmark(steps, warmup, repeats, on_ready)
 
     def _benchmark(self, steps: int, warmup: int, repeats: int, on_ready) -> list[float]:
-        model, opt, sched, gen = self._fresh_state()
-        loss_fn = self._loss_fn()
-        self._use_model(model, opt, loss_fn)
+        state = self._fresh_state()
+        step = self._training_step(state)
         n, b = len(self.train_images), self.config.batch_size
-        model.train()
+        state.model.train()
 
         def run(count: int) -> None:
             for i in range(count):
                 idx = torch.arange(i * b, (i + 1) * b, device=self.device) % n
-                self._step(loss_fn, opt, sched, idx, gen)
-            self._check_exact_targets("the benchmark's steps")
+                step(idx, state.gen)
+            step.check_exact("the benchmark's steps")
             if self.cuda:
                 torch.cuda.synchronize()
 
@@ -386,17 +205,16 @@ class Trainer:
 
     @torch.no_grad()
     @trusted_values()
-    def _validate(self, model, loss_fn) -> float | None:
+    def _validate(self, model) -> float | None:
         if self.val_images is None:
             return None
         model.eval()
         # each rank computes its share of the chunks; all are summed in chunk order (exact)
         parts = sharded_chunks(self.val_images, max(self.config.batch_size, 64), self.dist,
-                               lambda chunk: self._forward_loss(model, loss_fn,
-                                                                chunk.to(self.device), None
-                                                                ).double() * len(chunk))
+                               lambda chunk: self.training_step.forward_loss(
+                                   model, chunk.to(self.device), None).double() * len(chunk))
         model.train()
-        self._check_exact_targets("the validation images")
+        self.training_step.check_exact("the validation images")
         return float(sum(parts, torch.zeros((), dtype=torch.float64))) / len(self.val_images)
 
     def _refuse_foreign_files(self) -> None:
@@ -457,7 +275,8 @@ class Trainer:
 
     def _fit(self, resume: bool) -> list[dict]:
         c, ck_path = self.config, self.run_dir / "checkpoint.pt"
-        model, opt, sched, gen = self._fresh_state()
+        state = self._fresh_state()
+        model, gen = state.model, state.gen
         start, history = 0, []
         if not ck_path.exists():
             self._refuse_foreign_files()
@@ -466,16 +285,15 @@ class Trainer:
                 raise CheckpointError(f"{ck_path} exists: resume it or choose an empty run folder")
             # loaded on the CPU: RNG states must be CPU tensors, and load_state_dict copies the
             # weights and optimizer state onto the model's device
-            start, history = self._restore(load_checkpoint(ck_path, "cpu"), model, opt, sched,
-                                           gen)
+            start, history = state.restore(load_checkpoint(ck_path, "cpu"), c, self.dist,
+                                           ck_path)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_seconds, self.start_epoch = 0.0, start
         for stale in self.run_dir.glob(".*.tmp"):  # left by a write that was killed midway
             if self.dist.main:  # (elsewhere it could be rank 0's write in progress)
                 stale.unlink(missing_ok=True)
         _write_text(json.dumps(c.to_dict(), indent=2), self.run_dir / "config.json")
-        loss_fn = self._loss_fn()
-        self._use_model(model, opt, loss_fn)
+        step = self._training_step(state)
         n = len(self.train_images)
         # a compiled graph would recompile for a smaller last batch: it is dropped then
         steps = n // c.batch_size if c.compile and n > c.batch_size else math.ceil(n / c.batch_size)
@@ -495,13 +313,13 @@ class Trainer:
             total = torch.zeros((), device=self.device, dtype=torch.float64)
             batches = perm.split(c.batch_size)[:steps]
             seen = sum(len(b) for b in batches)
-            for step, idx in enumerate(batches):
-                loss = self._step(loss_fn, opt, sched, idx, gen)
+            for i, idx in enumerate(batches):
+                loss = step(idx, gen)
                 total += loss.detach().double() * len(idx)
                 if bar is not None:
                     bar.update(1)
                 if self.callback is not None:
-                    self.callback("step", epoch, step)
+                    self.callback("step", epoch, i)
             total, seen = self.dist.sum(total, seen)  # over all ranks
             train_loss = total / seen
             self.dist.sync_buffers(model)  # rank 0's BatchNorm statistics on every rank
@@ -510,24 +328,24 @@ class Trainer:
                     f"training diverged: the mean training loss of epoch {epoch + 1} is "
                     f"{train_loss}; the last checkpoint in {self.run_dir} is from before it. "
                     f"Lower the learning rate (config.lr = {c.lr:g}) in a new run folder")
-            self._check_exact_targets(f"epoch {epoch + 1}")
+            step.check_exact(f"epoch {epoch + 1}")
             if self.cuda:
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0
-            val_loss = self._validate(model, loss_fn)
+            val_loss = self._validate(model)
             best = self._track_best(model, epoch + 1, val_loss, history, best)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                             "seconds": seconds, "images_per_s": seen / seconds,
                             "val_seconds": time.perf_counter() - t0 - seconds,
-                            "compiled": self.compiled, "cuda_graph": self.graphed,
+                            "compiled": step.compiled, "cuda_graph": step.graphed,
                             "precision": self.precision,
-                            **self._scale()})
+                            **run_scale(c, self.dist)})
             if bar is not None:
                 bar.set_postfix(loss=f"{train_loss:.3f}", img_s=f"{seen / seconds:.0f}")
             if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:
                 t_save = time.perf_counter()
                 self._save_best(best)  # before the checkpoint that covers it
-                _save(self._checkpoint(model, opt, sched, gen, epoch + 1, history), ck_path)
+                _save(state.checkpoint(c, self.dist, epoch + 1, history), ck_path)
                 _write_text(json.dumps(history, indent=1), self.run_dir / "history.json")
                 self.checkpoint_seconds += time.perf_counter() - t_save
             if self.callback is not None:
@@ -536,7 +354,7 @@ class Trainer:
             bar.close()
         self.model = model.eval()
         _save({"format": CHECKPOINT_FORMAT, "config": c.to_dict(), "model": model.state_dict(),
-               "history": history, **self._scale()}, self.run_dir / "model.pt")
+               "history": history, **run_scale(c, self.dist)}, self.run_dir / "model.pt")
         _write_text(json.dumps({"epochs": c.epochs, "final_train_loss":
                                       history[-1]["train_loss"] if history else None}),
                           self.run_dir / "done.json")

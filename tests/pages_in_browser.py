@@ -280,7 +280,7 @@ def test_page_problems_catches_what_it_should():
                 outputs=[{"stderr": False, "text": "images/s 5,127 at batch 64 (1/4 size)"},
                          # library source shown by a chapter: its `warnings` is not a warning
                          {"stderr": False, "text": "with warnings.catch_warnings():",
-                          "prose": "# colorlab.train.Trainer._update"}])
+                          "prose": "# colorlab.training_step.TrainingStep.update"}])
     assert page_problems(good, 1280) == []
     assert _problems_in_events([{"method": "Runtime.consoleAPICalled",
                                  "params": {"type": "error", "args": [{"value": "boom"}]}}])

@@ -61,15 +61,14 @@ def test_fp16_with_grad_scaler_trains_on_cpu(splits, tmp_path):
 
 def _one_step(splits, tmp_path, init_scale):
     t = Trainer(config(precision="fp16"), splits["train"], None, tmp_path, progress=False)
-    model, opt, sched, gen = t._fresh_state()
-    loss_fn = t._loss_fn()
-    t._use_model(model, opt, loss_fn)
-    t.scaler = torch.amp.GradScaler("cpu", init_scale=init_scale)
-    before = {k: v.clone() for k, v in model.state_dict().items() if v.is_floating_point()}
-    loss = t._update(t._forward, loss_fn, opt, sched, torch.arange(8), gen)
-    after = model.state_dict()
+    state = t._fresh_state()
+    state.scaler = torch.amp.GradScaler("cpu", init_scale=init_scale)
+    step = t._training_step(state)
+    before = {k: v.clone() for k, v in state.model.state_dict().items() if v.is_floating_point()}
+    loss = step(torch.arange(8), state.gen)
+    after = state.model.state_dict()
     changed = any(not torch.equal(before[k], after[k]) for k in before if "running" not in k)
-    return t, opt, loss, changed
+    return state, state.opt, loss, changed
 
 
 def test_a_step_with_inf_gradients_is_skipped(splits, tmp_path):
@@ -105,11 +104,11 @@ def test_resume_restores_the_scaler_state_exactly(splits, tmp_path):
     # the default start is scale 65536 with no growth yet: the checkpoint holds a changed state
     assert saved["scaler"] != torch.amp.GradScaler("cpu").state_dict()
     resumed = Trainer(cfg, splits["train"], None, cut, progress=False)
-    model, opt, sched, gen = resumed._fresh_state()
-    resumed._restore(saved, model, opt, sched, gen)
-    assert resumed.scaler.state_dict() == saved["scaler"]
+    state = resumed._fresh_state()
+    state.restore(saved, cfg, resumed.dist, cut / "checkpoint.pt")
+    assert state.scaler.state_dict() == saved["scaler"]
     resumed.fit()
-    assert resumed.scaler.state_dict() == whole.scaler.state_dict()
+    assert resumed.state.scaler.state_dict() == whole.state.scaler.state_dict()
     a, b = whole.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 

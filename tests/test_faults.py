@@ -382,9 +382,9 @@ def test_cuda_without_a_gpu_says_so_not_corrupt_checkpoint(model_file, files, ca
 
 
 def test_divergence_is_one_line(tmp_path, capsys, monkeypatch):
-    import colorlab.train
+    import colorlab.training_step
 
-    monkeypatch.setattr(colorlab.train.Trainer, "_step",
+    monkeypatch.setattr(colorlab.training_step.TrainingStep, "__call__",
                         lambda self, *a: torch.tensor(float("nan")))
     assert main(["train", *TINY, "--run-dir", str(tmp_path / "run")]) == 2
     assert "training diverged" in one_error_line(capsys)

@@ -11,6 +11,7 @@ from conftest import StopTraining, stop_after
 from colorlab.data import SampleImages
 from colorlab.step_graph import WARMUP_STEPS, StepGraph
 from colorlab.train import TrainConfig, Trainer
+from colorlab.training_step import TrainingStep
 
 SIZE, WIDTH = 16, 0.0625
 
@@ -45,8 +46,9 @@ def test_the_static_path_trains_bit_for_bit_as_the_eager_step(splits, tmp_path, 
     for a, b in zip(eager.model.state_dict().values(), graphed.model.state_dict().values()):
         assert torch.equal(a, b)
     full = len(splits["train"]) // 8
-    assert len(splits["train"]) % 8 and graphed._graph.calls == 4 * full  # last batches: eager
-    assert graphed._graph._static is not None and not graphed.graphed  # no graph on a CPU
+    graph = graphed.training_step.graph
+    assert len(splits["train"]) % 8 and graph.calls == 4 * full  # last batches: eager
+    assert graph._static is not None and not graphed.graphed  # no graph on a CPU
     assert [h["cuda_graph"] for h in h_graphed] == [False] * 4
 
     config = TrainConfig(loss="rebal", width=WIDTH, epochs=4, batch_size=8, size=SIZE,
@@ -71,13 +73,13 @@ def test_one_flag_per_step_and_a_false_one_stops_the_epoch(splits, tmp_path, mon
     clear error."""
     monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
     seen = []
-    real_check = Trainer._check_exact_targets
-    monkeypatch.setattr(Trainer, "_check_exact_targets", lambda self, where: (
-        seen.append((where, len(self._exact_flags))), real_check(self, where))[1])
+    real_check = TrainingStep.check_exact
+    monkeypatch.setattr(TrainingStep, "check_exact", lambda self, where: (
+        seen.append((where, len(self.flags))), real_check(self, where))[1])
     trainer, _ = _fit(splits, tmp_path / "a", graphs=True, epochs=5)
     steps = -(-len(splits["train"]) // 8)
     assert [n for where, n in seen if where.startswith("epoch")] == [steps] * 5
-    assert trainer._graph._static is not None  # epochs 4 and 5 went through the static path
+    assert trainer.training_step.graph._static is not None  # epochs 4 and 5: the static path
 
     real_search = gamut._lattice_search
     calls = {"n": 0}
@@ -88,7 +90,7 @@ def test_one_flag_per_step_and_a_false_one_stops_the_epoch(splits, tmp_path, mon
         return idx, dist, exact & (calls["n"] <= 3 * steps)
 
     monkeypatch.setattr(gamut, "_lattice_search", inexact_late)
-    monkeypatch.setattr(Trainer, "_validate", lambda self, model, loss_fn: None)
+    monkeypatch.setattr(Trainer, "_validate", lambda self, model: None)
     with pytest.raises(RuntimeError, match="targets of epoch 4 were not exact"):
         _fit(splits, tmp_path / "b", graphs=True, epochs=5)
 
@@ -100,14 +102,14 @@ def test_one_flag_per_step_and_a_false_one_stops_the_epoch(splits, tmp_path, mon
 def test_steps_that_cannot_be_recorded_say_why_and_train_eagerly(splits, tmp_path, change, why):
     with pytest.warns(RuntimeWarning, match=f"not recorded as a CUDA graph: .*{why}"):
         trainer, history = _fit(splits, tmp_path, graphs=True, epochs=1, **change)
-    assert trainer._graph is None and len(history) == 1
+    assert trainer.training_step.graph is None and len(history) == 1
 
 
 def test_l2_has_no_search_and_can_be_recorded_at_any_k(splits, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         trainer, _ = _fit(splits, tmp_path, graphs=True, epochs=1, loss="l2", k=10)
-    assert trainer._graph is not None
+    assert trainer.training_step.graph is not None
 
 
 def _linear_step():
@@ -170,7 +172,7 @@ def test_a_recorded_step_trains_as_the_eager_one_on_a_gpu(splits, tmp_path):
     run within the GPU's nondeterminism (bf16 autocast, atomics in the backward pass)."""
     eager, h_eager = _fit(splits, tmp_path / "eager", graphs=False, device="cuda", epochs=6)
     graphed, h_graphed = _fit(splits, tmp_path / "graphed", graphs=True, device="cuda", epochs=6)
-    assert graphed.graphed and graphed._graph.calls > WARMUP_STEPS
+    assert graphed.graphed and graphed.training_step.graph.calls > WARMUP_STEPS
     assert [h["cuda_graph"] for h in h_graphed][-1] is True
     for a, b in zip(h_eager, h_graphed):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.05)
@@ -191,15 +193,14 @@ def test_the_recorded_part_reads_nothing_back_backward_included(loss, splits, tm
     weights = torch.rand(313, dtype=torch.float64) + 0.5 if loss == "rebal" else None
     trainer = Trainer(config, splits["train"], None, tmp_path, weights=weights, progress=False)
     trainer.cuda_graphs = True
-    model, opt, _, gen = trainer._fresh_state()
-    loss_fn = trainer._loss_fn()
-    trainer._use_model(model, opt, loss_fn)
-    L, ab = trainer._inputs(trainer.train_images[torch.arange(8)], gen)
-    trainer._core(trainer._forward, loss_fn, opt, L, ab, [])  # warm caches, Adam's state
-    opt.step = lambda *args, **kwargs: None
+    state = trainer._fresh_state()
+    step = trainer._training_step(state)
+    L, ab = step.inputs(trainer.train_images[torch.arange(8)], state.gen)
+    step.core(step.forward, L, ab, [])  # warm caches, Adam's state
+    state.opt.step = lambda *args, **kwargs: None
     flags = []
     with HostReads() as mode:
-        trainer._core(trainer._forward, loss_fn, opt, L, ab, flags)
+        step.core(step.forward, L, ab, flags)
     assert mode.reads == []
     assert len(flags) == (0 if loss == "l2" else 1)
 

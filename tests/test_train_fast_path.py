@@ -7,6 +7,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import colorlab.gamut as gamut
 from colorlab.data import SampleImages
 from colorlab.train import TrainConfig, Trainer, load_model
+from colorlab.training_step import TrainingStep
 
 SIZE, WIDTH = 16, 0.0625
 aten = torch.ops.aten
@@ -43,22 +44,23 @@ def test_the_step_reads_nothing_back(loss, k, reads, splits, tmp_path, monkeypat
     config = TrainConfig(loss=loss, width=WIDTH, epochs=1, batch_size=batch, size=SIZE, k=k)
     w = torch.rand(313, dtype=torch.float64) + 0.5 if loss == "rebal" else None
     trainer = Trainer(config, splits["train"], None, tmp_path, weights=w, progress=False)
-    model, _, _, gen = trainer._fresh_state()
-    loss_fn = trainer._loss_fn()
+    state = trainer._fresh_state()
+    model, gen = state.model, state.gen
+    step = trainer._training_step(state)
     idx = torch.arange(batch)
-    trainer._forward_loss(model, loss_fn, trainer.train_images[idx], gen)  # warm caches
+    step.forward_loss(model, trainer.train_images[idx], gen)  # warm caches
     with HostReads() as mode:
         from colorlab._validation import trusted_values
 
         with trusted_values():
-            trainer._forward_loss(model, loss_fn, trainer.train_images[idx], gen)
+            step.forward_loss(model, trainer.train_images[idx], gen)
     scalar_reads = [r for r in mode.reads if r[0] == "_local_scalar_dense"]
     if reads == 0:
         assert scalar_reads == []
         assert all(shape == (batch,) for name, shape in mode.reads if name == "nonzero")
     else:  # the flag is read at once (and here some pixels then take the full search)
         assert scalar_reads[0] == ("_local_scalar_dense", ())
-    assert len(trainer._exact_flags) == (2 if loss != "l2" and k <= gamut.SRGB_EXACT_K else 0)
+    assert len(step.flags) == (2 if loss != "l2" and k <= gamut.SRGB_EXACT_K else 0)
 
 
 def test_deferred_flags_change_nothing_and_are_checked_every_epoch(splits, tmp_path,
@@ -71,9 +73,9 @@ def test_deferred_flags_change_nothing_and_are_checked_every_epoch(splits, tmp_p
     plain = Trainer(config, splits["train"], splits["val"], tmp_path / "a", progress=False).fit()
     monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
     checks = []
-    real_check = Trainer._check_exact_targets
-    monkeypatch.setattr(Trainer, "_check_exact_targets", lambda self, where: (
-        checks.append((where, len(self._exact_flags))), real_check(self, where))[1])
+    real_check = TrainingStep.check_exact
+    monkeypatch.setattr(TrainingStep, "check_exact", lambda self, where: (
+        checks.append((where, len(self.flags))), real_check(self, where))[1])
     deferred = Trainer(config, splits["train"], splits["val"], tmp_path / "b",
                        progress=False).fit()
     assert [(h["train_loss"], h["val_loss"]) for h in plain] == \
@@ -92,7 +94,7 @@ def test_deferred_flags_change_nothing_and_are_checked_every_epoch(splits, tmp_p
         return idx, dist, exact & (calls["n"] <= steps)
 
     monkeypatch.setattr(gamut, "_lattice_search", inexact_in_the_second_epoch)
-    monkeypatch.setattr(Trainer, "_validate", lambda self, model, loss_fn: None)
+    monkeypatch.setattr(Trainer, "_validate", lambda self, model: None)
     with pytest.raises(RuntimeError, match="targets of epoch 2 were not exact.*from before it"):
         Trainer(config, splits["train"], None, tmp_path / "c", progress=False).fit()
     ck = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)
@@ -137,18 +139,18 @@ def test_compiled_training_drops_the_partial_batch_and_saves_plain_weights(split
 
 def test_divergence_is_a_clear_error_and_keeps_the_last_checkpoint(splits, tmp_path, monkeypatch):
     config = TrainConfig(loss="ce", width=WIDTH, epochs=3, batch_size=8, size=SIZE)
-    real = Trainer._loss
+    real = TrainingStep.loss
     calls = {"n": 0}
     steps_per_epoch = -(-len(splits["train"]) // 8)
 
     def nan_after_one_epoch(self, *args):
         loss = real(self, *args)
-        if not self._model.training:  # validation
+        if not self.model.training:  # validation
             return loss
         calls["n"] += 1
         return loss * float("nan") if calls["n"] > steps_per_epoch else loss
 
-    monkeypatch.setattr(Trainer, "_loss", nan_after_one_epoch)
+    monkeypatch.setattr(TrainingStep, "loss", nan_after_one_epoch)
     with pytest.raises(FloatingPointError, match="diverged.*epoch 2.*Lower the learning rate"):
         Trainer(config, splits["train"], None, tmp_path, progress=False).fit()
     ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)

@@ -114,14 +114,15 @@ plt.show()
 # %% [markdown]
 # ## What `Trainer` adds
 #
-# `colorlab.train.Trainer` runs the same step, shown here from the library (the batch's inputs
-# and targets, the loss, and the update), and adds what a long run on a GPU needs:
+# `colorlab.train.Trainer` runs the same step, shown here from the library's
+# `colorlab.training_step.TrainingStep` (the batch's inputs and targets, the loss, the update and
+# the model's part of it), and adds what a long run on a GPU needs:
 
 # %% tags=["remove-input"]
 from colorlab.pages import show_source
-from colorlab.train import Trainer
+from colorlab.training_step import TrainingStep
 
-show_source(Trainer._inputs, Trainer._loss, Trainer._update, Trainer._core)
+show_source(TrainingStep.inputs, TrainingStep.loss, TrainingStep.update, TrainingStep.core)
 
 # %% [markdown]
 # It changes *where* the work happens, not what is computed:
@@ -140,7 +141,7 @@ show_source(Trainer._inputs, Trainer._loss, Trainer._update, Trainer._core)
 #    the GPU works: the loss stays on the device (a NaN check once per epoch), and so does the
 #    nearest-bin search's exactness flag, which cannot be false for sRGB targets (Chapter
 #    {doc}`03_ab_gamut`) and is read once per epoch too.
-# 7. Optionally (`Trainer.cuda_graphs`, `--cuda-graphs`), the model's part of the step (`_core`:
+# 7. Optionally (`Trainer.cuda_graphs`, `--cuda-graphs`), the model's part of the step (`core`:
 #    forward, loss, backward and Adam) is recorded once as a CUDA graph and replayed: one launch
 #    per step instead of one per kernel (`colorlab.step_graph`). Item 6 makes this possible: a
 #    recorded step cannot wait for the host. The batch's preparation stays outside the graph,

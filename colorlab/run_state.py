@@ -1,0 +1,115 @@
+"""A training run's resumable state, and its checkpoint (``book/07_training.ipynb``).
+
+Everything that decides what the next step computes lives in a :class:`RunState`: the model, its
+Adam optimizer and scheduler, fp16's gradient scaler, the CPU generator that draws the
+augmentation, and torch's own random states (CPU and CUDA, for dropout). :meth:`RunState.checkpoint`
+writes all of it into one dict (with every rank's random states under torchrun) and
+:meth:`RunState.restore` puts it back, so that a run resumed from its checkpoint ends with the
+weights an uninterrupted run ends with (on a CPU, where kernels are deterministic).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .checkpoint import CHECKPOINT_FORMAT, CheckpointError
+from .config import TrainConfig, build_model, grad_scaler
+from .distributed import DistContext
+
+__all__ = ["RunState", "run_scale"]
+
+
+def run_scale(config: TrainConfig, dist: DistContext) -> dict:
+    """World size, effective batch (all ranks together) and learning rate of a run: what its
+    checkpoints, history and ``model.pt`` record.
+
+    >>> from colorlab.distributed import context
+    >>> run_scale(TrainConfig(batch_size=64), context())["effective_batch_size"]
+    64
+    """
+    return {"world_size": dist.world_size, "lr": config.lr,
+            "effective_batch_size": config.batch_size * dist.world_size}
+
+
+@dataclass
+class RunState:
+    """The model, optimizer, scheduler, augmentation generator and gradient scaler of one run.
+
+    >>> from colorlab.distributed import context
+    >>> config = TrainConfig(width=0.0625, size=16)
+    >>> state = RunState.fresh(config, torch.device("cpu"), "fp32", context())
+    >>> saved = state.checkpoint(config, context(), epoch=3, history=[])
+    >>> again = RunState.fresh(config, torch.device("cpu"), "fp32", context())
+    >>> again.restore(saved, config, context(), "run/checkpoint.pt")
+    (3, [])
+    >>> torch.equal(again.gen.get_state(), state.gen.get_state())
+    True
+    """
+
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    gen: torch.Generator  # the augmentation's draws (a CPU generator: the same on any device)
+    scaler: torch.amp.GradScaler  # enabled for fp16 only
+
+    @classmethod
+    def fresh(cls, config: TrainConfig, device: torch.device, precision: str,
+              dist: DistContext) -> RunState:
+        """A new run's state, seeded by ``config.seed`` (each rank's generator its own)."""
+        torch.manual_seed(config.seed)
+        cuda = device.type == "cuda"
+        model = build_model(config).to(device)
+        if cuda:
+            model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(model.parameters(), lr=config.lr,
+                               weight_decay=config.weight_decay, fused=cuda)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+        gen = torch.Generator().manual_seed(config.seed + 1 + dist.rank * 2 ** 32)
+        return cls(model, opt, sched, gen, grad_scaler(device, precision))
+
+    @property
+    def _cuda(self) -> bool:
+        return next(self.model.parameters()).device.type == "cuda"
+
+    def _rng_states(self) -> dict:
+        return {"generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self._cuda else []}
+
+    def checkpoint(self, config: TrainConfig, dist: DistContext, epoch: int,
+                   history: list) -> dict:
+        """The checkpoint after ``epoch`` epochs (a collective under torchrun: every rank calls
+        it; every rank's random states are kept, rank 0's also at the top)."""
+        ranks = dist.gather(self._rng_states())
+        return {"format": CHECKPOINT_FORMAT, "config": config.to_dict(), "epoch": epoch,
+                "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(), **ranks[0], "history": history,
+                "scaler": self.scaler.state_dict(), **run_scale(config, dist),
+                **({"rank_states": ranks} if dist.active else {})}
+
+    def restore(self, ck: dict, config: TrainConfig, dist: DistContext,
+                path: str | Path) -> tuple[int, list]:
+        """Continue from the checkpoint ``ck`` (read from ``path``, which errors name); returns
+        its epoch and history. A checkpoint of another config or world size is refused."""
+        saved = {"precision": "auto", **ck["config"]}  # checkpoints from before the setting
+        if saved != config.to_dict():
+            changed = sorted(k for k in config.to_dict() if saved.get(k) != config.to_dict()[k])
+            raise CheckpointError(f"{path} belongs to a run with another config (differs in "
+                                  f"{', '.join(changed)}); use another run folder or delete it")
+        if ck.get("world_size", 1) != dist.world_size:
+            raise CheckpointError(f"{path} was trained by {ck.get('world_size', 1)} process(es), "
+                                  f"this run has {dist.world_size}: resume it with torchrun "
+                                  f"--nproc_per_node {ck.get('world_size', 1)} (each rank's "
+                                  f"data shard and random state are in the checkpoint)")
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        rng = ck["rank_states"][dist.rank] if dist.active else ck
+        self.gen.set_state(rng["generator"])
+        torch.set_rng_state(rng["torch_rng"])
+        if self._cuda and rng["cuda_rng"]:
+            torch.cuda.set_rng_state_all(rng["cuda_rng"])
+        if ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
+        return int(ck["epoch"]), list(ck["history"])
