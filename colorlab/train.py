@@ -122,7 +122,8 @@ class Trainer:
         self.precision = resolve_precision(config.precision if config.amp else "fp32", self.device)
         #: keep the nearest-bin search's exactness flags on the device until the epoch ends (up
         #: to k = SRGB_EXACT_K); False reads each step's at once, as colorlab did before
-        #: (``colorlab bench train --sync-search`` measures that path)
+        #: (``colorlab bench train --sync-search`` measures that path). Read when :meth:`fit` or
+        #: :meth:`benchmark` starts, as is :attr:`cuda_graphs`
         self.defer_exactness = True
         #: record the model's part of each training step once as a CUDA graph and replay it
         #: (:mod:`colorlab.step_graph`): one launch per step instead of one per kernel. On a CPU the
@@ -130,9 +131,9 @@ class Trainer:
         #: recorded. Not under torchrun, with fp16, or with a classification loss whose search
         #: reads its flag every step (k > SRGB_EXACT_K, or defer_exactness off): a warning says so
         self.cuda_graphs = False
-        #: the running fit's or benchmark's :class:`~colorlab.training_step.TrainingStep` and
-        #: :class:`~colorlab.run_state.RunState` (model, optimizer, scheduler, augmentation
-        #: generator, gradient scaler)
+        #: the latest fit's or benchmark's :class:`~colorlab.training_step.TrainingStep`, and
+        #: while it runs its :class:`~colorlab.run_state.RunState` (model, optimizer, scheduler,
+        #: augmentation generator, gradient scaler; None once it ended: the checkpoint holds it)
         self.training_step: TrainingStep | None = None
         self.state: RunState | None = None
         #: after :meth:`fit`: the epochs the run folder held before it, and the seconds it spent
@@ -201,6 +202,8 @@ class Trainer:
             start = time.perf_counter()
             run(steps)
             rates.append(steps * b / (time.perf_counter() - start))
+        step.release()
+        self.state = None
         return rates
 
     @torch.no_grad()
@@ -358,5 +361,7 @@ class Trainer:
         _write_text(json.dumps({"epochs": c.epochs, "final_train_loss":
                                       history[-1]["train_loss"] if history else None}),
                           self.run_dir / "done.json")
+        step.release()  # the optimizer's memory is free for what follows (evaluation)
+        self.state = None
         self.dist.barrier()  # rank 0's files are written when fit returns on any rank
         return history

@@ -4,7 +4,7 @@ One step turns a batch of uint8 training images into the network's input ``L`` a
 ab (augmented, converted to Lab and soft-encoded on the training device), runs the model's part
 (forward pass under autocast, loss, backward pass, Adam) and steps the scheduler. The model runs
 through ``torch.compile`` when the config asks for it, and its part of the step is recorded once
-as a CUDA graph and replayed when :attr:`TrainingStep.cuda_graphs` is on
+as a CUDA graph and replayed when the step is built with ``cuda_graphs=True``
 (:mod:`colorlab.step_graph`). No value is read back from the device inside a step: the
 nearest-bin search's exactness flags collect in :attr:`TrainingStep.flags` and
 :meth:`TrainingStep.check_exact` reads them once per epoch.
@@ -118,12 +118,15 @@ class TrainingStep:
         self._wrapped = self.dist.wrap(model)  # DistributedDataParallel under torchrun
         #: the model as the step calls it: compiled when the config asks (until that fails)
         self.forward = torch.compile(self._wrapped) if config.compile else self._wrapped
-        self.compiled, self._proven = config.compile, not config.compile
+        #: whether the model runs through ``torch.compile`` (False once compiling failed)
+        self.compiled = config.compile
+        self._proven = not config.compile
+        #: the recording of the model's part of the step (None: every step runs eagerly)
         self.graph: StepGraph | None = None
         why_not = self.why_no_graph() if cuda_graphs else None
         if why_not:
             warnings.warn(f"the training step is not recorded as a CUDA graph: {why_not}",
-                          RuntimeWarning, stacklevel=3)
+                          RuntimeWarning, stacklevel=2)
         elif cuda_graphs:
             self.graph = StepGraph(lambda L, ab, flags: self.core(self.forward, L, ab, flags), opt)
             # its warm-up steps run unrecorded, as does a smaller last batch: that is intended
@@ -201,12 +204,21 @@ class TrainingStep:
         self._proven = True
         return loss
 
+    def release(self) -> None:
+        """Let go of the optimizer and scheduler once training is over (their state is in the
+        run's checkpoint), so that their memory is free for what follows, such as evaluation. A
+        recorded graph keeps what it replays until the step itself is dropped."""
+        self.opt = self.sched = None
+
     def update(self, forward, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """One step: the batch's inputs and targets, then the model's part (:meth:`core`,
         replayed from a CUDA graph once one is recorded) and the scheduler. No value is read back
         from the device, so a GPU is never left waiting for the host: the NaN check and the
         nearest-bin search's exactness flags are read once per epoch (beyond
         ``k = SRGB_EXACT_K`` the flag is read at each step)."""
+        if self.opt is None:
+            raise RuntimeError("this training step was released when its training ended; "
+                               "build a new TrainingStep (or call Trainer.fit) to train again")
         with trusted_values():
             L, ab = self.inputs(self.images[idx], gen)
         if self.graph is not None and len(idx) == self.config.batch_size:
