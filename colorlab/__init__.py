@@ -61,6 +61,7 @@ The reproduction and its results (chapters 7-9):
 * :mod:`colorlab.reproduce`: colorlab reproduce: profiles, data sets, results/.
 * :mod:`colorlab.runs`: one run (train with a seed, evaluate at two points) and the worker
   processes that share a GPU.
+* :mod:`colorlab.dataset_results`: what a finished data set's folder and the provenance hold.
 * :mod:`colorlab.results_folder`: keeping finished work, never replacing a larger run.
 * :mod:`colorlab.results`: the recorded results a chapter shows, fetched when there is no checkout.
 

@@ -36,16 +36,14 @@ time and images/s per run, every call that worked on the reproduction with its w
 ``--bench``), ``table1.json`` and ``table1.md``, and per dataset ``prior.json``,
 ``manifest.json``, ``<run>/history.json``, ``metrics.json`` (with cumulative error curves and
 per-image scores), ``examples.pt`` (logits of six test images) and PNG figures
-(``fig3_successes.png``, ``fig6_<mode>.png``).
+(``fig3_successes.png``, ``fig6_<mode>.png``): :mod:`colorlab.dataset_results` writes them, and
+:class:`colorlab.results_folder.ResultsFolder` decides where and when they land.
 """
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
-import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -54,16 +52,17 @@ import torch
 
 from ._validation import check_positive_int
 from .bench import bench_train, format_train_bench
-from .checkpoint import FolderLock, atomic_write_text
+from .checkpoint import FolderLock
 from .config import device_name
 from .data import ColorizationDataset, load_images, sample_stand_in
+from .dataset_results import (DatasetWork, evaluate_baselines, finish_dataset, git_commit,
+                              provenance, utc_now)
 from .distributed import setup
-from .evaluate import baseline_predictions, evaluate_predictions, load_classifier
-from .figures import save_figure_panels, save_saturation_figure
+from .evaluate import load_classifier
 from .prior import prior_from_images
-from .report import DATASETS, EXAMPLE_FILES, RUNS, table1_markdown, table1_rows, table1_seed_rows
+from .report import DATASETS, RUNS, table1_markdown
 from .results_folder import ResultsFolder, source_hash
-from .runs import SEED_MEASURES, RunJob, default_workers, mps_active, run_jobs, train_and_evaluate
+from .runs import RunJob, default_workers, mps_active, run_jobs, train_and_evaluate
 from .train import TrainConfig
 
 __all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "profile_dataset"]
@@ -112,51 +111,11 @@ PROFILES = {
 }
 
 
-def _git_commit() -> str:
-    """The commit of this checkout (``$COLORLAB_GIT_COMMIT`` when set: a copy whose ``.git`` is
-    stale, as on a lent GPU machine, cannot tell)."""
-    if os.environ.get("COLORLAB_GIT_COMMIT"):
-        return os.environ["COLORLAB_GIT_COMMIT"]
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=10)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def profile_dataset(dataset: str, profile: ReproduceProfile) -> ColorizationDataset:
     """The images a reproduction profile trains on (sample stand-ins in the ``ci`` profile)."""
     if profile.sample_count:
         return sample_stand_in(dataset, profile.size, profile.sample_count)
     return load_images(dataset, profile.size, fallback=False)
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclasses.dataclass
-class _Dataset:
-    """A dataset being reproduced in this call: its data, split, prior and finished runs."""
-
-    data: ColorizationDataset
-    splits: dict
-    manifest: dict
-    prior: tuple  # (empirical, smoothed, weights)
-    results: dict = dataclasses.field(default_factory=dict)  # (loss, seed) -> worker result
-    baselines: dict = dataclasses.field(default_factory=dict)  # Gray, Random: test-split ab
-    baseline_metrics: dict = dataclasses.field(default_factory=dict)  # and the ground truth's
-
-
-def _evaluate_baselines(ds: _Dataset, clf, dev) -> None:
-    """Gray, Random and the ground truth of one data set, measured before its runs start: they
-    need no trained model, and the GPU is then free (afterwards it is shared with the runs of
-    the next data set, and the data set's last step waits for it)."""
-    splits = ds.splits
-    ds.baselines = baseline_predictions(splits["test"], splits["train"])
-    ds.baseline_metrics = evaluate_predictions(splits["test"], ds.baselines, ds.prior[1], clf,
-                                               device=dev)
 
 
 def _jobs(todo: dict, prof: ReproduceProfile, dev, work: Path, classifier, progress: bool,
@@ -171,90 +130,6 @@ def _jobs(todo: dict, prof: ReproduceProfile, dev, work: Path, classifier, progr
                                    tuple(ds.prior[1].tolist()), tuple(ds.prior[2].tolist()),
                                    classifier, progress and workers == 1))
     return jobs
-
-
-def _finish_dataset(ds_name: str, ds: _Dataset, prof: ReproduceProfile, work: Path, out: Path,
-                    dev, started: float, log) -> dict:
-    """Everything of one dataset into the folder ``out`` once its runs are done; returns its
-    record for the provenance."""
-    splits, (p, p_smooth, weights) = ds.splits, ds.prior
-    atomic_write_text(json.dumps(ds.manifest), out / "manifest.json")
-    atomic_write_text(json.dumps({"empirical": p.tolist(), "smoothed": p_smooth.tolist(),
-                                  "weights": weights.tolist(), "sigma": 5.0,
-                                  "lam": TrainConfig.lam}), out / "prior.json")
-    predictions, seeds = dict(ds.baselines), {}
-    for loss, method in RUNS.items():
-        (out / loss).mkdir()
-        for seed in range(prof.seeds):
-            run_dir = work / ds_name / loss / f"seed{seed}"
-            suffix = "" if seed == 0 else f"-seed{seed}"
-            shutil.copy(run_dir / "history.json", out / loss / f"history{suffix}.json")
-            for point, entry in ds.results[loss, seed]["evaluation"].items():
-                kept = {k: v for k, v in entry.items() if k in (*SEED_MEASURES, "epoch", "val_loss")}
-                seeds.setdefault(method, {}).setdefault(point, []).append(kept)
-        seed0 = work / ds_name / loss / "seed0"
-        predictions[method] = torch.load(seed0 / "test_ab.pt", weights_only=True).float()
-        if loss in EXAMPLE_FILES:
-            shutil.copy(seed0 / EXAMPLE_FILES[loss], out / EXAMPLE_FILES[loss])
-    # the baselines and the ground truth (measured before the runs); the trained methods' entries
-    # are their seed-0 final evaluations, measured by their runs (colorlab.runs)
-    metrics = dict(ds.baseline_metrics)
-    for loss, method in RUNS.items():
-        entry = ds.results[loss, 0]["evaluation"]["final"]
-        metrics[method] = {k: v for k, v in entry.items() if k not in ("epoch", "val_loss")}
-    metrics["seeds"] = seeds  # method -> point -> one entry per seed (colorlab.runs)
-    metrics["figures"] = save_figure_panels(out, splits["test"], predictions,
-                                            metrics["Class+rebal"]["per_image_auc"],
-                                            prof.figure_images)
-    metrics["figures"]["saturation"] = save_saturation_figure(metrics, out / "fig_saturation.png")
-    atomic_write_text(json.dumps(metrics), out / "metrics.json")
-    runs = {r["name"]: r["record"] for r in ds.results.values()}
-    for (loss, seed), r in ds.results.items():
-        log(f"{r['name']}: best validation loss at epoch "
-            f"{r['evaluation']['best']['epoch']}; AuC {r['evaluation']['final']['auc']:.2f} "
-            f"(epoch {prof.epochs}), {r['evaluation']['best']['auc']:.2f} (best)")
-    data = ds.data
-    return {"manifest_hash": ds.manifest["hash"],
-            "table_name": ds_name if data.source == "real" else data.name,
-            "rows": table1_rows(metrics), "seed_rows": table1_seed_rows(metrics), "runs": runs,
-            "dataset": {"name": data.name, "manifest_hash": ds.manifest["hash"],
-                        "source": data.source, "read": len(data), "skipped": len(data.skipped),
-                        "split_sizes": {k: len(v) for k, v in splits.items()}},
-            "device": device_name(dev),
-            "torch": torch.__version__, "git_commit": _git_commit(),
-            "date": _now(), "wall_seconds": time.perf_counter() - started}
-
-
-def _joined(values) -> str:
-    return " + ".join(dict.fromkeys(values))  # distinct, in order
-
-
-def _provenance(prof: ReproduceProfile, key: dict, records: dict, bench: dict | None,
-                calls: list[dict]) -> dict:
-    """The top-level ``provenance.json`` from the records of the datasets (and the benchmark)
-    and the ``calls`` that worked on them (:meth:`ResultsFolder.calls`: a call cut off before it
-    finished anything counts too, its runs being kept for the next): ``call_log`` lists them,
-    ``call_wall_seconds`` gives each one's wall time and ``wall_seconds`` their sum."""
-    parts = list(records.values()) + ([bench] if bench else []) + calls
-    provenance = {"profile": prof.record(), "classifier": key["classifier"],
-                  "sources": key["sources"],
-                  **{field: _joined(r[field] for r in parts if r.get(field))
-                     for field in ("device", "torch", "git_commit")},
-                  "date": max(r["date"] for r in parts if r.get("date")),
-                  "calls": len(calls),
-                  "call_wall_seconds": {c["call"]: c["wall_seconds"] for c in calls},
-                  "call_log": calls,
-                  "datasets": {ds: r["dataset"] for ds, r in records.items()},
-                  "runs": {name: run for r in records.values() for name, run in r["runs"].items()},
-                  "precision": _joined(run.get("precision", "?") for r in records.values()
-                                       for run in r["runs"].values()),
-                  "workers": max((int(r.get("workers", 1)) for r in records.values()),
-                                 default=1),  # runs at a time, at most
-                  "mps": any(r.get("mps", False) for r in records.values()),
-                  "wall_seconds": round(sum(c["wall_seconds"] for c in calls), 1)}
-    if bench:
-        provenance["bench_train"] = bench["bench_train"]
-    return provenance
 
 
 def _overheads(record: dict) -> str:
@@ -336,10 +211,10 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
                     log, ctx, workers: int | None) -> dict:
     """The body of :func:`reproduce`, with ``folder`` locked: this call is recorded in its
     ``calls.json`` as it goes, also when it is cut off."""
-    call = _now()
+    call = utc_now()
     if ctx.main:  # (the other ranks under torchrun write a scratch copy, discarded at the end)
         folder.begin_call({"call": call, "date": call, "device": device_name(dev),
-                           "torch": torch.__version__, "git_commit": _git_commit()})
+                           "torch": torch.__version__, "git_commit": git_commit()})
     try:
         return _reproduce_steps(folder, prof, key, datasets, dev, work, classifier, progress,
                                 bench, log, ctx, workers, call)
@@ -358,7 +233,7 @@ def _reproduce_steps(folder: ResultsFolder, prof: ReproduceProfile, key: dict, d
             result = bench_train(size=prof.bench_size, width=prof.bench_width, device=dev,
                                  precision=prof.precision)
             folder.commit_bench(result, {"device": device_name(dev), "torch": torch.__version__,
-                                         "git_commit": _git_commit(), "date": _now(),
+                                         "git_commit": git_commit(), "date": utc_now(),
                                          "wall_seconds": time.perf_counter() - started,
                                          "call": call})
             folder.tick("bench")
@@ -373,14 +248,14 @@ def _reproduce_steps(folder: ResultsFolder, prof: ReproduceProfile, key: dict, d
             log(f"{ds_name}: kept, finished by an earlier call ({records[ds_name]['date']})")
             continue
         splits = data.splits(seed=0)
-        todo[ds_name] = _Dataset(data, splits, manifest,
+        todo[ds_name] = DatasetWork(data, splits, manifest,
                                  prior_from_images(splits["train"].images, 5.0, TrainConfig.lam))
     if todo:
         if classifier:
             clf = load_classifier(classifier, dev)
         for ds_name, ds in todo.items():
             t0 = time.perf_counter()
-            _evaluate_baselines(ds, clf, dev)
+            evaluate_baselines(ds, clf, dev)
             log(f"{ds_name}: Gray, Random and the ground truth evaluated in "
                 f"{time.perf_counter() - t0:.0f} s")
         count = prof.seeds * len(RUNS) * len(todo)
@@ -406,7 +281,7 @@ def _reproduce_steps(folder: ResultsFolder, prof: ReproduceProfile, key: dict, d
                 continue
             staged, t0 = folder.stage(job.dataset), time.perf_counter()
             try:
-                record = _finish_dataset(job.dataset, ds, prof, work, staged, dev, started,
+                record = finish_dataset(job.dataset, ds, prof, work, staged, dev, started,
                                          log)
             except BaseException:
                 shutil.rmtree(staged, ignore_errors=True)
@@ -418,18 +293,18 @@ def _reproduce_steps(folder: ResultsFolder, prof: ReproduceProfile, key: dict, d
             folder.tick(job.dataset)
     items = list(datasets) + (["bench"] if bench else [])
     folder.tick()
-    provenance = _provenance(prof, key, records, folder.kept("bench") if bench else None,
-                             folder.calls(items))
+    summary = provenance(prof, key, records, folder.kept("bench") if bench else None,
+                         folder.calls(items))
     table = {r["table_name"]: r["rows"] for r in records.values()}
     seed_table = {r["table_name"]: r["seed_rows"] for r in records.values() if "seed_rows" in r}
     if not ctx.main:
         shutil.rmtree(folder.path.parent, ignore_errors=True)
-        return provenance
-    if folder.finish(items, provenance, {"table1.json": json.dumps(table, indent=1),
-                                         "table1_seeds.json": json.dumps(seed_table, indent=1),
-                                         "table1.md": table1_markdown(table, seed_table)}):
-        log(f"results written to {folder.path} ({provenance['wall_seconds']:.0f} s of work in "
-            f"{provenance['calls']} call(s))")
-        return provenance
+        return summary
+    if folder.finish(items, summary, {"table1.json": json.dumps(table, indent=1),
+                                      "table1_seeds.json": json.dumps(seed_table, indent=1),
+                                      "table1.md": table1_markdown(table, seed_table)}):
+        log(f"results written to {folder.path} ({summary['wall_seconds']:.0f} s of work in "
+            f"{summary['calls']} call(s))")
+        return summary
     log(f"{folder.path} already holds this reproduction: nothing to do")
     return json.loads((folder.path / "provenance.json").read_text())

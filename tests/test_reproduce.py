@@ -140,7 +140,7 @@ def _no_training(monkeypatch):
     """Make any training or dataset evaluation fail loudly: what a kept result must not need."""
     import colorlab.reproduce as rep
 
-    monkeypatch.setattr(rep, "_finish_dataset", _refuse)
+    monkeypatch.setattr(rep, "finish_dataset", _refuse)
     monkeypatch.setattr(rep, "train_and_evaluate", _refuse)
 
 
@@ -170,7 +170,7 @@ def test_a_call_cut_off_after_one_dataset_keeps_it_for_the_next(tmp_path, monkey
     out = tmp_path / "results"
     out.mkdir()
     (out / "provenance.json").write_text('{"profile": {"name": "earlier"}}')
-    real = rep._finish_dataset
+    real = rep.finish_dataset
     trained = []
 
     def cut_off_at_fruits(ds_name, *args, **kwargs):
@@ -179,7 +179,7 @@ def test_a_call_cut_off_after_one_dataset_keeps_it_for_the_next(tmp_path, monkey
             raise KeyboardInterrupt  # what a timeout's signal looks like mid-run
         return real(ds_name, *args, **kwargs)
 
-    monkeypatch.setattr(rep, "_finish_dataset", cut_off_at_fruits)
+    monkeypatch.setattr(rep, "finish_dataset", cut_off_at_fruits)
     kwargs = dict(profile="ci", progress=False, classifier=None, epochs=1, log=lambda *a: None)
     with pytest.raises(KeyboardInterrupt):
         reproduce(out, work_dir=tmp_path / "w1", bench=True, **kwargs)
@@ -192,7 +192,7 @@ def test_a_call_cut_off_after_one_dataset_keeps_it_for_the_next(tmp_path, monkey
     assert recorded_results(out) is None
 
     shutil.rmtree(tmp_path / "w1")  # a fresh machine: no checkpoints
-    monkeypatch.setattr(rep, "_finish_dataset", lambda ds_name, *a, **k: (
+    monkeypatch.setattr(rep, "finish_dataset", lambda ds_name, *a, **k: (
         trained.append(ds_name), real(ds_name, *a, **k))[1])
     monkeypatch.setattr(rep, "bench_train", _refuse)  # the kept benchmark is not measured again
     prov = reproduce(out, work_dir=tmp_path / "w2", bench=True, **kwargs)
@@ -280,8 +280,8 @@ def test_other_settings_never_mix_with_kept_results(tmp_path, monkeypatch):
                   log=lambda *a: None)
     reproduce(tmp_path / "r", work_dir=tmp_path / "w", epochs=1, **kwargs)
     calls = []
-    real = rep._finish_dataset
-    monkeypatch.setattr(rep, "_finish_dataset", lambda *a, **k: (calls.append(1),
+    real = rep.finish_dataset
+    monkeypatch.setattr(rep, "finish_dataset", lambda *a, **k: (calls.append(1),
                                                                      real(*a, **k))[1])
     prov = reproduce(tmp_path / "r", work_dir=tmp_path / "w2", epochs=2, **kwargs)
     assert calls == [1] and prov["profile"]["epochs"] == 2 and prov["calls"] == 1
