@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.optim.lr_scheduler import LRScheduler
 
 from .checkpoint import CHECKPOINT_FORMAT, CheckpointError
 from .config import TrainConfig, build_model, grad_scaler
@@ -50,7 +51,7 @@ class RunState:
 
     model: torch.nn.Module
     opt: torch.optim.Optimizer
-    sched: torch.optim.lr_scheduler.LRScheduler
+    sched: LRScheduler
     gen: torch.Generator  # the augmentation's draws (a CPU generator: the same on any device)
     scaler: torch.amp.GradScaler  # enabled for fp16 only
 

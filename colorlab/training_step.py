@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch.optim.lr_scheduler import LRScheduler
 
 from ._validation import error_summary, trusted_values
 from .config import TrainConfig, autocast
@@ -101,7 +102,7 @@ class TrainingStep:
     """
 
     def __init__(self, config: TrainConfig, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                 sched: torch.optim.lr_scheduler.LRScheduler, images: torch.Tensor, *,
+                 sched: LRScheduler, images: torch.Tensor, *,
                  weights: torch.Tensor | None = None, precision: str = "fp32",
                  scaler: torch.amp.GradScaler, dist: DistContext | None = None,
                  run_dir: str | Path = ".", defer_exactness: bool = True,
