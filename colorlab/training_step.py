@@ -189,6 +189,9 @@ class TrainingStep:
         a slower run beats a lost one. :attr:`compiled` and the history record which it was.
         (Should only the backward pass fail to compile, the first batch has already updated the
         BatchNorm running statistics once, and does so again in the retry.)"""
+        if self.opt is None:
+            raise RuntimeError("this training step was released when its training ended; "
+                               "build a new TrainingStep (or call Trainer.fit) to train again")
         if self._proven:
             return self.update(self.forward, idx, gen)
         state = gen.get_state()
@@ -217,9 +220,6 @@ class TrainingStep:
         from the device, so a GPU is never left waiting for the host: the NaN check and the
         nearest-bin search's exactness flags are read once per epoch (beyond
         ``k = SRGB_EXACT_K`` the flag is read at each step)."""
-        if self.opt is None:
-            raise RuntimeError("this training step was released when its training ended; "
-                               "build a new TrainingStep (or call Trainer.fit) to train again")
         with trusted_values():
             L, ab = self.inputs(self.images[idx], gen)
         if self.graph is not None and len(idx) == self.config.batch_size:
