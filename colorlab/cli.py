@@ -174,11 +174,11 @@ def _train(args) -> int:
     history = trainer.fit(resume=True)
     shutdown()
     last = history[-1]
-    if ctx.main and args.cuda_graphs and not trainer.graphed:
-        from .step_graph import NOT_RECORDED
-
-        print(NOT_RECORDED)
     if ctx.main:
+        if args.cuda_graphs and not trainer.graphed:
+            from .step_graph import NOT_RECORDED
+
+            print(NOT_RECORDED)
         print(f"trained {len(history)} epochs on {ctx.world_size} process(es), effective batch "
               f"{config.batch_size * ctx.world_size}, lr {lr:.3g}: train loss "
               f"{last['train_loss']:.4f}, val loss {last['val_loss']:.4f}; model in "

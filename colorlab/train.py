@@ -37,7 +37,7 @@ from .config import TrainConfig, build_model, default_device, load_model, resolv
 from .data import ColorizationDataset
 from .distributed import context, main_only, shard, sharded_chunks
 from .run_state import RunState, run_scale
-from .training_step import TrainingStep, check_weights
+from .training_step import TrainingStep, require_weights
 
 __all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device", "RUN_FILES"]
 
@@ -100,7 +100,7 @@ class Trainer:
                  progress: bool = True, callback: Callable[[str, int, int], None] | None = None):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-        check_weights(config, weights)
+        require_weights(config, weights)
         for name, ds in (("train_set", train_set), ("val_set", val_set)):
             if (ds is not None or name == "train_set") and not isinstance(ds, ColorizationDataset):
                 raise TypeError(f"{name} must be a colorlab ColorizationDataset (e.g. "
@@ -131,11 +131,9 @@ class Trainer:
         #: recorded. Not under torchrun, with fp16, or with a classification loss whose search
         #: reads its flag every step (k > SRGB_EXACT_K, or defer_exactness off): a warning says so
         self.cuda_graphs = False
-        #: the latest fit's or benchmark's :class:`~colorlab.training_step.TrainingStep`, and
-        #: while it runs its :class:`~colorlab.run_state.RunState` (model, optimizer, scheduler,
-        #: augmentation generator, gradient scaler; None once it ended: the checkpoint holds it)
+        #: the latest fit's or benchmark's :class:`~colorlab.training_step.TrainingStep` (its
+        #: optimizer and scheduler released once it ended: the checkpoint holds their state)
         self.training_step: TrainingStep | None = None
-        self.state: RunState | None = None
         #: after :meth:`fit`: the epochs the run folder held before it, and the seconds it spent
         #: writing checkpoints and ``best.pt``
         self.start_epoch, self.checkpoint_seconds = 0, 0.0
@@ -143,8 +141,7 @@ class Trainer:
     # ------------------------------------------------------------------ pieces
     def _fresh_state(self) -> RunState:
         """A new run's model, optimizer, scheduler, generator and scaler (seeded)."""
-        self.state = RunState.fresh(self.config, self.device, self.precision, self.dist)
-        return self.state
+        return RunState.fresh(self.config, self.device, self.precision, self.dist)
 
     def _training_step(self, state: RunState) -> TrainingStep:
         """The step that trains ``state.model`` from now on (through ``torch.compile`` when the
@@ -203,7 +200,6 @@ class Trainer:
             run(steps)
             rates.append(steps * b / (time.perf_counter() - start))
         step.release()
-        self.state = None
         return rates
 
     @torch.no_grad()
@@ -362,6 +358,5 @@ class Trainer:
                                       history[-1]["train_loss"] if history else None}),
                           self.run_dir / "done.json")
         step.release()  # the optimizer's memory is free for what follows (evaluation)
-        self.state = None
         self.dist.barrier()  # rank 0's files are written when fit returns on any rank
         return history

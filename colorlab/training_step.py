@@ -28,7 +28,7 @@ from .losses import L2Loss, RebalancedCrossEntropy
 from .step_graph import StepGraph
 from .transforms import augment, downsample_ab, to_lab
 
-__all__ = ["TrainingStep", "loss_module", "check_weights"]
+__all__ = ["TrainingStep", "loss_module", "require_weights"]
 
 
 def loss_module(config: TrainConfig, weights: torch.Tensor | None,
@@ -39,18 +39,18 @@ def loss_module(config: TrainConfig, weights: torch.Tensor | None,
     >>> loss_module(TrainConfig(loss="l2"), None)
     L2Loss()
     """
-    check_weights(config, weights)
+    require_weights(config, weights)
     if config.loss == "l2":
         return L2Loss()
     weights = weights.float() if config.loss == "rebal" else None
     return RebalancedCrossEntropy(weights, k=config.k, sigma=config.sigma).to(device)
 
 
-def check_weights(config: TrainConfig, weights: torch.Tensor | None) -> None:
+def require_weights(config: TrainConfig, weights: torch.Tensor | None) -> None:
     """Refuse ``loss="rebal"`` without its rebalancing weights (a plain cross-entropy would
     train in their place, silently).
 
-    >>> check_weights(TrainConfig(loss="rebal"), None)
+    >>> require_weights(TrainConfig(loss="rebal"), None)
     Traceback (most recent call last):
     ...
     ValueError: loss='rebal' needs the rebalancing weights (colorlab.prior.rebalance_weights of the training prior)

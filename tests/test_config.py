@@ -3,6 +3,7 @@ the CPU, skipped steps on inf gradients, and resume with the scaler's state."""
 import pytest
 import torch
 
+from conftest import StopTraining, stop_after
 from test_train import config, splits  # noqa: F401 - the same data, a pytest fixture
 
 from colorlab.checkpoint import load_checkpoint
@@ -82,23 +83,14 @@ def test_a_step_with_inf_gradients_is_skipped(splits, tmp_path):
     assert changed and opt.state and t.scaler.get_scale() == 2.0 ** 8
 
 
-class Stop(Exception):
-    pass
-
-
 def test_resume_restores_the_scaler_state_exactly(splits, tmp_path):
     cfg = config(precision="fp16", epochs=3)
     whole = Trainer(cfg, splits["train"], None, tmp_path / "whole", progress=False)
     whole.fit()
 
-    def stop_after_first_epoch(event, epoch, step):
-        if event == "epoch" and epoch == 0:
-            raise Stop
-
     cut = tmp_path / "cut"
-    with pytest.raises(Stop):
-        Trainer(cfg, splits["train"], None, cut, progress=False,
-                callback=stop_after_first_epoch).fit()
+    with pytest.raises(StopTraining):
+        Trainer(cfg, splits["train"], None, cut, progress=False, callback=stop_after(1)).fit()
     saved = load_checkpoint(cut / "checkpoint.pt")
     assert saved["epoch"] == 1
     # the default start is scale 65536 with no growth yet: the checkpoint holds a changed state

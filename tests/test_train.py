@@ -167,13 +167,9 @@ def test_best_pt_holds_the_lowest_validation_loss_also_after_a_resume(splits, tm
     model, saved = load_model(tmp_path / "a" / "best.pt")
     assert saved == c
 
-    def stop_after_two(event, epoch, step):
-        if event == "epoch" and epoch == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(StopTraining):
         Trainer(c, splits["train"], splits["val"], tmp_path / "b", progress=False,
-                callback=stop_after_two).fit()
+                callback=stop_after(2)).fit()
     Trainer(c, splits["train"], splits["val"], tmp_path / "b", progress=False).fit()
     resumed = torch.load(tmp_path / "b" / "best.pt", weights_only=True)
     assert resumed["epoch"] == best["epoch"] and weights_equal(resumed["model"], best["model"])
@@ -218,15 +214,15 @@ def test_a_finished_fit_lets_go_of_its_optimizer(splits, tmp_path):
     seen = {}
 
     def keep_a_weak_reference(event, epoch, step):
-        seen.setdefault("opt", weakref.ref(trainer.state.opt))
+        seen.setdefault("opt", weakref.ref(trainer.training_step.opt))
 
     trainer = Trainer(config(epochs=1), splits["train"], splits["val"], tmp_path,
                       progress=False, callback=keep_a_weak_reference)
     trainer.fit()
     gc.collect()
-    assert trainer.state is None and seen["opt"]() is None
+    assert trainer.training_step.opt is None and seen["opt"]() is None
     assert load_checkpoint(tmp_path / "checkpoint.pt")["optimizer"]["state"]  # kept there
     with pytest.raises(RuntimeError, match="released when its training ended"):
         trainer.training_step(torch.arange(4), torch.Generator())
     trainer.benchmark(steps=1, warmup=0)
-    assert trainer.state is None and trainer.training_step.opt is None
+    assert trainer.training_step.opt is None and trainer.training_step.sched is None
