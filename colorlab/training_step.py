@@ -76,7 +76,9 @@ class TrainingStep:
     Args:
         config: the run's :class:`~colorlab.config.TrainConfig` (loss, ``k``, ``sigma``,
             ``batch_size``, ``compile``).
-        model, opt, sched: the model on the training device, its optimizer and scheduler.
+        model: the network, on the training device.
+        opt: its optimizer (Adam).
+        sched: its learning-rate scheduler, stepped after every step.
         images: ``(N, 3, S, S)`` uint8 training images on the training device.
         weights: ``(313,)`` rebalancing weights, required for ``loss="rebal"``.
         precision: ``"bf16"``, ``"fp16"`` or ``"fp32"`` (:func:`colorlab.config.resolve_precision`).
