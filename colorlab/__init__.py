@@ -7,6 +7,8 @@ Colour and the ab gamut (chapters 2-3):
 
 * :mod:`colorlab.color`: sRGB <-> CIE Lab, batched and differentiable.
 * :mod:`colorlab.gamut`: the 313 quantized ab bins and exact nearest-bin search.
+* :mod:`colorlab.bin_search`: the search itself: 16 lattice sites per point, exact, and its
+  exactness flags kept on the device while training.
 
 Targets, losses and decoding (chapters 4-5):
 

@@ -12,8 +12,9 @@ from torch import nn
 from ._validation import (check_bins, check_finite, check_finite_result, check_float,
                           check_nonempty, check_positive, check_shape, check_tensor,
                           check_weights)
+from .bin_search import _lattice_for
 from .encode import soft_encode
-from .gamut import _lattice_for, ab_bins
+from .gamut import ab_bins
 
 __all__ = ["L2Loss", "RebalancedCrossEntropy", "l2_loss", "rebalanced_cross_entropy"]
 

@@ -14,8 +14,8 @@ What can be recorded, and how :class:`StepGraph` keeps to it:
   batch into them. Gradients stay in place (``zero_grad(set_to_none=False)`` inside the step) and
   the optimizer must be *capturable* (its step counter on the device).
 * **No host reads.** Nothing in the step may wait for the GPU: the nearest-bin search keeps its
-  exactness flags on the device (:func:`colorlab.gamut.deferred_exactness`); the graph ANDs them
-  into one flag per step, which each call appends to the caller's list.
+  exactness flags on the device (:func:`colorlab.bin_search.deferred_exactness`); the graph ANDs
+  them into one flag per step, which each call appends to the caller's list.
 * **Fixed shapes.** A batch of another shape (an epoch's smaller last batch) runs eagerly.
 * **Fixed constants.** The learning rate is a constant of the recorded optimizer step; a call
   after it changed raises rather than train with the old one (on a CPU too, so that a test
@@ -71,7 +71,8 @@ class StepGraph:
         step: forward, loss, backward and optimizer step on the input tensors; it must not read
             anything back from the device, must keep gradients in place
             (``zero_grad(set_to_none=False)``) and appends the nearest-bin search's exactness
-            flags (0-dim bool tensors) to ``flags`` (:func:`colorlab.gamut.deferred_exactness`).
+            flags (0-dim bool tensors) to ``flags``
+            (:func:`colorlab.bin_search.deferred_exactness`).
         optimizer: the optimizer ``step`` steps; on CUDA it must be capturable.
         warmup: eager calls before recording (>= 1: the optimizer state must exist first).
         record: record a CUDA graph (default: when the first input is on a CUDA device).

@@ -21,9 +21,9 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler
 
 from ._validation import error_summary, trusted_values
+from .bin_search import SRGB_EXACT_K, all_exact, deferred_exactness
 from .config import TrainConfig, autocast
 from .distributed import DistContext, context
-from .gamut import SRGB_EXACT_K, all_exact, deferred_exactness
 from .losses import L2Loss, RebalancedCrossEntropy
 from .step_graph import StepGraph
 from .transforms import augment, downsample_ab, to_lab
@@ -253,7 +253,7 @@ class TrainingStep:
     def check_exact(self, where: str) -> None:
         """Raise if a nearest-bin search since the last check was not exact (one read from the
         device, agreed by every rank). It cannot happen for the ab of sRGB colours with
-        ``k <= SRGB_EXACT_K`` (:mod:`colorlab.gamut`); this makes sure of it."""
+        ``k <= SRGB_EXACT_K`` (:mod:`colorlab.bin_search`); this makes sure of it."""
         flags, self.flags = self.flags, []
         inexact = 0.0 if all_exact(flags) else 1.0
         if self.dist.sum(inexact)[0] > 0:

@@ -11,7 +11,6 @@ import base64
 import fcntl
 import json
 import os
-import queue
 import subprocess
 import tempfile
 import threading

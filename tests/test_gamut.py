@@ -81,6 +81,27 @@ def test_ties_are_ordered_by_a_then_b():
     assert (again == idx).all()
 
 
+@pytest.mark.parametrize("k", [1, 4, 7, 15, 20])
+def test_k_nearest_equals_a_dense_float64_search_ties_included(k):
+    """colorlab.bin_search.k_nearest on (N, 2) points, against all 313 distances in float64
+    ordered by (distance, a, b): points on bins and halfway between them (many ties), in the
+    gamut and far outside it (the full search), for k inside and beyond the 16-site block."""
+    from colorlab.bin_search import k_nearest
+
+    bins = ab_bins(torch.float64)
+    gen = torch.Generator().manual_seed(k)
+    halves = torch.arange(-125.0, 130.0, 5.0, dtype=torch.float64)
+    points = torch.cat([torch.cartesian_prod(halves, halves),
+                        torch.rand(500, 2, generator=gen, dtype=torch.float64) * 500 - 250])
+    idx, d2 = k_nearest(points, bins, k)
+    dense = ((points[:, None, :] - bins[None, :, :]) ** 2).sum(-1)  # (N, 313)
+    rank = np.lexsort((np.broadcast_to(bins[:, 1].numpy(), dense.shape),
+                       np.broadcast_to(bins[:, 0].numpy(), dense.shape), dense.numpy()), axis=-1)
+    np.testing.assert_array_equal(idx.numpy(), rank[:, :k])
+    np.testing.assert_allclose(d2.numpy(), np.take_along_axis(dense.numpy(), rank[:, :k], 1),
+                               rtol=1e-12, atol=1e-9)  # cdist (the full search) rounds
+
+
 def test_custom_bins_off_the_lattice_use_the_full_search():
     gen = torch.Generator().manual_seed(1)
     bins = torch.rand(40, 2, generator=gen, dtype=torch.float64) * 100
@@ -147,7 +168,7 @@ def _cube_surface_ab(n: int = 513):
 
 
 def test_the_fast_search_is_exact_for_every_srgb_colour_up_to_SRGB_EXACT_K():
-    """What the trainer's deferred check relies on (colorlab.gamut.deferred_exactness): for
+    """What the trainer's deferred check relies on (colorlab.bin_search.deferred_exactness): for
     k <= SRGB_EXACT_K the 16-site search needs no full search for any sRGB colour, 8-bit or not.
 
     With all 16 sites of its block in the gamut, a point's 9 nearest sites are provably nearer
@@ -155,7 +176,8 @@ def test_the_fast_search_is_exact_for_every_srgb_colour_up_to_SRGB_EXACT_K():
     missing) can need the full search. So: every 8-bit colour is exact, and the points that are
     not lie at least a Lab unit outside the edge of what sRGB reaches (the image of the cube's
     surface). The constant is the largest such k: at k + 1 some 8-bit colours are not exact."""
-    from colorlab.gamut import SRGB_EXACT_K, needs_full_search
+    from colorlab.bin_search import SRGB_EXACT_K
+    from colorlab.gamut import needs_full_search
 
     inexact = {SRGB_EXACT_K: 0, SRGB_EXACT_K + 1: 0}
     for ab in _srgb_ab_slices():
@@ -175,19 +197,19 @@ def test_deferred_exactness_keeps_the_flag_on_the_device(monkeypatch):
     """Inside deferred_exactness, on an accelerator, the search reads nothing back: it appends
     its flag and returns the fast result (exact for sRGB colours); the flags tell afterwards.
     Outside the block, and on the CPU, it stays exact with its full-search fallback."""
-    import colorlab.gamut as gamut
+    import colorlab.bin_search as bin_search
     from colorlab._validation import trusted_values
-    from colorlab.gamut import all_exact, deferred_exactness
+    from colorlab.bin_search import all_exact, deferred_exactness
 
     inside = rgb_to_lab(torch.rand(1, 3, 6, 6, generator=torch.Generator().manual_seed(0)))[:, 1:]
     far = torch.full((1, 2, 1, 1), 300.0)  # far outside: the fast search is not exact here
     full_searches = []
-    real_full = gamut._full_search
-    monkeypatch.setattr(gamut, "_full_search", lambda *a: (full_searches.append(1),
-                                                           real_full(*a))[1])
+    real_full = bin_search._full_search
+    monkeypatch.setattr(bin_search, "_full_search", lambda *a: (full_searches.append(1),
+                                                                real_full(*a))[1])
     expected = [nearest_bins(x, 5) for x in (inside, far)]
     assert full_searches == [1]  # the far point needed it
-    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
+    monkeypatch.setattr(bin_search, "_syncs_are_costly", lambda device: True)
     flags = []
     with deferred_exactness(flags):
         got = nearest_bins(inside, 5)

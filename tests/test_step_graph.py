@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-import colorlab.gamut as gamut
+import colorlab.bin_search as bin_search
 from conftest import StopTraining, stop_after
 from colorlab.data import SampleImages
 from colorlab.step_graph import WARMUP_STEPS, StepGraph
@@ -39,7 +39,8 @@ def test_the_static_path_trains_bit_for_bit_as_the_eager_step(splits, tmp_path, 
     """Warm-up steps, then every full batch through the static inputs, the smaller last batch
     eagerly; the same losses, weights and optimizer state as the eager trainer, and a run resumed
     from a checkpoint (a new StepGraph, warmed up again) ends where the uninterrupted one does."""
-    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)  # flags kept, as on a GPU
+    # flags kept, as on a GPU
+    monkeypatch.setattr(bin_search, "_syncs_are_costly", lambda device: True)
     eager, h_eager = _fit(splits, tmp_path / "eager", graphs=False)
     graphed, h_graphed = _fit(splits, tmp_path / "graphed", graphs=True)
     assert _losses(h_eager) == _losses(h_graphed)
@@ -71,7 +72,7 @@ def test_one_flag_per_step_and_a_false_one_stops_the_epoch(splits, tmp_path, mon
     """The static path ANDs a step's exactness flags into one (what the graph hands back after a
     replay); the epoch's check still sees a false one from a static step and stops with the
     clear error."""
-    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
+    monkeypatch.setattr(bin_search, "_syncs_are_costly", lambda device: True)
     seen = []
     real_check = TrainingStep.check_exact
     monkeypatch.setattr(TrainingStep, "check_exact", lambda self, where: (
@@ -81,7 +82,7 @@ def test_one_flag_per_step_and_a_false_one_stops_the_epoch(splits, tmp_path, mon
     assert [n for where, n in seen if where.startswith("epoch")] == [steps] * 5
     assert trainer.training_step.graph._static is not None  # epochs 4 and 5: the static path
 
-    real_search = gamut._lattice_search
+    real_search = bin_search._lattice_search
     calls = {"n": 0}
 
     def inexact_late(*args):  # false from epoch 4's first step on, a static one
@@ -89,7 +90,7 @@ def test_one_flag_per_step_and_a_false_one_stops_the_epoch(splits, tmp_path, mon
         calls["n"] += 1
         return idx, dist, exact & (calls["n"] <= 3 * steps)
 
-    monkeypatch.setattr(gamut, "_lattice_search", inexact_late)
+    monkeypatch.setattr(bin_search, "_lattice_search", inexact_late)
     monkeypatch.setattr(Trainer, "_validate", lambda self, model: None)
     with pytest.raises(RuntimeError, match="targets of epoch 4 were not exact"):
         _fit(splits, tmp_path / "b", graphs=True, epochs=5)
@@ -188,7 +189,7 @@ def test_the_recorded_part_reads_nothing_back_backward_included(loss, splits, tm
     CPU's Adam reads its step counter, so its step is left out here)."""
     from test_train_fast_path import HostReads
 
-    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
+    monkeypatch.setattr(bin_search, "_syncs_are_costly", lambda device: True)
     config = TrainConfig(loss=loss, width=WIDTH, epochs=1, batch_size=8, size=SIZE)
     weights = torch.rand(313, dtype=torch.float64) + 0.5 if loss == "rebal" else None
     trainer = Trainer(config, splits["train"], None, tmp_path, weights=weights, progress=False)
@@ -215,8 +216,9 @@ def test_the_loss_keeps_the_search_tables_a_recorded_graph_reads():
 
     loss = RebalancedCrossEntropy()
     loss(torch.zeros(1, 313, 2, 2), torch.zeros(1, 2, 2, 2))
-    tables = weakref.ref(gamut._lattice_for(loss.bins).on(torch.device("cpu"), torch.float32)[1])
-    gamut._lattice.cache_clear()
+    cpu = torch.device("cpu")
+    tables = weakref.ref(bin_search._lattice_for(loss.bins).on(cpu, torch.float32)[1])
+    bin_search._lattice.cache_clear()
     gc.collect()
     assert tables() is not None and loss._lattice.on(torch.device("cpu"), torch.float32)[1] \
         is tables()

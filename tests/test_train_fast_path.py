@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+import colorlab.bin_search as bin_search
 import colorlab.gamut as gamut
 from colorlab.data import SampleImages
 from colorlab.train import TrainConfig, Trainer, load_model
@@ -39,7 +40,7 @@ def test_the_step_reads_nothing_back(loss, k, reads, splits, tmp_path, monkeypat
     reads nothing back: the nearest-bin search keeps its exactness flag on the device, read once
     per epoch, up to k = SRGB_EXACT_K neighbours (beyond, one flag per step); ``nonzero`` runs
     only on the CPU generator's random draws of the augmentation (batch-sized)."""
-    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
+    monkeypatch.setattr(bin_search, "_syncs_are_costly", lambda device: True)
     batch = 8
     config = TrainConfig(loss=loss, width=WIDTH, epochs=1, batch_size=batch, size=SIZE, k=k)
     w = torch.rand(313, dtype=torch.float64) + 0.5 if loss == "rebal" else None
@@ -60,7 +61,7 @@ def test_the_step_reads_nothing_back(loss, k, reads, splits, tmp_path, monkeypat
         assert all(shape == (batch,) for name, shape in mode.reads if name == "nonzero")
     else:  # the flag is read at once (and here some pixels then take the full search)
         assert scalar_reads[0] == ("_local_scalar_dense", ())
-    assert len(step.flags) == (2 if loss != "l2" and k <= gamut.SRGB_EXACT_K else 0)
+    assert len(step.flags) == (2 if loss != "l2" and k <= bin_search.SRGB_EXACT_K else 0)
 
 
 def test_deferred_flags_change_nothing_and_are_checked_every_epoch(splits, tmp_path,
@@ -71,7 +72,7 @@ def test_deferred_flags_change_nothing_and_are_checked_every_epoch(splits, tmp_p
     config = TrainConfig(loss="ce", width=WIDTH, epochs=2, batch_size=8, size=SIZE,
                          checkpoint_every=1)
     plain = Trainer(config, splits["train"], splits["val"], tmp_path / "a", progress=False).fit()
-    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
+    monkeypatch.setattr(bin_search, "_syncs_are_costly", lambda device: True)
     checks = []
     real_check = TrainingStep.check_exact
     monkeypatch.setattr(TrainingStep, "check_exact", lambda self, where: (
@@ -85,7 +86,7 @@ def test_deferred_flags_change_nothing_and_are_checked_every_epoch(splits, tmp_p
     assert checks == [("epoch 1", steps), ("the validation images", val_chunks),
                       ("epoch 2", steps), ("the validation images", val_chunks)]
 
-    real_search = gamut._lattice_search
+    real_search = bin_search._lattice_search
     calls = {"n": 0}
 
     def inexact_in_the_second_epoch(*args):
@@ -93,7 +94,7 @@ def test_deferred_flags_change_nothing_and_are_checked_every_epoch(splits, tmp_p
         calls["n"] += 1
         return idx, dist, exact & (calls["n"] <= steps)
 
-    monkeypatch.setattr(gamut, "_lattice_search", inexact_in_the_second_epoch)
+    monkeypatch.setattr(bin_search, "_lattice_search", inexact_in_the_second_epoch)
     monkeypatch.setattr(Trainer, "_validate", lambda self, model: None)
     with pytest.raises(RuntimeError, match="targets of epoch 2 were not exact.*from before it"):
         Trainer(config, splits["train"], None, tmp_path / "c", progress=False).fit()
@@ -110,7 +111,7 @@ def test_branch_free_search_gives_the_same_neighbours(monkeypatch):
     ab = points.view(1, 2, 1, -1)
     for k in (1, 5, 10):
         expected = gamut.nearest_bins(ab, k)
-        monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
+        monkeypatch.setattr(bin_search, "_syncs_are_costly", lambda device: True)
         got = gamut.nearest_bins(ab, k)
         monkeypatch.undo()
         assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])

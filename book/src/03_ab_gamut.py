@@ -94,7 +94,18 @@ plt.show()
 # $4 \times 4$ block next to its nearest site $c$, on the side of $p$: any other site is at least
 # $\min(2s + |f|, 3s - |f|)$ away in one coordinate, where $f = p - c$ and $s = 10$. `colorlab`
 # measures these 16 distances instead of 313 and checks the bound for every point; points for which
-# it fails (far outside the gamut) get a full search. We check against SciPy's k-d tree:
+# it fails (far outside the gamut) get a full search. Here is that search, from
+# `colorlab.bin_search`; `neighbours` is a table built once, which lists the 16 candidate bins of
+# every site for each quadrant of $f$ (index $-1$ where a site holds no bin):
+
+# %%
+from colorlab.bin_search import _lattice_search, k_nearest
+from colorlab.pages import show_source
+
+show_source(_lattice_search, k_nearest)
+
+# %% [markdown]
+# We check it against SciPy's k-d tree:
 
 # %%
 import numpy as np
@@ -123,7 +134,8 @@ assert gap < 1e-6
 # profile):
 
 # %%
-from colorlab.gamut import SRGB_EXACT_K, needs_full_search
+from colorlab.bin_search import SRGB_EXACT_K
+from colorlab.gamut import needs_full_search
 from colorlab.settings import profile
 
 step = 4 if profile() == "ci" else 1
@@ -140,7 +152,7 @@ assert needing == 0
 
 # %% [markdown]
 # So the trainer keeps the flags on the GPU and reads them once per epoch
-# (`colorlab.gamut.deferred_exactness`): a check that would stop the run, not a branch that every
+# (`colorlab.bin_search.deferred_exactness`): a check that would stop the run, not a branch that every
 # step waits for. `python -m colorlab.bench core` times the search against the k-d tree on a
 # training-size batch.
 #
