@@ -65,6 +65,7 @@ The reproduction and its results (chapters 7-9):
   processes that share a GPU.
 * :mod:`colorlab.dataset_results`: what a finished data set's folder and the provenance hold.
 * :mod:`colorlab.results_folder`: keeping finished work, never replacing a larger run.
+* :mod:`colorlab.source_code`: the hash of the code that computes results; docstrings apart.
 * :mod:`colorlab.results`: the recorded results a chapter shows, fetched when there is no checkout.
 
 Figures and pages (every chapter):

@@ -1,10 +1,10 @@
 """Exact k-nearest-bin search for bins on a square lattice (derived in ``book/03_ab_gamut.ipynb``).
 
-:func:`colorlab.gamut.nearest_bins` checks its input and searches here. Because Zhang et al.'s
-313 ab bins sit on a regular lattice, the k nearest bins of a point are found among the 16
-lattice sites around it (a 4x4 block), which is ~20x less work than measuring the distance to all
-313 bins. The search is exact: points whose k-th candidate is not provably closer than every site
-outside that block (far outside the gamut) fall back to a full search. Bins that are not on a
+:func:`colorlab.gamut.nearest_bins` checks its input and searches here (``_k_nearest``). Because
+Zhang et al.'s 313 ab bins sit on a regular lattice, the k nearest bins of a point are found among
+the 16 lattice sites around it (a 4x4 block), which is ~20x less work than measuring the distance
+to all 313 bins. The search is exact: points whose k-th candidate is not provably closer than every
+site outside that block (far outside the gamut) fall back to a full search. Bins that are not on a
 lattice get the full search.
 
 Finding out whether any point needs the fallback reads one flag back from the device, which on a
@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-__all__ = ["k_nearest", "needs_full", "SRGB_EXACT_K", "deferred_exactness", "all_exact"]
+__all__ = ["SRGB_EXACT_K", "deferred_exactness", "all_exact"]
 
 _BLOCK = 2  # lattice margin: candidates reach 2 sites beyond the nearest one
 #: the largest k for which the 16-site search is exact for the ab of every sRGB colour in
@@ -38,15 +38,14 @@ _DEFERRED: contextvars.ContextVar[list | None] = contextvars.ContextVar("colorla
 
 @contextlib.contextmanager
 def deferred_exactness(flags: list | None) -> Iterator[list | None]:
-    """Inside the block, :func:`k_nearest` (and so :func:`colorlab.gamut.nearest_bins`,
+    """Inside the block, the search (and so :func:`colorlab.gamut.nearest_bins`,
     :func:`colorlab.encode.soft_encode` and the losses) on an accelerator does not read back
-    whether its fast search was exact (a wait for the device's whole queue): it appends that
-    flag, a 0-dim bool tensor on the device, to ``flags`` and returns the fast search's result (where it is
-    not exact, valid indices and finite distances, but not the nearest bins). Check the flags
-    afterwards with :func:`all_exact` (one read for all of them): where one is false, the
-    results of the block are not exact for some points, and must be treated as an error.
-    ``flags=None`` makes the search exact inside the block again, whatever an enclosing block
-    deferred.
+    whether its fast search was exact (a wait for the device's whole queue): it appends that flag,
+    a 0-dim bool tensor on the device, to ``flags`` and returns the fast search's result (where it
+    is not exact, valid indices and finite distances, but not the nearest bins). Check the flags
+    afterwards with :func:`all_exact` (one read for all of them): where one is false, the results
+    of the block are not exact for some points, and must be treated as an error. ``flags=None``
+    makes the search exact inside the block again, whatever an enclosing block deferred.
 
     Meant for ab values known to be sRGB colours and ``k <= SRGB_EXACT_K``, for which every flag
     is true; on the CPU, where a read costs nothing, the search stays exact as everywhere else.
@@ -204,7 +203,7 @@ def _lattice_search(points: torch.Tensor, lattice: _Lattice, k: int
     return idx, dist, exact
 
 
-def k_nearest(points: torch.Tensor, bins: torch.Tensor, k: int
+def _k_nearest(points: torch.Tensor, bins: torch.Tensor, k: int
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """The exact ``k`` nearest of the ``(Q, 2)`` ``bins`` to each of the ``(N, 2)`` ``points``
     (already checked: finite floats, ``1 <= k <= Q``), nearest first: ``(idx, d2)``, both
@@ -217,7 +216,7 @@ def k_nearest(points: torch.Tensor, bins: torch.Tensor, k: int
     search was exact: it appends that flag to the block's list instead.
 
     >>> bins = torch.tensor([[0.0, 0.0], [0.0, 10.0], [10.0, 0.0], [10.0, 10.0]])
-    >>> idx, d2 = k_nearest(torch.tensor([[1.0, 7.0]]), bins, k=2)
+    >>> idx, d2 = _k_nearest(torch.tensor([[1.0, 7.0]]), bins, k=2)
     >>> idx.tolist(), d2.tolist()
     ([[1, 0]], [[10.0, 50.0]])
     """
@@ -240,12 +239,12 @@ def k_nearest(points: torch.Tensor, bins: torch.Tensor, k: int
     return idx, d2
 
 
-def needs_full(points: torch.Tensor, bins: torch.Tensor, k: int) -> torch.Tensor:
+def _needs_full(points: torch.Tensor, bins: torch.Tensor, k: int) -> torch.Tensor:
     """Where the 16-site search cannot prove its ``k`` nearest of the lattice ``bins`` exact:
     ``(N, 2)`` points -> ``(N,)`` bool (``1 <= k <= 15``).
 
     >>> bins = torch.tensor([[0.0, 0.0], [0.0, 10.0], [10.0, 0.0], [10.0, 10.0]])
-    >>> needs_full(torch.tensor([[1.0, 7.0], [300.0, 0.0]]), bins, k=2).tolist()
+    >>> _needs_full(torch.tensor([[1.0, 7.0], [300.0, 0.0]]), bins, k=2).tolist()
     [False, True]
     """
     _, _, exact = _lattice_search(points, _lattice_for(bins), k)

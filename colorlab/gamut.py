@@ -18,7 +18,7 @@ import torch
 
 from ._validation import (check_bins, check_device, check_finite, check_finite_result,
                           check_float, check_nonempty, check_shape, check_tensor)
-from .bin_search import k_nearest, needs_full
+from .bin_search import _k_nearest, _needs_full
 
 __all__ = ["ab_bins", "srgb_reachable_bins", "nearest_bin", "nearest_bins", "needs_full_search",
            "GRID", "NUM_BINS"]
@@ -127,7 +127,7 @@ def nearest_bins(ab: torch.Tensor, k: int = 1, bins: torch.Tensor | None = None
     check_bins(bins)
     _check_k(k, bins.shape[0], "the number of bins")
     lead, (h, w) = ab.shape[:-3], ab.shape[-2:]
-    idx, d2 = k_nearest(points, bins, k)
+    idx, d2 = _k_nearest(points, bins, k)
     shape = (*lead, h, w, k)
     check_finite_result(d2, "ab or bins", "ab values and bin centres are in Lab units, about "
                         "-128 to 128")
@@ -146,7 +146,7 @@ def needs_full_search(ab: torch.Tensor, k: int = 5) -> torch.Tensor:
     """
     points = _points(ab)
     _check_k(k, 15, "the 16-site search")
-    return needs_full(points, ab_bins(torch.float64), k).reshape(ab.shape[:-3] + ab.shape[-2:])
+    return _needs_full(points, ab_bins(torch.float64), k).reshape(ab.shape[:-3] + ab.shape[-2:])
 
 
 def nearest_bin(ab: torch.Tensor, bins: torch.Tensor | None = None) -> torch.Tensor:

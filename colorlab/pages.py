@@ -187,7 +187,7 @@ def source_markdown(*objects, docstrings: bool = False) -> str:
 def _without_docstrings(source: str) -> str:
     """``source`` without the docstring lines of its functions and classes (line-exact, so the
     rest stays as written, comments included)."""
-    from .results_folder import docstring_owners
+    from .source_code import docstring_owners
 
     drop: set[int] = set()
     for _, doc in docstring_owners(ast.parse(source)):

@@ -61,8 +61,9 @@ from .distributed import setup
 from .evaluate import load_classifier
 from .prior import prior_from_images
 from .report import DATASETS, RUNS, table1_markdown
-from .results_folder import ResultsFolder, source_hash
+from .results_folder import ResultsFolder
 from .runs import RunJob, default_workers, mps_active, run_jobs, train_and_evaluate
+from .source_code import source_hash
 from .train import TrainConfig
 
 __all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "profile_dataset"]

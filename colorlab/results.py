@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .report import DATASETS, EXAMPLE_FILES, RUNS
-from .results_folder import source_hash
 from .settings import cache_root, checkout_root, results_root
+from .source_code import source_hash
 
 __all__ = ["BookResults", "book_results", "ci_results", "book_examples", "load_json",
            "recorded_results", "REPOSITORY", "BRANCH", "FetchError", "repository", "book_ref",

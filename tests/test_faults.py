@@ -513,11 +513,11 @@ def test_atomic_save_leaves_no_temporary_file_when_pickling_fails(tmp_path):
 def test_a_docstring_or_comment_edit_keeps_the_source_hash(tmp_path, monkeypatch):
     import shutil
 
-    import colorlab.results_folder as rf
+    import colorlab.source_code as rf
 
     copy = tmp_path / "colorlab"
     shutil.copytree(Path(rf.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(rf, "__file__", str(copy / "results_folder.py"))
+    monkeypatch.setattr(rf, "__file__", str(copy / "source_code.py"))
     before = rf.source_hash()
     losses = copy / "losses.py"
     text = losses.read_text()

@@ -83,17 +83,17 @@ def test_ties_are_ordered_by_a_then_b():
 
 @pytest.mark.parametrize("k", [1, 4, 7, 15, 20])
 def test_k_nearest_equals_a_dense_float64_search_ties_included(k):
-    """colorlab.bin_search.k_nearest on (N, 2) points, against all 313 distances in float64
+    """colorlab.bin_search._k_nearest on (N, 2) points, against all 313 distances in float64
     ordered by (distance, a, b): points on bins and halfway between them (many ties), in the
     gamut and far outside it (the full search), for k inside and beyond the 16-site block."""
-    from colorlab.bin_search import k_nearest
+    from colorlab.bin_search import _k_nearest
 
     bins = ab_bins(torch.float64)
     gen = torch.Generator().manual_seed(k)
     halves = torch.arange(-125.0, 130.0, 5.0, dtype=torch.float64)
     points = torch.cat([torch.cartesian_prod(halves, halves),
                         torch.rand(500, 2, generator=gen, dtype=torch.float64) * 500 - 250])
-    idx, d2 = k_nearest(points, bins, k)
+    idx, d2 = _k_nearest(points, bins, k)
     dense = ((points[:, None, :] - bins[None, :, :]) ** 2).sum(-1)  # (N, 313)
     rank = np.lexsort((np.broadcast_to(bins[:, 1].numpy(), dense.shape),
                        np.broadcast_to(bins[:, 0].numpy(), dense.shape), dense.numpy()), axis=-1)

@@ -99,10 +99,10 @@ plt.show()
 # every site for each quadrant of $f$ (index $-1$ where a site holds no bin):
 
 # %%
-from colorlab.bin_search import _lattice_search, k_nearest
+from colorlab.bin_search import _k_nearest, _lattice_search
 from colorlab.pages import show_source
 
-show_source(_lattice_search, k_nearest)
+show_source(_lattice_search, _k_nearest)
 
 # %% [markdown]
 # We check it against SciPy's k-d tree:
