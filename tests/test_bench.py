@@ -33,10 +33,10 @@ def test_cli_passes_repeats(capsys):
 def test_sync_search_measures_the_step_that_reads_the_flag_every_time(monkeypatch):
     """``--sync-search`` is the step as colorlab trained before: on an accelerator it reads the
     search's exactness flag back at every step; the default reads the flags once per window."""
-    import colorlab.gamut as gamut
+    import colorlab.bin_search as bin_search
     from test_train_fast_path import HostReads
 
-    monkeypatch.setattr(gamut, "_syncs_are_costly", lambda device: True)
+    monkeypatch.setattr(bin_search, "_syncs_are_costly", lambda device: True)
     steps, repeats = 3, 2
     reads, records = {}, {}
     for sync in (False, True):
