@@ -5,7 +5,7 @@ Zhang et al.'s 313 ab bins sit on a regular lattice, the k nearest bins of a poi
 the 16 lattice sites around it (a 4x4 block), which is ~20x less work than measuring the distance
 to all 313 bins. The search is exact: points whose k-th candidate is not provably closer than every
 site outside that block (far outside the gamut) fall back to a full search. Bins that are not on a
-lattice get the full search.
+lattice, and k >= 16, get the full search.
 
 Finding out whether any point needs the fallback reads one flag back from the device, which on a
 GPU waits for every queued kernel. For the ab of sRGB colours the block always suffices up to
@@ -247,5 +247,9 @@ def _needs_full(points: torch.Tensor, bins: torch.Tensor, k: int) -> torch.Tenso
     >>> _needs_full(torch.tensor([[1.0, 7.0], [300.0, 0.0]]), bins, k=2).tolist()
     [False, True]
     """
-    _, _, exact = _lattice_search(points, _lattice_for(bins), k)
+    lattice = _lattice_for(bins)
+    if not lattice.valid:
+        raise ValueError("the 16-site search needs bins on a square lattice, such as "
+                         "colorlab.gamut.ab_bins(); these bins get the full search anyway")
+    _, _, exact = _lattice_search(points, lattice, k)
     return ~exact

@@ -27,7 +27,6 @@ GRID = 10.0  #: side of an ab bin, in Lab units
 NUM_BINS = 313  #: number of bins of Zhang et al.'s gamut
 
 
-
 @functools.lru_cache(maxsize=1)
 def _reference_table() -> np.ndarray:
     with resources.files("colorlab.resources").joinpath("pts_in_hull.npy").open("rb") as fh:
@@ -86,7 +85,6 @@ def srgb_reachable_bins(grid: float = 10.0) -> torch.Tensor:
     return torch.as_tensor(_srgb_reachable(float(grid)), dtype=torch.float32)
 
 
-
 def _points(ab: torch.Tensor) -> torch.Tensor:
     """The ab values of a checked ``(*, 2, H, W)`` tensor as points ``(N, 2)``, pixel-major."""
     check_tensor(ab, "ab")
@@ -104,7 +102,9 @@ def _check_k(k: object, most: int, why: str) -> None:
 
 def nearest_bins(ab: torch.Tensor, k: int = 1, bins: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact k nearest bin centres of every ab value, nearest first.
+    """Exact k nearest bin centres of every ab value, nearest first (inside
+    :func:`colorlab.bin_search.deferred_exactness` on an accelerator, exactness is checked
+    afterwards, from the flags the block collects).
 
     Args:
         ab: float tensor ``(*, 2, H, W)`` of (a, b) values in Lab units.
@@ -138,7 +138,7 @@ def needs_full_search(ab: torch.Tensor, k: int = 5) -> torch.Tensor:
     """Where the 16-site search of the 313 bins cannot prove its ``k`` nearest bins exact, so
     that :func:`nearest_bins` measures all 313 distances instead: ``(*, 2, H, W)`` ab (Lab
     units) -> ``(*, H, W)`` bool. For the ab of sRGB colours it is false everywhere up to
-    ``k = colorlab.bin_search.SRGB_EXACT_K`` (``book/03_ab_gamut.ipynb`` counts it over the
+    ``k =`` :data:`colorlab.bin_search.SRGB_EXACT_K` (``book/03_ab_gamut.ipynb`` counts it over the
     8-bit colours).
 
     >>> needs_full_search(torch.tensor([[[[0.0, 300.0]], [[0.0, 0.0]]]]), k=5).tolist()

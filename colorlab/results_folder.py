@@ -11,7 +11,8 @@ So ``results/`` is either the previous complete reproduction or the new complete
 and a call cut off after its first dataset (a timeout on a lent GPU, say) leaves that dataset in
 ``.<name>.partial``: the next call with the same code, profile and data keeps it and trains only
 what is missing, also on a fresh machine that is handed the folder back. An item is kept only when
-its record's key (profile, classifier, hash of the colorlab sources) and data manifest hash match.
+its record's key (profile, classifier, :func:`colorlab.source_code.source_hash`) and data manifest
+hash match.
 
 **The calls.** A reproduction can take several calls (a Colab session that disconnects, a lent
 GPU's time limit), and a call can be cut off before it finishes any item while its runs, trained

@@ -513,20 +513,20 @@ def test_atomic_save_leaves_no_temporary_file_when_pickling_fails(tmp_path):
 def test_a_docstring_or_comment_edit_keeps_the_source_hash(tmp_path, monkeypatch):
     import shutil
 
-    import colorlab.source_code as rf
+    import colorlab.source_code as sc
 
     copy = tmp_path / "colorlab"
-    shutil.copytree(Path(rf.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(rf, "__file__", str(copy / "source_code.py"))
-    before = rf.source_hash()
+    shutil.copytree(Path(sc.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(sc, "__file__", str(copy / "source_code.py"))
+    before = sc.source_hash()
     losses = copy / "losses.py"
     text = losses.read_text()
     losses.write_text(text.replace('"""Losses of the report', '"""Losses (typo fixed) of the report')
                       .replace("    return _reduce(", "    # a comment\n    return _reduce(", 1))
     (copy / "cli.py").write_text((copy / "cli.py").read_text() + "\nX = 1\n")  # a front end
-    assert rf.source_hash() == before
+    assert sc.source_hash() == before
     losses.write_text(text.replace("0.5 * (pred_ab - ab)", "0.25 * (pred_ab - ab)"))
-    assert rf.source_hash() != before
+    assert sc.source_hash() != before
 
 
 # ------------------------------------------------------------------ user files are never overwritten

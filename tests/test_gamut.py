@@ -240,3 +240,8 @@ def test_needs_full_search_rejects_bad_input():
         needs_full_search(torch.zeros(1, 3, 1, 1))
     with pytest.raises(TypeError, match="floating"):
         needs_full_search(torch.zeros(1, 2, 1, 1, dtype=torch.long))
+    from colorlab.bin_search import _needs_full
+
+    off_lattice = torch.tensor([[0.0, 0.0], [3.3, 7.1], [10.0, 1.7]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="square lattice"):
+        _needs_full(torch.zeros(2, 2), off_lattice, 1)

@@ -90,8 +90,9 @@ plt.show()
 # ## Nearest bins, fast and exact
 #
 # Every training pixel needs its nearest bins, so this search must be fast. Because the bins sit
-# on a lattice, the $k \le 5$ nearest bins of a point $p$ lie among the 16 lattice sites of the
-# $4 \times 4$ block next to its nearest site $c$, on the side of $p$: any other site is at least
+# on a lattice, the $k$ nearest bins of a point $p$ (the trainer uses $k = 5$) lie, unless $p$ is
+# far outside the gamut, among the 16 lattice sites of the $4 \times 4$ block next to its nearest
+# site $c$, on the side of $p$: any other site is at least
 # $\min(2s + |f|, 3s - |f|)$ away in one coordinate, where $f = p - c$ and $s = 10$. `colorlab`
 # measures these 16 distances instead of 313 and checks the bound for every point; points for which
 # it fails (far outside the gamut) get a full search. Here is that search, from
@@ -105,7 +106,10 @@ from colorlab.pages import show_source
 show_source(_lattice_search, _k_nearest)
 
 # %% [markdown]
-# We check it against SciPy's k-d tree:
+# Two branches are there for the GPU, where reading a value back waits for all queued work: it
+# sorts all 16 distances instead of looking for ties first, and while training it keeps the
+# exactness flag on the device instead of reading it (`_DEFERRED`, explained below). We check
+# the search against SciPy's k-d tree:
 
 # %%
 import numpy as np
@@ -152,8 +156,8 @@ assert needing == 0
 
 # %% [markdown]
 # So the trainer keeps the flags on the GPU and reads them once per epoch
-# (`colorlab.bin_search.deferred_exactness`): a check that would stop the run, not a branch that every
-# step waits for. `python -m colorlab.bench core` times the search against the k-d tree on a
+# (`colorlab.bin_search.deferred_exactness`): a check that would stop the run, not a branch that
+# every step waits for. `python -m colorlab.bench core` times the search against the k-d tree on a
 # training-size batch.
 #
 # ## How real colours spread over the bins
