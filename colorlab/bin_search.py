@@ -172,11 +172,13 @@ def _lattice_search(points: torch.Tensor, lattice: _Lattice, k: int
         p = points[start:start + step]
         n = p.shape[0]
         # the nearest site c, and f = p - c in Lab units: (n, 2)
-        site = torch.maximum(torch.minimum(torch.round((p - origin) / s), hi), lo)
+        site = torch.round((p - origin) / s)
+        site = torch.maximum(torch.minimum(site, hi), lo)
         frac = p - (origin + site * s)
         # per axis, the 4 site offsets on the side of f, ascending: (n, 2, 4)
         offset = base - (frac < 0).to(p.dtype)[:, :, None]
-        sq = (offset * s - frac[:, :, None]).square_()  # squared distance per axis
+        # squared distance per axis, then of the 16 sites
+        sq = (offset * s - frac[:, :, None]).square_()
         d2 = (sq[:, 0, :, None] + sq[:, 1, None, :]).view(n, 16)
         # the 16 candidate bins: the table's row for (site, quadrant of f)
         quadrant = (frac[:, 0] < 0).long() * 2 + (frac[:, 1] < 0).long()
@@ -184,13 +186,17 @@ def _lattice_search(points: torch.Tensor, lattice: _Lattice, k: int
         cand = neighbours.index_select(0, row)
         d2.masked_fill_(cand < 0, float("inf"))  # a site without a bin
         m = min(k + 1, 16)
-        if _syncs_are_costly(device):  # branch-free: sorting 16 values is cheap
-            vals, pos = (t[:, :m] for t in torch.sort(d2, dim=1, stable=True))
+        if _syncs_are_costly(device):
+            # branch-free: sorting 16 values is cheap
+            ordered = torch.sort(d2, dim=1, stable=True)
+            vals, pos = (t[:, :m] for t in ordered)
         else:
-            # topk is fast but orders equal values arbitrarily: rows with a tie
-            # among the first k + 1 (points exactly between sites) are redone
+            # topk is fast but orders equal values arbitrarily: rows with
+            # a tie among the first k + 1 (points exactly between sites)
+            # are redone
             vals, pos = torch.topk(d2, m, dim=1, largest=False, sorted=True)
-            tied = (vals[:, 1:] == vals[:, :-1]).any(dim=1).nonzero().squeeze(1)
+            tie = (vals[:, 1:] == vals[:, :-1]).any(dim=1)
+            tied = tie.nonzero().squeeze(1)
             if tied.numel():
                 again = torch.sort(d2[tied], dim=1, stable=True)
                 vals[tied], pos[tied] = (t[:, :m] for t in again)
@@ -198,7 +204,8 @@ def _lattice_search(points: torch.Tensor, lattice: _Lattice, k: int
         dist[start:start + n] = vals[:, :k]
         # exact where the k-th candidate is nearer than every other site
         mag = frac.abs()
-        bound = torch.minimum(2 * s + mag, 3 * s - mag).amin(dim=1).clamp_min(0)
+        bound = torch.minimum(2 * s + mag, 3 * s - mag)
+        bound = bound.amin(dim=1).clamp_min(0)
         exact[start:start + n] = vals[:, k - 1] < bound * bound
     return idx, dist, exact
 
@@ -221,15 +228,16 @@ def _k_nearest(points: torch.Tensor, bins: torch.Tensor, k: int
     ([[1, 0]], [[10.0, 50.0]])
     """
     lattice = _lattice_for(bins)
-    if not (lattice.valid and k < 16):  # 16 candidates serve k <= 15 (one for ties)
+    # the 16 candidates serve k <= 15 (one spare for ties)
+    if not (lattice.valid and k < 16):
         return _full_search(points, bins.to(points.device), lattice, k)
     idx, d2, exact = _lattice_search(points, lattice, k)
     deferred = _DEFERRED.get()
     if deferred is not None and _syncs_are_costly(points.device):
         deferred.append(exact.all())  # read later, once (deferred_exactness)
-        # where it is not exact, a site may be missing (index -1, distance inf):
-        # valid values until the check stops the caller, so that no kernel fails
-        # first (exact points keep theirs)
+        # where it is not exact, a site may be missing (index -1, distance
+        # inf): valid values until the check stops the caller, so that no
+        # kernel fails first (exact points keep theirs)
         idx.clamp_(min=0)
         d2.nan_to_num_(posinf=_FAR)
     elif not bool(exact.all()):
