@@ -22,6 +22,8 @@ import textwrap
 import warnings
 from pathlib import Path
 
+from .source_code import docstring_owners
+
 __all__ = ["glue", "direction", "chapter_images", "data_note", "web_image", "min_text_px",
            "live_kernel", "show_source", "source_markdown", "COLUMN_PX", "MIN_TEXT_PX"]
 
@@ -187,8 +189,6 @@ def source_markdown(*objects, docstrings: bool = False) -> str:
 def _without_docstrings(source: str) -> str:
     """``source`` without the docstring lines of its functions and classes (line-exact, so the
     rest stays as written, comments included)."""
-    from .source_code import docstring_owners
-
     drop: set[int] = set()
     for _, doc in docstring_owners(ast.parse(source)):
         drop.update(range(doc.lineno, doc.end_lineno + 1))

@@ -89,20 +89,22 @@ plt.show()
 # %% [markdown]
 # ## Nearest bins, fast and exact
 #
-# Every training pixel needs its nearest bins, so this search must be fast. Because the bins sit
-# on a lattice, the $k$ nearest bins of a point $p$ (the trainer uses $k = 5$) lie, unless $p$ is
-# far outside the gamut, among the 16 lattice sites of the $4 \times 4$ block next to its nearest
-# site $c$, on the side of $p$: any other site is at least
-# $\min(2s + |f|, 3s - |f|)$ away in one coordinate, where $f = p - c$ and $s = 10$. `colorlab`
-# measures these 16 distances instead of 313 and checks the bound for every point; points for which
-# it fails (far outside the gamut) get a full search. Here is that search, from
-# `colorlab.bin_search`; `neighbours` is a table built once, which lists the 16 candidate bins of
-# every site for each quadrant of $f$ (index $-1$ where a site holds no bin):
+# Every training pixel needs its nearest bins, so this search must be fast. Because the bins sit on
+# a lattice, the $k$ nearest bins of a point $p$ (the trainer uses $k =$ {glue:text}`trainer-k`)
+# lie, unless $p$ is far outside the gamut, among the 16 lattice sites of the $4 \times 4$ block
+# next to its nearest site $c$, on the side of $p$: any other site is at least $\min(2s + |f|, 3s -
+# |f|)$ away in one coordinate, where $f = p - c$ and $s = 10$. `colorlab` measures these 16
+# distances instead of 313 and checks the bound for every point; points for which it fails (far
+# outside the gamut) get a full search. Here is that search, from `colorlab.bin_search`;
+# `neighbours` is a table built once, which lists the 16 candidate bins of every site for each
+# quadrant of $f$ (index $-1$ where a site holds no bin):
 
 # %%
 from colorlab.bin_search import _k_nearest, _lattice_search
+from colorlab.config import TrainConfig
 from colorlab.pages import show_source
 
+glue("trainer-k", TrainConfig().k)
 show_source(_lattice_search, _k_nearest)
 
 # %% [markdown]
