@@ -67,6 +67,8 @@ The reproduction and its results (chapters 7-9):
 * :mod:`colorlab.results_folder`: keeping finished work, never replacing a larger run.
 * :mod:`colorlab.source_code`: the hash of the code that computes results; docstrings apart.
 * :mod:`colorlab.results`: the recorded results a chapter shows, fetched when there is no checkout.
+* :mod:`colorlab.results_fetch`: fetching results/ of the book's version from git, for readers
+  without a checkout.
 
 Figures and pages (every chapter):
 

@@ -3,17 +3,19 @@
 * ``COLORLAB_DATA``: folder holding the real datasets (``celeba-7k/``, ``fruits-10/<class>/``,
   or CelebA's ``img_align_celeba/``); default ``./data``. Nothing is downloaded unless asked.
 * ``COLORLAB_RESULTS``: folder of recorded results (``results/`` of the repository by default;
-  outside a checkout the chapters fetch it: :mod:`colorlab.results`).
+  outside a checkout the chapters fetch it: :mod:`colorlab.results_fetch`).
 * ``COLORLAB_PROFILE``: ``ci`` (seconds on CPU), ``default`` or ``full`` (GPU training).
-* ``COLORLAB_CACHE``: where decoded datasets and CI-sized book runs are cached; default
-  ``~/.cache/colorlab``, ``off`` disables the cache.
+* ``COLORLAB_CACHE``: where decoded datasets, CI-sized book runs and fetched results are cached;
+  default ``~/.cache/colorlab``, ``off`` disables the cache.
 """
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
-__all__ = ["data_root", "results_root", "cache_root", "checkout_root", "profile", "BOOK_PROFILES"]
+__all__ = ["data_root", "results_root", "cache_root", "scratch_root", "checkout_root", "profile",
+           "BOOK_PROFILES"]
 
 
 #: the values of ``COLORLAB_PROFILE``: how much the book's chapters compute (``ci`` < ``default``
@@ -71,6 +73,18 @@ def cache_root() -> Path | None:
         return None
     return Path(value).expanduser()
 
+
+
+def scratch_root() -> Path:
+    """Where colorlab keeps what must be written somewhere (a CI-sized book run, a fetched
+    ``results/``): :func:`cache_root`, or ``colorlab/`` in the temporary folder when the cache is
+    off.
+
+    >>> import os; os.environ["COLORLAB_CACHE"] = "off"; scratch_root().name
+    'colorlab'
+    >>> del os.environ["COLORLAB_CACHE"]
+    """
+    return cache_root() or Path(tempfile.gettempdir()) / "colorlab"
 
 def profile() -> str:
     """The run profile from ``$COLORLAB_PROFILE`` (default ``"default"``); errors on a typo.

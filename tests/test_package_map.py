@@ -43,3 +43,24 @@ def test_every_chapter_a_docstring_names_exists():
     assert named, "the docstrings name their chapters"
     missing = sorted(n for n in named if not (ROOT / n).is_file())
     assert not missing, missing
+
+
+def test_the_api_page_documents_every_public_name():
+    """Each name in a module's ``__all__`` is in that module's ``:members:`` on the API page, or is
+    the same object as a name documented under another module (a re-export, such as
+    ``colorlab.train.TrainConfig`` from ``colorlab.config``)."""
+    import importlib
+
+    pages = re.findall(r"automodule:: colorlab\.(\w+)\n   :members: ([^\n]*)",
+                       (ROOT / "book" / "api.md").read_text())
+    listed = {mod: [name.strip() for name in members.split(",")] for mod, members in pages}
+    modules = {mod: importlib.import_module(f"colorlab.{mod}") for mod in listed}
+    documented = {id(getattr(modules[mod], name)) for mod, names in listed.items()
+                  for name in names}
+    missing = [f"colorlab.{mod}.{name}" for mod, module in modules.items()
+               for name in getattr(module, "__all__", ())
+               if name not in listed[mod] and id(getattr(module, name)) not in documented]
+    assert not missing, f"not on book/api.md: {missing}"
+    unknown = [f"colorlab.{mod}.{name}" for mod, names in listed.items() for name in names
+               if not hasattr(modules[mod], name)]
+    assert not unknown, f"book/api.md lists names that do not exist: {unknown}"

@@ -1,4 +1,5 @@
-"""colorlab.results against local git repositories (file://), offline."""
+"""colorlab.results_fetch and the chapters' fallback (colorlab.results) against local git
+repositories (file://), offline."""
 import json
 import shutil
 import subprocess
@@ -7,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-import colorlab.results as fetching
+import colorlab.results
+import colorlab.results_fetch as fetching
 from colorlab.cli import main
-from colorlab.results import recorded_results
+from colorlab.results import fetched_recorded_results, recorded_results
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,31 +67,31 @@ def test_failures_are_one_line_and_leave_nothing(tmp_path):
 
 def test_chapters_outside_a_checkout_fetch_or_say_why(tmp_path, monkeypatch):
     make_repo(tmp_path / "origin")
-    monkeypatch.setattr(fetching, "checkout_root", lambda: None)  # as if installed from the wheel
+    monkeypatch.setattr(colorlab.results, "checkout_root", lambda: None)  # as if installed from the wheel
     monkeypatch.delenv("COLORLAB_RESULTS", raising=False)
     monkeypatch.setenv("COLORLAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("COLORLAB_REF", "main")
     lines = []
     monkeypatch.setenv("COLORLAB_REPOSITORY", f"file://{tmp_path / 'origin'}")
-    fetching.fetched_recorded_results.cache_clear()
-    found = fetching.fetched_recorded_results(lines.append)
+    fetched_recorded_results.cache_clear()
+    found = fetched_recorded_results(lines.append)
     assert found is not None and found.recorded and lines == []
     prov = json.loads((REPO / "results" / "provenance.json").read_text())
     commit = recorded_results(REPO / "results").commit()
     assert commit[:10] in found.label and prov["device"] in found.label
     monkeypatch.setenv("COLORLAB_REPOSITORY", f"file://{tmp_path / 'nowhere'}")
-    fetching.fetched_recorded_results.cache_clear()
-    assert fetching.fetched_recorded_results(lines.append) is None
+    fetched_recorded_results.cache_clear()
+    assert fetched_recorded_results(lines.append) is None
     assert len(lines) == 1 and lines[0].startswith("Note: the recorded results could not be "
                                                    "fetched") and "stand-in" in lines[0]
-    fetching.fetched_recorded_results.cache_clear()
+    fetched_recorded_results.cache_clear()
 
 
 def test_in_a_checkout_nothing_is_fetched(monkeypatch):
     monkeypatch.setenv("COLORLAB_REPOSITORY", "file:///nowhere")
-    fetching.fetched_recorded_results.cache_clear()
-    assert fetching.fetched_recorded_results(lambda line: pytest.fail(line)) is None
-    fetching.fetched_recorded_results.cache_clear()
+    fetched_recorded_results.cache_clear()
+    assert fetched_recorded_results(lambda line: pytest.fail(line)) is None
+    fetched_recorded_results.cache_clear()
 
 
 def test_results_fetch_command(tmp_path, capsys):

@@ -1,0 +1,135 @@
+"""Fetching ``results/`` of the book's version from git, for readers without a checkout
+(``colorlab results fetch`` and the chapters' fallback, :func:`colorlab.results.book_results`).
+
+A reader in Colab has one chapter notebook and colorlab from the repository; a student has the
+wheel. Neither holds ``results/``. :func:`fetch_results` fetches ``results/`` of the book's version
+(one shallow ``git fetch`` of one commit, then only that folder is checked out) into the cache
+(``$COLORLAB_CACHE``, default ``~/.cache/colorlab``), where later calls find it without network.
+
+* ``COLORLAB_REPOSITORY``: where from; default :data:`REPOSITORY`, the ``repository.url`` of the
+  book's ``_config.yml`` (a test checks they agree). Any git URL works, ``file:///path/to/clone``
+  included (offline tests).
+* ``COLORLAB_REF``: which version; default the commit colorlab was installed from (pip records it
+  for ``pip install git+...``, which is what the chapters' install cell runs), else
+  :data:`BRANCH`, the branch the HTML book is built from.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .settings import scratch_root
+
+__all__ = ["REPOSITORY", "BRANCH", "FETCHED", "FetchError", "repository", "book_ref",
+           "installed_commit", "fetch_results"]
+
+
+#: ``repository.url`` and ``repository.branch`` of the book's ``_config.yml`` (a test checks)
+REPOSITORY = "https://github.com/colorlab-book/colorlab"
+BRANCH = "main"
+FETCHED = ".fetched.json"  #: written into a fetched ``results/``: source, ref and commit
+
+
+class FetchError(RuntimeError):
+    """``results/`` could not be fetched; the message is one line and says from where."""
+
+
+def repository() -> str:
+    """``$COLORLAB_REPOSITORY`` or :data:`REPOSITORY`.
+
+    >>> isinstance(repository(), str)
+    True
+    """
+    return os.environ.get("COLORLAB_REPOSITORY", "").strip() or REPOSITORY
+
+
+def installed_commit() -> str | None:
+    """The git commit colorlab was installed from (``pip install git+URL``), if pip recorded one."""
+    from importlib import metadata
+
+    try:
+        text = metadata.distribution("colorlab").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    try:
+        return json.loads(text or "{}").get("vcs_info", {}).get("commit_id")
+    except ValueError:
+        return None
+
+
+def book_ref() -> str:
+    """``$COLORLAB_REF``, else :func:`installed_commit`, else :data:`BRANCH`."""
+    return os.environ.get("COLORLAB_REF", "").strip() or installed_commit() or BRANCH
+
+
+def _default_dest(url: str, ref: str) -> Path:
+    root = scratch_root()
+    key = hashlib.sha256(f"{url}\n{ref}".encode()).hexdigest()[:12]
+    return root / f"recorded-results-{key}" / "results"
+
+
+def _git(args: list[str], cwd: Path, timeout: float) -> str:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # a wrong URL must fail, not ask for a login
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env,
+                             timeout=timeout)
+    except FileNotFoundError as err:
+        raise FetchError("git is not installed (it fetches the recorded results)") from err
+    except subprocess.TimeoutExpired as err:
+        raise FetchError(f"git {args[0]} took more than {timeout:.0f} s") from err
+    if out.returncode:
+        lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
+        raise FetchError(lines[-1].strip() if lines else f"git {args[0]} failed")
+    return out.stdout.strip()
+
+
+def fetch_results(dest: str | Path | None = None, url: str | None = None, ref: str | None = None,
+                  refresh: bool = False, timeout: float = 300) -> Path:
+    """``results/`` of ``url`` (default :func:`repository`) at ``ref`` (default :func:`book_ref`)
+    in ``dest`` (default: in the cache); returns ``dest``.
+
+    A folder fetched earlier is reused unless ``refresh``. The fetch goes to a temporary folder
+    beside ``dest`` and is moved into place only when complete; on failure nothing is left and a
+    :class:`FetchError` says why in one line.
+
+    >>> import tempfile
+    >>> dest = Path(tempfile.mkdtemp()) / "results"
+    >>> fetch_results(dest, url="file:///nowhere", ref="main")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    colorlab.results_fetch.FetchError: could not fetch main of file:///nowhere: ...
+    >>> sorted(p.name for p in dest.parent.iterdir())  # nothing half-fetched is left
+    []
+    """
+    url, ref = url or repository(), ref or book_ref()
+    dest = Path(dest) if dest is not None else _default_dest(url, ref)
+    if (dest / FETCHED).is_file() and not refresh:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=dest.parent))
+    try:
+        _git(["init", "-q"], tmp, timeout)
+        try:
+            _git(["fetch", "-q", "--depth", "1", url, ref], tmp, timeout)
+        except FetchError as err:
+            raise FetchError(f"could not fetch {ref} of {url}: {err}") from err
+        commit = _git(["rev-parse", "FETCH_HEAD"], tmp, timeout)
+        try:
+            _git(["checkout", "-q", "FETCH_HEAD", "--", "results"], tmp, timeout)
+        except FetchError as err:
+            raise FetchError(f"{url} at {commit[:10]} has no results/ folder") from err
+        (tmp / "results" / FETCHED).write_text(json.dumps({
+            "repository": url, "ref": ref, "commit": commit,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp / "results", dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
