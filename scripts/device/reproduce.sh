@@ -4,9 +4,11 @@
 #   python scripts/device/pack.py --data ../shared/data          # once: .devdata/ and .whl/
 #   mkdir -p .devpack && tar czf .devpack/data.tgz .devdata && mv .whl .devpack/whl
 #   git rev-parse HEAD > .devpack/commit                       # after committing, before each run
-#   run(command="bash scripts/device/reproduce.sh", carry=[".devpack", ".devresults"],
-#       timeout_s=600)
+#   run(command="bash scripts/device/reproduce.sh", carry=[".devpack"], timeout_s=600)
 #   tar xzf <files_at>/results.tgz                               # here, in the repository root
+# On a machine still warm from the last call, carry only .devpack: its .devresults/ and runs/
+# stay there (a path named in carry replaces the device's copy). On a fresh machine, unpack the
+# last results.tgz here first, then carry [".devpack", ".devresults"].
 #
 # 1. Starts NVIDIA's Multi-Process Service when the machine has it (the runs' kernels then run at
 #    the same time instead of taking turns), and stops it again if a CUDA program cannot start
@@ -20,11 +22,11 @@
 #    read back at every step as colorlab did before it stayed on the device: *-sync.json),
 #    "graphs" (eager, the step recorded once as a CUDA graph and replayed: *-graphs.json),
 #    "compiled-graphs" (both: *-compiled-graphs.json), a list such as "sync eager graphs", or
-#    "none"; $COLORLAB_DEVICE_BENCH_AFTER (same values) measures after the reproduction, in what
-#    is left of the call. $COLORLAB_DEVICE_SIZES picks the sizes (default "88 176"),
-#    $COLORLAB_DEVICE_BENCH_PROCESSES the process counts (default "1 $COLORLAB_DEVICE_PROCESSES").
-#    A measurement already in .devresults/bench/ is kept; each is copied to $OUT as soon as it is
-#    taken.
+#    "none"; $COLORLAB_DEVICE_BENCH_AFTER (same values, in rounds separated by ";", each round
+#    at every size before the next) measures after the reproduction, in what is left of the call.
+#    $COLORLAB_DEVICE_SIZES picks the sizes (default "88 176"), $COLORLAB_DEVICE_BENCH_PROCESSES
+#    the process counts (default "1 $COLORLAB_DEVICE_PROCESSES"). A measurement already in
+#    .devresults/bench/ is kept; $OUT/bench.tgz holds all taken so far, as soon as each is taken.
 # 3. Unless COLORLAB_DEVICE_REPRODUCE=0: `colorlab reproduce --profile full` (18 runs: 3 losses
 #    x 3 seeds x 2 data sets) on the packed data (scripts/device/pack.py) into .devresults/
 #    (git-ignored), with --compile when COLORLAB_DEVICE_COMPILE=1, and with --cuda-graphs
@@ -41,17 +43,23 @@
 #    .devresults/results/ exists, copy it to results/ and commit it (small files only).
 #
 # A session's device time (900 s, a machine start ~60-70 s of it; a machine stays warm ~30 s
-# after a call) fits two calls if the second follows at once, on the kind the issue names:
-#   1. COLORLAB_DEVICE_BENCH=none COLORLAB_DEVICE_GRAPHS=1 bash scripts/device/reproduce.sh
+# after a call) fits two calls if the second follows at once, on the kind the issue names. Both
+# run the same command; only the second's limit differs:
+#   export COLORLAB_DEVICE_BENCH=none COLORLAB_DEVICE_GRAPHS=1 \
+#     COLORLAB_DEVICE_BENCH_AFTER="eager graphs; compiled-graphs; sync compiled"
+#   1. bash scripts/device/reproduce.sh
 #      (the 18 runs, <= 575 s, each step replayed from a CUDA graph if the check passes: the
-#      library leaves graphs off by default until a device has measured them, and call 2 does;
-#      a step that cannot be recorded trains eagerly, with a warning in the log)
-#   2. COLORLAB_DEVICE_BENCH="eager graphs sync compiled-graphs compiled" \
-#        COLORLAB_DEVICE_REPRODUCE=0 COLORLAB_DEVICE_SECONDS=240 bash scripts/device/reproduce.sh
-#      (today's eager step against the graph, the flag read every step, and compiled: each ratio
-#      changes one thing; 88 then 176, one process and several; measures what fits, and a next
-#      call measures the rest)
-# and carry only .devpack to a fresh machine (.devresults travels back in results.tgz).
+#      library leaves graphs off by default until a device has measured them; a step that cannot
+#      be recorded trains eagerly, with a warning in the log; the benchmark in any time left)
+#   2. COLORLAB_DEVICE_SECONDS=240 bash scripts/device/reproduce.sh
+#      (finishes the reproduction first if call 1 was cut off, with the graph check's verdict kept
+#      from call 1 in .devresults/graphs-check.txt; a finished one, .devresults/results, is not
+#      run again. Then the benchmark: round 1 is today's eager step against the graph at 88 and
+#      176, one process and several, the comparison the issue asks for; round 2 adds compiled
+#      graphs, round 3 the flag read every step and compiled alone. Each ratio changes one thing;
+#      what is measured is kept, and a later call measures the rest)
+# Each call brings back at most 6 files ($OUT holds 8): device.txt, bench.txt, bench.tgz (the
+# measurements so far), gpu.csv, log.txt and results.tgz (all of .devresults).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 start=$SECONDS
@@ -138,7 +146,9 @@ bench() {  # $1: the paths to measure (see $paths above), size by size
         timeout "$(( wait_s < left ? wait_s : left ))" python3 -m colorlab bench train \
           --size "$size" --batch "$batch" --steps "$steps" --repeats 5 "${flags[@]}" \
           --processes "$p" --json "$f" "${extra[@]}"
-        [ -s "$f" ] && cp "$f" "$out/"   # back even if the call is cut off before the tar below
+        # back even if the call is cut off before the tar below; one file, however many were
+        # measured ($OUT brings back at most 8 files)
+        [ -s "$f" ] && tar czf "$out/bench.tgz" .devresults/bench
       done
     done
   done
@@ -174,13 +184,28 @@ fi
 # 3. the reproduction, stopped with SIGINT before the call's limit
 workers=(); [ "$profile" = full ] && workers=(--workers "$processes")
 [ "$compile" = 1 ] && workers+=(--compile)
-if [ "$graphs" = 1 ] && [ "$run_reproduce" != 0 ]; then
+if [ "$run_reproduce" != 0 ] && [ -s .devresults/results/provenance.json ]; then
+  run_reproduce=0  # results/ is written only once every run is done: nothing left to train
+  echo "reproduce: finished by an earlier call (.devresults/results)" | tee -a "$out/device.txt"
+fi
+if [ "$graphs" = 1 ] && [ "$run_reproduce" != 0 ] && [ -s .devresults/graphs-check.txt ]; then
+  echo "CUDA graphs: the check of an earlier call on this kind of device says" \
+    "$(tail -n 1 .devresults/graphs-check.txt)" | tee -a "$out/device.txt"
+  grep -q '^use CUDA graphs' <(tail -n 1 .devresults/graphs-check.txt) || graphs=0
+elif [ "$graphs" = 1 ] && [ "$run_reproduce" != 0 ]; then
   # a small model trained both ways on this GPU first: graphs only if recorded and alike (it
   # takes part of the call's time, so it comes before the reproduction's budget)
   left=$(( limit - (SECONDS - start) - 60 ))
   timeout "$(( left < 180 ? (left > 10 ? left : 10) : 180 ))" \
-    python3 scripts/device/check_graphs.py 2>&1 | tee -a "$out/device.txt"
-  [ "${PIPESTATUS[0]}" = 0 ] || { graphs=0; echo "CUDA graphs: off (the check above)" \
+    python3 scripts/device/check_graphs.py 2>&1 | tee /tmp/check-graphs.log | tee -a "$out/device.txt"
+  check=${PIPESTATUS[0]}
+  # the verdict is kept for the next call (a check cut off by its timeout decides nothing)
+  case "$check" in
+    0) echo "use CUDA graphs ($(tail -n 1 /tmp/check-graphs.log))" > .devresults/graphs-check.txt ;;
+    1) echo "do not use CUDA graphs ($(tail -n 1 /tmp/check-graphs.log))" \
+         > .devresults/graphs-check.txt ;;
+  esac
+  [ "$check" = 0 ] || { graphs=0; echo "CUDA graphs: off (the check above)" \
     | tee -a "$out/device.txt"; }
 fi
 [ "$graphs" = 1 ] && workers+=(--cuda-graphs)
@@ -197,7 +222,11 @@ if [ "$run_reproduce" != 0 ]; then
     nvidia-smi --query-gpu=timestamp,utilization.gpu,utilization.memory,memory.used \
       --format=csv -l 10 > "$out/gpu.csv" 2>&1 & sampler=$!
   fi
-  ( sleep $(( budget > 60 ? budget - 40 : 20 )) && echo "stacks at $(( SECONDS - start )) s:" \
+  # (its sleep holds no pipe and ends with it: a sleep left holding the call's output open would
+  # keep the call from returning until the sleep ends)
+  ( trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    sleep $(( budget > 60 ? budget - 40 : 20 )) </dev/null >/dev/null 2>&1 & nap=$!
+    wait "$nap" && echo "stacks at $(( SECONDS - start )) s:" \
       && pkill -USR1 -f "^python3 -m colorlab reproduce" && pkill -USR1 -f spawn_main ) & watchdog=$!
   # (the patterns leave out `timeout`, whose command line also names colorlab reproduce and which
   # SIGUSR1 would end, taking the SIGINT at the limit with it)
@@ -209,7 +238,11 @@ if [ "$run_reproduce" != 0 ]; then
   echo "reproduce: $(( SECONDS - reproduce_start )) s of wall time" | tee -a "$out/log.txt"
 fi
 # 4. $COLORLAB_DEVICE_BENCH_AFTER: more measurements in what is left of the call
-bench "${COLORLAB_DEVICE_BENCH_AFTER:-none}" 2>&1 | tee "$out/bench-after.txt"
+#    (rounds separated by ";": each round measures its paths at every size before the next round)
+IFS=';' read -ra rounds <<< "${COLORLAB_DEVICE_BENCH_AFTER:-none}"
+for round in "${rounds[@]}"; do
+  bench "$round" 2>&1 | tee -a "$out/bench.txt"
+done
 [ -n "$mps_on" ] && echo quit | "$mps"
 echo "wall seconds of this call: $(( SECONDS - start ))" | tee -a "$out/log.txt"
 printf '{"date": "%s", "wall_seconds": %d, "reproduce_seconds_allowed": %d, "status": %d}\n' \
