@@ -51,7 +51,9 @@
 #      (the 18 runs, <= 575 s, each step replayed from a CUDA graph if the check passes: the
 #      library leaves graphs off by default until a device has measured them; a step that cannot
 #      be recorded trains eagerly, with a warning in the log; the benchmark in any time left)
-#   2. COLORLAB_DEVICE_SECONDS=240 bash scripts/device/reproduce.sh
+#   2. COLORLAB_DEVICE_SECONDS=$S bash scripts/device/reproduce.sh, S = 240 or, if less, the
+#      `status` tool's budget_left_s minus 45 (the tool stops a call when the session's device
+#      time ends, and results.tgz is written last; bench.tgz is there after each measurement)
 #      (finishes the reproduction first if call 1 was cut off, with the graph check's verdict kept
 #      from call 1 in .devresults/graphs-check.txt; a finished one, .devresults/results, is not
 #      run again. Then the benchmark: round 1 is today's eager step against the graph at 88 and
