@@ -1,6 +1,7 @@
 """The colorlab command line, one argument parser: colorlab --version, colorlab info,
 colorlab train, evaluate, reproduce and colorize (this module), colorlab bench (colorlab.bench),
-colorlab data download (colorlab.download) and colorlab results fetch (colorlab.results_fetch).
+colorlab data download (colorlab.download) and colorlab results fetch (colorlab.results, which
+fetches with colorlab.results_fetch).
 
 Every failure is one line on stderr ("colorlab: error: ...") and a non-zero exit code.
 """

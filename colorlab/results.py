@@ -183,7 +183,8 @@ def book_examples(dataset: str = "celeba", method: str = "Class+rebal") -> tuple
 
 @functools.lru_cache(maxsize=1)
 def fetched_recorded_results(log=print):
-    """The recorded run fetched by :func:`fetch_results`, for chapters run outside a checkout.
+    """The recorded run fetched by :func:`colorlab.results_fetch.fetch_results`, for chapters run
+    outside a checkout.
 
     None in a checkout or with ``$COLORLAB_RESULTS`` set (those say where results are), and None
     after one printed line when the fetch fails or brings no full recorded run. Tried once per

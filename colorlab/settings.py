@@ -27,9 +27,10 @@ def _setting(name: str) -> str | None:
     """The environment variable ``name``, stripped; None when unset or empty (an empty setting
     means "use the default", never the current folder).
 
-    >>> import os; os.environ["COLORLAB_DATA"] = "  "; _setting("COLORLAB_DATA") is None
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, COLORLAB_DATA="  "):
+    ...     _setting("COLORLAB_DATA") is None
     True
-    >>> del os.environ["COLORLAB_DATA"]
     """
     value = os.environ.get(name, "").strip()
     return value or None
@@ -64,9 +65,10 @@ def cache_root() -> Path | None:
     """The cache folder from ``$COLORLAB_CACHE`` (default ``~/.cache/colorlab``); None when it is
     set to ``off`` (or ``0``, ``none``, empty).
 
-    >>> import os; os.environ["COLORLAB_CACHE"] = "off"; cache_root() is None
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, COLORLAB_CACHE="off"):
+    ...     cache_root() is None
     True
-    >>> del os.environ["COLORLAB_CACHE"]
     """
     value = os.environ.get("COLORLAB_CACHE", str(Path.home() / ".cache" / "colorlab"))
     if value.strip().lower() in ("", "0", "off", "none"):
@@ -74,17 +76,18 @@ def cache_root() -> Path | None:
     return Path(value).expanduser()
 
 
-
 def scratch_root() -> Path:
     """Where colorlab keeps what must be written somewhere (a CI-sized book run, a fetched
     ``results/``): :func:`cache_root`, or ``colorlab/`` in the temporary folder when the cache is
     off.
 
-    >>> import os; os.environ["COLORLAB_CACHE"] = "off"; scratch_root().name
-    'colorlab'
-    >>> del os.environ["COLORLAB_CACHE"]
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, COLORLAB_CACHE="off"):
+    ...     scratch_root() == Path(tempfile.gettempdir()) / "colorlab"
+    True
     """
     return cache_root() or Path(tempfile.gettempdir()) / "colorlab"
+
 
 def profile() -> str:
     """The run profile from ``$COLORLAB_PROFILE`` (default ``"default"``); errors on a typo.

@@ -1,7 +1,8 @@
 """scripts/device/reproduce.sh, the one command a GPU session runs, as a dry run on the CPU (its
-``ci`` profile): two calls on the same "machine" (one folder), as the plan in its header runs
-them. What a CPU cannot show (MPS, a recorded graph) is for the device; this checks what comes
-back and what a second call keeps."""
+``ci`` profile): calls on the same "machine" (one folder), as the plan in its header runs them,
+and scripts/device/kept.py, which says what a call keeps of an earlier one. What a CPU cannot show
+(MPS, a recorded graph) is for the device; this checks what comes back and what is kept."""
+import importlib.util
 import json
 import os
 import re
@@ -12,27 +13,47 @@ import tarfile
 import time
 from pathlib import Path
 
+import pytest
+
+from colorlab.reproduce import PROFILES
+from colorlab.source_code import source_hash
+
 ROOT = Path(__file__).resolve().parents[1]
 #: what a call may leave in $OUT: the device tool brings back at most 8 files
 OUT_FILES = {"device.txt", "bench.txt", "bench.tgz", "gpu.csv", "log.txt", "results.tgz"}
 
 
-def _call(tree: Path, out: Path, **env) -> subprocess.CompletedProcess:
+def _kept():
+    spec = importlib.util.spec_from_file_location("kept", ROOT / "scripts" / "device" / "kept.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _call(tree: Path, out: Path, **env) -> str:
+    """One call of the script in ``tree`` with ``$OUT`` = ``out``; returns its standard output."""
     out.mkdir()
     settings = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                "OUT": str(out), "COLORLAB_DEVICE_PROFILE": "ci", "COLORLAB_DEVICE_PROCESSES": "2",
-                "COLORLAB_DEVICE_BENCH": "none", "COLORLAB_DEVICE_GRAPHS": "1",
-                "COLORLAB_DEVICE_BENCH_AFTER": "eager; graphs", **env}
+                "OUT": str(out), "COLORLAB_DEVICE_PROFILE": "ci", "COLORLAB_DEVICE_SIZES": "16 32",
+                "COLORLAB_DEVICE_BENCH_PROCESSES": "1", "COLORLAB_DEVICE_BENCH": "none",
+                "COLORLAB_DEVICE_GRAPHS": "1", "COLORLAB_DEVICE_BENCH_AFTER": "eager; graphs",
+                **env}
     started = time.monotonic()
     done = subprocess.run(["bash", "scripts/device/reproduce.sh"], cwd=tree, capture_output=True,
                           text=True, timeout=1200, env={**os.environ, **settings})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert {p.name for p in out.iterdir()} <= OUT_FILES
     # nothing it started holds the call's output open after the script ends (a watchdog's sleep
     # once did, to the call's limit)
     script = int(re.search(r"wall seconds of this call: (\d+)", done.stdout).group(1))
     assert time.monotonic() - started < script + 30
-    assert {p.name for p in out.iterdir()} <= OUT_FILES
-    return done
+    return done.stdout
+
+
+def _other_code(state: Path) -> None:
+    """Make ``state``'s results/ look made by other code (its data sets stay kept)."""
+    path = state / "results" / "provenance.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "sources": "0" * 12}))
 
 
 def _measured(out: Path) -> set[str]:
@@ -40,41 +61,92 @@ def _measured(out: Path) -> set[str]:
         return {Path(name).name for name in tar.getnames() if name.endswith(".json")}
 
 
-def test_two_calls_finish_once_keep_what_is_done_and_bring_back_few_files(tmp_path):
+def test_calls_finish_once_keep_what_is_done_and_bring_back_few_files(tmp_path):
     tree = tmp_path / "repo"
     for part in ("colorlab", "scripts"):
         shutil.copytree(ROOT / part, tree / part, ignore=shutil.ignore_patterns("__pycache__"))
     (tree / ".devpack").mkdir()
     (tree / ".devpack" / "commit").write_text("0" * 40 + "\n")
+    state = tree / ".devresults"
+    measured = ["train-16-p1.json", "train-32-p1.json", "train-16-p1-graphs.json",
+                "train-32-p1-graphs.json"]  # round 1 at both sizes, then round 2
 
-    # call 1: the graph check (a CPU records nothing: "do not use"), the reproduction, then the
-    # benchmark's rounds in the time left
+    # call 1: the graph check (a CPU records nothing: "do not use", kept), the reproduction,
+    # then the benchmark's rounds in the time left
     _call(tree, tmp_path / "out1")
-    verdict = (tree / ".devresults" / "graphs-check.txt").read_text()
-    assert verdict.startswith("do not use CUDA graphs (CUDA graph recorded: False")
-    assert (tree / ".devresults" / "results" / "provenance.json").is_file()
-    both = {"train-16-p1.json", "train-16-p2.json", "train-16-p1-graphs.json",
-            "train-16-p2-graphs.json"}
-    assert _measured(tmp_path / "out1") == both
-    bench = (tmp_path / "out1" / "bench.txt").read_text()
-    # round 1 (eager, 1 and 2 processes) before round 2 (the graph step)
-    assert bench.index("2 models trained at once") < bench.index("--cuda-graphs: no CUDA graph")
+    device = (tmp_path / "out1" / "device.txt").read_text()
+    assert "train loss" in device and "kept for the next call: do not use CUDA graphs" in device
+    verdict = json.loads((state / "graphs-check.json").read_text())
+    assert verdict["use"] is False and verdict["key"]["device"] == "cpu"
+    assert (state / "results" / "provenance.json").is_file()
+    assert _measured(tmp_path / "out1") == set(measured)
 
-    # call 2 on the warm machine: nothing is trained or measured again
+    # call 2 on the warm machine: nothing is trained, checked or measured again
     _call(tree, tmp_path / "out2")
     device = (tmp_path / "out2" / "device.txt").read_text()
-    assert "reproduce: finished by an earlier call" in device
-    assert "graph recorded" not in device  # no second check
-    assert (tmp_path / "out2" / "bench.txt").read_text().count("kept .devresults/bench/") == 4
+    assert "reproduce: finished by an earlier call of this code" in device
+    assert "train loss" not in device
+    kept = re.findall(r"kept \.devresults/bench/(\S+)", (tmp_path / "out2" / "bench.txt").read_text())
+    assert kept == measured
 
-    # a call after one cut off before results/ was written: the check's verdict is kept
-    shutil.rmtree(tree / ".devresults" / "results")
-    _call(tree, tmp_path / "out3", COLORLAB_DEVICE_BENCH_AFTER="none")
+    # results/ made by other code is not kept; the kept verdict decides on graphs, no check
+    _other_code(state)
+    stdout = _call(tree, tmp_path / "out3", COLORLAB_DEVICE_BENCH_AFTER="none")
     device = (tmp_path / "out3" / "device.txt").read_text()
-    assert "CUDA graphs: the check of an earlier call on this kind of device says do not use" \
-        in device
-    assert (tree / ".devresults" / "results" / "provenance.json").is_file()
-    calls = (tree / ".devresults" / "calls.jsonl").read_text().splitlines()
-    assert [json.loads(line)["status"] for line in calls] == [0, 0, 0]
-    with tarfile.open(tmp_path / "out3" / "results.tgz") as tar:
+    assert "was made by other code" in device
+    assert "the check of an earlier call on this device and code says" in device
+    assert "train loss" not in device and "--cuda-graphs" not in stdout
+    assert (state / "results" / "provenance.json").is_file()
+
+    # a kept "use" turns the graphs on (the CPU then runs the step eagerly on static inputs)
+    _other_code(state)
+    (state / "graphs-check.json").write_text(json.dumps({**verdict, "use": True}))
+    stdout = _call(tree, tmp_path / "out4", COLORLAB_DEVICE_BENCH_AFTER="none")
+    assert "train loss" not in (tmp_path / "out4" / "device.txt").read_text()
+    assert "options: --cuda-graphs" in stdout
+
+    calls = (state / "calls.jsonl").read_text().splitlines()
+    assert [json.loads(line)["status"] for line in calls] == [0, 0, 0, 0]
+    with tarfile.open(tmp_path / "out4" / "results.tgz") as tar:
         assert ".devresults/results/provenance.json" in tar.getnames()
+
+
+def test_an_unknown_benchmark_path_stops_the_call_before_anything_runs(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "device" / "reproduce.sh")],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "OUT": str(out), "COLORLAB_DEVICE_PROFILE": "ci",
+                               "COLORLAB_DEVICE_BENCH_AFTER": "eager; graph"})
+    assert done.returncode == 2
+    assert "unknown path 'graph'" in done.stdout and not out.exists()
+
+
+@pytest.mark.parametrize("change, kept", [
+    ({}, True),
+    ({"sources": "0" * 12}, False),
+    ({"profile": PROFILES["full"].record()}, False),
+])
+def test_a_finished_reproduction_is_kept_only_for_the_same_code_and_profile(tmp_path, change,
+                                                                            kept):
+    provenance = {"profile": PROFILES["ci"].record(), "sources": source_hash(), **change}
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "provenance.json").write_text(json.dumps(provenance))
+    assert _kept().finished_results("ci", tmp_path)[0] is kept
+    assert _kept().finished_results("ci", tmp_path / "nowhere")[0] is False
+
+
+def test_only_a_printed_verdict_is_kept_and_only_for_this_device_and_code(tmp_path):
+    kept = _kept()
+    log = tmp_path / "check.log"
+    log.write_text("Traceback (most recent call last):\nRuntimeError: CUDA out of memory\n")
+    assert kept.save_graphs(log, tmp_path)[0] is False  # a crash decides nothing
+    assert kept.kept_graphs(tmp_path)[0] is None
+    log.write_text("epoch 1: ...\nCUDA graph recorded: True; losses alike: True; training loss "
+                   "fell by 0.1 with the graph, 0.1 without -> use CUDA graphs\n")
+    assert kept.save_graphs(log, tmp_path)[0] is True
+    assert kept.kept_graphs(tmp_path)[0] is True
+    saved = json.loads((tmp_path / "graphs-check.json").read_text())
+    for other in ({"device": "NVIDIA H100 80GB HBM3"}, {"sources": "0" * 12}, {"torch": "2.0"}):
+        (tmp_path / "graphs-check.json").write_text(
+            json.dumps({**saved, "key": {**saved["key"], **other}}))
+        assert kept.kept_graphs(tmp_path)[0] is None  # the check runs again

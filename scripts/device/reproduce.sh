@@ -35,7 +35,10 @@
 #    recorded and faster at 88x88 with as many processes as the reproduction runs (else one).
 #    Either way graphs are used only if scripts/device/check_graphs.py, a small model trained
 #    both ways on this GPU first (~20 s, inside the call's limit), finds the graph recorded and
-#    the training alike. Stopped with SIGINT before the call's limit. Whatever finished comes
+#    the training alike; its verdict is kept in .devresults/graphs-check.json for later calls on
+#    the same GPU, torch and code (scripts/device/kept.py). A reproduction that an earlier call
+#    finished with this code and profile is not run again (kept.py). Stopped with SIGINT before
+#    the call's limit. Whatever finished comes
 #    back in results.tgz, even when the call is cut off: the benchmark and each finished dataset
 #    sit in .devresults/ and are kept by the next call (same code, profile and data; whether
 #    steps are replayed from graphs may differ), which then trains only what is missing; on a
@@ -55,11 +58,11 @@
 #      `status` tool's budget_left_s minus 45 (the tool stops a call when the session's device
 #      time ends, and results.tgz is written last; bench.tgz is there after each measurement)
 #      (finishes the reproduction first if call 1 was cut off, with the graph check's verdict kept
-#      from call 1 in .devresults/graphs-check.txt; a finished one, .devresults/results, is not
-#      run again. Then the benchmark: round 1 is today's eager step against the graph at 88 and
-#      176, one process and several, the comparison the issue asks for; round 2 adds compiled
-#      graphs, round 3 the flag read every step and compiled alone. Each ratio changes one thing;
-#      what is measured is kept, and a later call measures the rest)
+#      from call 1; a finished one, .devresults/results, is not run again. Then the benchmark:
+#      round 1 is today's eager step against the graph at 88 and 176, one process and several,
+#      the comparison the issue asks for; round 2 adds compiled graphs, round 3 the flag read
+#      every step and compiled alone. Each ratio changes one thing; what is measured is kept,
+#      and a later call measures the rest)
 # Each call brings back at most 6 files ($OUT holds 8): device.txt, bench.txt, bench.tgz (the
 # measurements so far), gpu.csv, log.txt and results.tgz (all of .devresults).
 set -uo pipefail
@@ -80,6 +83,17 @@ case "$graphs" in
 esac
 bench_processes=${COLORLAB_DEVICE_BENCH_PROCESSES:-1 $processes}  # 176x176: $processes_176
 sizes=${COLORLAB_DEVICE_SIZES:-88 176}     # the benchmark's image sizes (full profile)
+# the benchmark's paths, now rather than after the reproduction
+after=${COLORLAB_DEVICE_BENCH_AFTER:-none}
+IFS=';' read -ra rounds <<< "${after//$'\n'/;}"
+for path in $paths ${rounds[*]-}; do
+  case "$path" in
+    eager|compiled|sync|graphs|compiled-graphs|none) ;;
+    *) echo "COLORLAB_DEVICE_BENCH(_AFTER): unknown path '$path' (eager, compiled, sync, graphs," \
+            "compiled-graphs, none)"
+       exit 2 ;;
+  esac
+done
 mkdir -p "$out" .devresults/bench
 # a carry counts whole disk blocks: many small images travel as one tar (.devpack/data.tgz)
 [ -d .devdata ] || { [ -f .devpack/data.tgz ] && tar xzf .devpack/data.tgz; }
@@ -118,15 +132,8 @@ fi
 # 2. the benchmark: one process against several, at both sizes; each measurement is bounded by
 #    what is left of the call ($limit)
 bench() {  # $1: the paths to measure (see $paths above), size by size
-  if [ "$profile" = full ]; then batch=64; steps=20; else sizes="16"; batch=4; steps=2; fi
-  for path in $1; do
-    case "$path" in
-      eager|compiled|sync|graphs|compiled-graphs|none) ;;
-      *) echo "COLORLAB_DEVICE_BENCH: unknown path '$path' (eager, compiled, sync, graphs," \
-              "compiled-graphs, none)"
-         return 2 ;;
-    esac
-  done
+  batch=64; steps=20
+  [ "$profile" = full ] || { sizes=${COLORLAB_DEVICE_SIZES:-16}; batch=4; steps=2; }
   for size in $sizes; do  # the first size's comparison is whole before the next size starts
     for path in $1; do
       case "$path" in
@@ -150,12 +157,20 @@ bench() {  # $1: the paths to measure (see $paths above), size by size
           --processes "$p" --json "$f" "${extra[@]}"
         # back even if the call is cut off before the tar below; one file, however many were
         # measured ($OUT brings back at most 8 files)
-        [ -s "$f" ] && tar czf "$out/bench.tgz" .devresults/bench
+        [ -s "$f" ] && tar czf "$out/bench.tgz.part" .devresults/bench \
+          && mv -f "$out/bench.tgz.part" "$out/bench.tgz"
       done
     done
   done
 }
 bench "$paths" 2>&1 | tee "$out/bench.txt"
+
+# a reproduction an earlier call finished with this code and profile is not run again (results/
+# is written only once every run is done: nothing is left to train)
+if [ "$run_reproduce" != 0 ]; then
+  python3 scripts/device/kept.py results "$profile" | tee -a "$out/device.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] && run_reproduce=0
+fi
 
 # the reproduction's step: recorded as a CUDA graph when asked (1), or, with "auto", when the
 # benchmark files in .devresults/bench (this call's, or kept from an earlier one) show the graph
@@ -186,33 +201,28 @@ fi
 # 3. the reproduction, stopped with SIGINT before the call's limit
 workers=(); [ "$profile" = full ] && workers=(--workers "$processes")
 [ "$compile" = 1 ] && workers+=(--compile)
-if [ "$run_reproduce" != 0 ] && [ -s .devresults/results/provenance.json ]; then
-  run_reproduce=0  # results/ is written only once every run is done: nothing left to train
-  echo "reproduce: finished by an earlier call (.devresults/results)" | tee -a "$out/device.txt"
-fi
-if [ "$graphs" = 1 ] && [ "$run_reproduce" != 0 ] && [ -s .devresults/graphs-check.txt ]; then
-  echo "CUDA graphs: the check of an earlier call on this kind of device says" \
-    "$(tail -n 1 .devresults/graphs-check.txt)" | tee -a "$out/device.txt"
-  grep -q '^use CUDA graphs' <(tail -n 1 .devresults/graphs-check.txt) || graphs=0
-elif [ "$graphs" = 1 ] && [ "$run_reproduce" != 0 ]; then
-  # a small model trained both ways on this GPU first: graphs only if recorded and alike (it
-  # takes part of the call's time, so it comes before the reproduction's budget)
-  left=$(( limit - (SECONDS - start) - 60 ))
-  timeout "$(( left < 180 ? (left > 10 ? left : 10) : 180 ))" \
-    python3 scripts/device/check_graphs.py 2>&1 | tee /tmp/check-graphs.log | tee -a "$out/device.txt"
+if [ "$graphs" = 1 ] && [ "$run_reproduce" != 0 ]; then
+  # the verdict of an earlier call's check on this GPU, torch and code (scripts/device/kept.py)
+  python3 scripts/device/kept.py graphs | tee -a "$out/device.txt"
   check=${PIPESTATUS[0]}
-  # the verdict is kept for the next call (a check cut off by its timeout decides nothing)
-  case "$check" in
-    0) echo "use CUDA graphs ($(tail -n 1 /tmp/check-graphs.log))" > .devresults/graphs-check.txt ;;
-    1) echo "do not use CUDA graphs ($(tail -n 1 /tmp/check-graphs.log))" \
-         > .devresults/graphs-check.txt ;;
-  esac
+  if [ "$check" = 2 ]; then
+    # none: a small model trained both ways on this GPU first, graphs only if recorded and alike
+    # (it takes part of the call's time, so it comes before the reproduction's budget)
+    left=$(( limit - (SECONDS - start) - 60 ))
+    timeout "$(( left < 180 ? (left > 10 ? left : 10) : 180 ))" \
+      python3 scripts/device/check_graphs.py 2>&1 | tee .devresults/graphs-check.log \
+      | tee -a "$out/device.txt"
+    check=${PIPESTATUS[0]}
+    # kept for the next call, if the check printed one (cut off or crashed, it decides nothing)
+    python3 scripts/device/kept.py save-graphs .devresults/graphs-check.log \
+      | tee -a "$out/device.txt"
+  fi
   [ "$check" = 0 ] || { graphs=0; echo "CUDA graphs: off (the check above)" \
     | tee -a "$out/device.txt"; }
 fi
 [ "$graphs" = 1 ] && workers+=(--cuda-graphs)
 budget=$(( limit - (SECONDS - start) - 25 ))
-echo "reproduce: $budget s left in this call"
+echo "reproduce: $budget s left in this call (options: ${workers[*]})"
 status=0
 stamp() { while IFS= read -r line; do printf '[%4d s] %s\n' "$(( SECONDS - start ))" "$line"; done; }
 if [ "$run_reproduce" != 0 ]; then
@@ -241,8 +251,7 @@ if [ "$run_reproduce" != 0 ]; then
 fi
 # 4. $COLORLAB_DEVICE_BENCH_AFTER: more measurements in what is left of the call
 #    (rounds separated by ";": each round measures its paths at every size before the next round)
-IFS=';' read -ra rounds <<< "${COLORLAB_DEVICE_BENCH_AFTER:-none}"
-for round in "${rounds[@]}"; do
+for round in ${rounds[@]+"${rounds[@]}"}; do
   bench "$round" 2>&1 | tee -a "$out/bench.txt"
 done
 [ -n "$mps_on" ] && echo quit | "$mps"
