@@ -66,7 +66,8 @@ from .runs import RunJob, default_workers, mps_active, run_jobs, train_and_evalu
 from .source_code import source_hash
 from .train import TrainConfig
 
-__all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "profile_dataset"]
+__all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "reproduction_key",
+           "profile_dataset"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,12 +200,22 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
     if workers is not None:
         check_positive_int(workers, "workers")
     work = Path(work_dir) if work_dir is not None else Path("runs") / profile
-    key = {"profile": prof.record(), "classifier": classifier, "sources": source_hash()}
+    key = reproduction_key(prof, classifier)
     with FolderLock(out_dir, "results folder"):
         items = list(datasets) + (["bench"] if bench else [])
         folder = ResultsFolder(out_dir, key, items, force=force)
         return _reproduce_into(folder, prof, key, datasets, dev, work, classifier, progress, bench,
                                log, ctx, workers)
+
+
+def reproduction_key(prof: ReproduceProfile, classifier: str | None) -> dict:
+    """What must match for finished work to be kept (:class:`ResultsFolder`), and what the
+    provenance records of it: the profile, the classifier and :func:`source_hash` of the code.
+
+    >>> sorted(reproduction_key(PROFILES["ci"], None))
+    ['classifier', 'profile', 'sources']
+    """
+    return {"profile": prof.record(), "classifier": classifier, "sources": source_hash()}
 
 
 def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, datasets: tuple,

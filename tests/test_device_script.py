@@ -93,7 +93,7 @@ def test_calls_finish_once_keep_what_is_done_and_bring_back_few_files(tmp_path):
     _other_code(state)
     stdout = _call(tree, tmp_path / "out3", COLORLAB_DEVICE_BENCH_AFTER="none")
     device = (tmp_path / "out3" / "device.txt").read_text()
-    assert "was made by other code" in device
+    assert "has another sources" in device
     assert "the check of an earlier call on this device and code says" in device
     assert "train loss" not in device and "--cuda-graphs" not in stdout
     assert (state / "results" / "provenance.json").is_file()
@@ -125,10 +125,12 @@ def test_an_unknown_benchmark_path_stops_the_call_before_anything_runs(tmp_path)
     ({}, True),
     ({"sources": "0" * 12}, False),
     ({"profile": PROFILES["full"].record()}, False),
+    ({"classifier": None}, False),
 ])
 def test_a_finished_reproduction_is_kept_only_for_the_same_code_and_profile(tmp_path, change,
                                                                             kept):
-    provenance = {"profile": PROFILES["ci"].record(), "sources": source_hash(), **change}
+    provenance = {"profile": PROFILES["ci"].record(), "classifier": "efficientnet_lite0",
+                  "sources": source_hash(), "device": "cpu", **change}
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "provenance.json").write_text(json.dumps(provenance))
     assert _kept().finished_results("ci", tmp_path)[0] is kept

@@ -8,8 +8,8 @@
     python3 scripts/device/kept.py save-graphs LOG   # keep the verdict on LOG's last line
 
 Each prints one line that says why. A finished reproduction is kept only when its provenance names
-this profile (all of it) and the hash of this code (:func:`colorlab.source_code.source_hash`), as
-``colorlab reproduce`` itself keeps a finished data set. The graph check's verdict is kept under the
+this profile (all of it), the classifier and the hash of this code, the key with which
+``colorlab reproduce`` itself keeps finished work. The graph check's verdict is kept under the
 GPU's name, torch's version and that hash: after a change to the code, on another card or torch, the
 check runs again. Only a verdict the check printed is kept: a check that crashed or was cut off
 decides nothing.
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from colorlab.reproduce import PROFILES
+from colorlab.evaluate import CLASSIFIERS
+from colorlab.reproduce import PROFILES, reproduction_key
 from colorlab.source_code import source_hash
 
 STATE = Path(".devresults")
@@ -31,7 +32,8 @@ VERDICT = re.compile(r"-> (use|do not use) CUDA graphs$")
 
 
 def finished_results(profile: str, state: Path = STATE) -> tuple[bool, str]:
-    """Whether ``state/results`` holds a finished reproduction of ``profile`` made by this code."""
+    """Whether ``state/results`` holds a finished reproduction that ``colorlab reproduce
+    --profile PROFILE`` would keep: the same :func:`colorlab.reproduce.reproduction_key`."""
     path = state / "results" / "provenance.json"
     if not path.is_file():
         return False, "no finished reproduction in .devresults/results"
@@ -39,11 +41,10 @@ def finished_results(profile: str, state: Path = STATE) -> tuple[bool, str]:
         provenance = json.loads(path.read_text())
     except ValueError as err:
         return False, f"{path} is unreadable ({err}): the reproduction runs"
-    if provenance.get("profile") != PROFILES[profile].record():
-        return False, f"{path} is of another profile: the reproduction runs"
-    if provenance.get("sources") != source_hash():
-        return False, f"{path} was made by other code (sources {provenance.get('sources')}): " \
-                      f"the reproduction runs"
+    key = reproduction_key(PROFILES[profile], CLASSIFIERS[0])  # the command line's default
+    other = [name for name, value in key.items() if provenance.get(name) != value]
+    if other:
+        return False, f"{path} has another {' and '.join(other)}: the reproduction runs"
     return True, "finished by an earlier call of this code (.devresults/results)"
 
 

@@ -24,9 +24,9 @@
 #    "compiled-graphs" (both: *-compiled-graphs.json), a list such as "sync eager graphs", or
 #    "none"; $COLORLAB_DEVICE_BENCH_AFTER (same values, in rounds separated by ";", each round
 #    at every size before the next) measures after the reproduction, in what is left of the call.
-#    $COLORLAB_DEVICE_SIZES picks the sizes (default "88 176"), $COLORLAB_DEVICE_BENCH_PROCESSES
-#    the process counts (default "1 $COLORLAB_DEVICE_PROCESSES"). A measurement already in
-#    .devresults/bench/ is kept; $OUT/bench.tgz holds all taken so far, as soon as each is taken.
+#    $COLORLAB_DEVICE_SIZES picks the sizes (default "88 176", ci: 16),
+#    $COLORLAB_DEVICE_BENCH_PROCESSES the process counts (default "1 $COLORLAB_DEVICE_PROCESSES").
+#    A measurement already in .devresults/bench/ is kept; $OUT/bench.tgz holds all taken so far, as soon as each is taken.
 # 3. Unless COLORLAB_DEVICE_REPRODUCE=0: `colorlab reproduce --profile full` (18 runs: 3 losses
 #    x 3 seeds x 2 data sets) on the packed data (scripts/device/pack.py) into .devresults/
 #    (git-ignored), with --compile when COLORLAB_DEVICE_COMPILE=1, and with --cuda-graphs
@@ -82,7 +82,10 @@ case "$graphs" in
   *) echo "COLORLAB_DEVICE_GRAPHS must be 0, 1 or auto, got '$graphs'"; exit 2 ;;
 esac
 bench_processes=${COLORLAB_DEVICE_BENCH_PROCESSES:-1 $processes}  # 176x176: $processes_176
-sizes=${COLORLAB_DEVICE_SIZES:-88 176}     # the benchmark's image sizes (full profile)
+# the benchmark's image sizes, batch and steps per window (ci: a dry run on a CPU)
+if [ "$profile" = full ]; then sizes="88 176"; batch=64; steps=20
+else sizes=16; batch=4; steps=2; fi
+sizes=${COLORLAB_DEVICE_SIZES:-$sizes}
 # the benchmark's paths, now rather than after the reproduction
 after=${COLORLAB_DEVICE_BENCH_AFTER:-none}
 IFS=';' read -ra rounds <<< "${after//$'\n'/;}"
@@ -132,8 +135,6 @@ fi
 # 2. the benchmark: one process against several, at both sizes; each measurement is bounded by
 #    what is left of the call ($limit)
 bench() {  # $1: the paths to measure (see $paths above), size by size
-  batch=64; steps=20
-  [ "$profile" = full ] || { sizes=${COLORLAB_DEVICE_SIZES:-16}; batch=4; steps=2; }
   for size in $sizes; do  # the first size's comparison is whole before the next size starts
     for path in $1; do
       case "$path" in
