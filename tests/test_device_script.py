@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from recorded_checks import (check_benchmark, check_dataset, check_provenance, check_small,
+                             check_table1)
 from colorlab.reproduce import PROFILES
+from colorlab.report import DATASETS
+from colorlab.results import BookResults
 from colorlab.source_code import source_hash
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +93,9 @@ def test_calls_finish_once_keep_what_is_done_and_bring_back_few_files(tmp_path):
     kept = re.findall(r"kept \.devresults/bench/(\S+)", (tmp_path / "out2" / "bench.txt").read_text())
     assert kept == measured
 
+    # here, after the session: the two calls' files landed in results/ (scripts/device/land.py)
+    _land_and_check(tmp_path, [tmp_path / "out1", tmp_path / "out2"], state, measured)
+
     # results/ made by other code is not kept; the kept verdict decides on graphs, no check
     _other_code(state)
     stdout = _call(tree, tmp_path / "out3", COLORLAB_DEVICE_BENCH_AFTER="none")
@@ -109,6 +116,107 @@ def test_calls_finish_once_keep_what_is_done_and_bring_back_few_files(tmp_path):
     assert [json.loads(line)["status"] for line in calls] == [0, 0, 0, 0]
     with tarfile.open(tmp_path / "out4" / "results.tgz") as tar:
         assert ".devresults/results/provenance.json" in tar.getnames()
+
+
+def _land(calls: list[Path], here: Path, target: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "device" / "land.py"),
+                           *map(str, calls), "--profile", "ci", "--root", str(here),
+                           "--to", str(target)], capture_output=True, text=True, timeout=300)
+
+
+def _land_and_check(tmp_path: Path, calls: list[Path], state: Path, measured: list[str]) -> None:
+    """Land the calls' files as a session does, and check results/ as the committed one is."""
+    here, target = tmp_path / "here", tmp_path / "results"
+    (target / "device").mkdir(parents=True)
+    (target / "device" / "bench-88-p1.json").write_text("{}")  # the previous recorded run's
+    here.mkdir()
+    done = _land(calls, here, target)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "call 1: " in done.stdout and "call 2: " in done.stdout
+    assert "| size | processes | images/s | share of the ceiling |" in done.stdout
+    # a CPU records no graph, and the landing says so
+    assert "note: 16-p1-graphs recorded no CUDA graph" in done.stdout
+    provenance = json.loads((target / "provenance.json").read_text())
+    assert provenance == json.loads((state / "results" / "provenance.json").read_text())
+    results = BookResults(target, True, "", provenance)
+    assert set(results.benchmarks()) == {name[6:-5] for name in measured}  # train-….json
+    for name in results.benchmarks():
+        check_benchmark(results, name, 0.0625)
+    check_provenance(results, PROFILES["ci"])
+    for dataset in DATASETS:
+        check_dataset(results, dataset, PROFILES["ci"])
+    check_table1(results, PROFILES["ci"])
+    check_small(target)
+    device = {p.name for p in (target / "device").iterdir()}
+    assert {f"call{i}-{n}" for i in (1, 2) for n in ("device.txt", "bench.txt", "log.txt")} \
+        <= device
+    ledger = json.loads((target / "device" / "calls.json").read_text())
+    assert [c["status"] for c in ledger["calls"]] == [0, 0]
+    assert ledger["git_commit"] == "0" * 40 and "benchmarks" not in ledger  # all from call 1
+    assert results.benchmark_sources() == {}
+    # the previous folder is replaced whole; nothing half-made is left; .devresults is here
+    assert "bench-88-p1.json" not in device
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert (here / ".devresults" / "results" / "provenance.json").is_file()
+    assert [p.name for p in here.iterdir()] == [".devresults"]
+
+
+def _archive(folder: Path, files: dict[str, str]) -> Path:
+    """A call's folder whose results.tgz holds ``files`` (path -> text)."""
+    folder.mkdir(parents=True)
+    source = folder.with_name(folder.name + "-tree")
+    with tarfile.open(folder / "results.tgz", "w:gz") as tar:
+        for name, text in files.items():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            (source / name).write_text(text)
+            tar.add(source / name, arcname=name)
+    return folder
+
+
+CALL = json.dumps({"date": "2026-12-06T10:00:00Z", "wall_seconds": 575, "status": 130}) + "\n"
+
+
+def test_landing_an_unfinished_reproduction_leaves_results_as_they_are(tmp_path):
+    target = tmp_path / "results"
+    target.mkdir()
+    (target / "provenance.json").write_text("the recorded run")
+    (tmp_path / "here").mkdir()
+    call = _archive(tmp_path / "call1", {
+        ".devresults/calls.jsonl": CALL,
+        ".devresults/.results.partial/celeba/dataset.json": "{}",
+        ".devresults/.results.partial/calls.json": "{}"})
+    done = _land([call], tmp_path / "here", target)
+    assert done.returncode == 1
+    assert "has not finished (data sets done: celeba)" in done.stderr
+    assert "call 1: 2026-12-06T10:00:00Z, 575 s of wall time, exit status 130" in done.stdout
+    assert [p.name for p in target.iterdir()] == ["provenance.json"]
+    assert (target / "provenance.json").read_text() == "the recorded run"
+    # what came back is here for the next call on a fresh machine
+    assert (tmp_path / "here" / ".devresults" / ".results.partial" / "celeba").is_dir()
+
+
+@pytest.mark.parametrize("files, message", [
+    ({".devresults/calls.jsonl": CALL, "elsewhere.txt": "x"}, "holds files outside .devresults/"),
+    ({".devresults/calls.jsonl": CALL}, "has seen 2 calls, more than the newest results.tgz"),
+])
+def test_landing_refuses_a_foreign_or_older_archive_and_keeps_what_is_here(tmp_path, files,
+                                                                           message):
+    here = tmp_path / "here"
+    (here / ".devresults").mkdir(parents=True)
+    (here / ".devresults" / "calls.jsonl").write_text(CALL * 2)
+    done = _land([_archive(tmp_path / "call", files)], here, tmp_path / "results")
+    assert done.returncode == 2 and message in done.stderr
+    assert (here / ".devresults" / "calls.jsonl").read_text() == CALL * 2
+    assert not (tmp_path / "results").exists()
+    assert [p.name for p in here.iterdir()] == [".devresults"]
+
+
+def test_landing_needs_the_calls_folders(tmp_path):
+    done = _land([tmp_path / "nowhere"], tmp_path, tmp_path / "results")
+    assert done.returncode == 2 and f"not a folder: {tmp_path / 'nowhere'}" in done.stderr
+    (tmp_path / "empty").mkdir()
+    done = _land([tmp_path / "empty"], tmp_path, tmp_path / "results")
+    assert done.returncode == 1 and "no call brought back a results.tgz" in done.stderr
 
 
 def test_an_unknown_benchmark_path_stops_the_call_before_anything_runs(tmp_path):

@@ -5,10 +5,13 @@
 #   mkdir -p .devpack && tar czf .devpack/data.tgz .devdata && mv .whl .devpack/whl
 #   git rev-parse HEAD > .devpack/commit                       # after committing, before each run
 #   run(command="bash scripts/device/reproduce.sh", carry=[".devpack"], timeout_s=600)
-#   tar xzf <files_at>/results.tgz                               # here, in the repository root
+#   python scripts/device/land.py <files_at of call 1> [<files_at of call 2> ...]   # here
+# land.py unpacks what came back into .devresults/ here, prints each call's wall time and the
+# throughput table with its ratios (the note's), and, once the reproduction has finished,
+# replaces results/ with it and its device records (then build the book and commit results/).
 # On a machine still warm from the last call, carry only .devpack: its .devresults/ and runs/
-# stay there (a path named in carry replaces the device's copy). On a fresh machine, unpack the
-# last results.tgz here first, then carry [".devpack", ".devresults"].
+# stay there (a path named in carry replaces the device's copy). On a fresh machine, run land.py
+# first, then carry [".devpack", ".devresults"].
 #
 # 1. Starts NVIDIA's Multi-Process Service when the machine has it (the runs' kernels then run at
 #    the same time instead of taking turns), and stops it again if a CUDA program cannot start
@@ -26,7 +29,8 @@
 #    at every size before the next) measures after the reproduction, in what is left of the call.
 #    $COLORLAB_DEVICE_SIZES picks the sizes (default "88 176", ci: 16),
 #    $COLORLAB_DEVICE_BENCH_PROCESSES the process counts (default "1 $COLORLAB_DEVICE_PROCESSES").
-#    A measurement already in .devresults/bench/ is kept; $OUT/bench.tgz holds all taken so far, as soon as each is taken.
+#    A measurement already in .devresults/bench/ is kept; $OUT/bench.tgz holds all taken so far,
+#    as soon as each is taken.
 # 3. Unless COLORLAB_DEVICE_REPRODUCE=0: `colorlab reproduce --profile full` (18 runs: 3 losses
 #    x 3 seeds x 2 data sets) on the packed data (scripts/device/pack.py) into .devresults/
 #    (git-ignored), with --compile when COLORLAB_DEVICE_COMPILE=1, and with --cuda-graphs
@@ -43,7 +47,7 @@
 #    sit in .devresults/ and are kept by the next call (same code, profile and data; whether
 #    steps are replayed from graphs may differ), which then trains only what is missing; on a
 #    machine that is still warm, finished and interrupted runs in runs/full are kept too. Once
-#    .devresults/results/ exists, copy it to results/ and commit it (small files only).
+#    .devresults/results/ exists, scripts/device/land.py puts it in results/ (small files only).
 #
 # A session's device time (900 s, a machine start ~60-70 s of it; a machine stays warm ~30 s
 # after a call) fits two calls if the second follows at once, on the kind the issue names. Both

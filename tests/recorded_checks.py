@@ -1,0 +1,113 @@
+"""What a recorded ``results/`` folder must hold, as checks of any folder and profile: the
+committed GPU run (``test_recorded_results.py``, the full profile) and a dry run landed by
+``scripts/device/land.py`` (``test_device_script.py``, the ci profile) pass the same checks, so a
+GPU session's landing passes the committed folder's tests."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from colorlab.figures import FAILURE_MODES
+from colorlab.reproduce import RUNS, ReproduceProfile
+from colorlab.results import BookResults
+from colorlab.runs import run_name
+from colorlab.report import DATASETS, METHODS, table1_markdown, table1_rows, table1_seed_rows
+
+FIGURES = ["fig3_successes.png"] + [f"fig6_{mode}.png" for mode in FAILURE_MODES]
+#: the benchmark records every recorded run has: one process against several, at both sizes
+#: (``BookResults.benchmarks`` names; the full profile's)
+EAGER_BENCHMARKS = ("88-p1", "88-p9", "176-p1", "176-p4")
+
+
+def check_provenance(results: BookResults, prof: ReproduceProfile) -> None:
+    """One complete run of ``prof`` on a card, each call's wall time counted."""
+    provenance = results.provenance
+    assert provenance["profile"] == prof.record()
+    assert re.fullmatch(r"[0-9a-f]{40}", results.commit())
+    assert set(provenance["datasets"]) == set(DATASETS)
+    assert set(provenance["runs"]) == {run_name(ds, loss, seed) for ds in DATASETS
+                                       for loss in RUNS for seed in range(prof.seeds)}
+    for name, run in provenance["runs"].items():
+        assert run["epochs"] == prof.epochs, name
+        assert run["config"]["seed"] == (int(name[-1]) if "/seed" in name else 0), name
+        assert run["images_per_s"] > 0 and run["train_seconds"] > 0, name
+    # the runs trained at the same time, so the calls lasted at least as long as the longest run
+    assert results.wall_seconds() >= max(r["train_seconds"] for r in provenance["runs"].values())
+    assert provenance["wall_seconds"] == pytest.approx(sum(provenance["call_wall_seconds"]
+                                                           .values()))
+
+
+def check_benchmark(results: BookResults, name: str, width: float) -> None:
+    """A ``colorlab bench train`` record of the network at ``width`` whose name says its size,
+    processes and the step asked for (``-compiled``, ``-sync``, ``-graphs``; the record's
+    ``compile`` and ``cuda_graph`` say whether it compiled and recorded a graph)."""
+    bench = results.benchmarks()[name]
+    size, processes = (int(x) for x in name.replace("p", "").split("-")[:2])
+    assert (bench["size"], bench["processes"], bench["width"]) == (size, processes, width)
+    # compiled only when asked (a compile that failed falls back to the eager step)
+    assert bench["compile"] <= ("compiled" in name)
+    assert bench.get("cuda_graph", False) <= ("graphs" in name)
+    if "sync_search" in bench:  # (records made before it read the flag every step)
+        assert bench["sync_search"] == name.endswith("-sync")
+    assert len(bench["images_per_s_windows"]) == 5
+    assert bench["images_per_s"] == pytest.approx(sorted(bench["images_per_s_windows"])[2])
+    assert 0 < bench["fraction_of_ceiling"] < 1
+
+
+def check_dataset(results: BookResults, dataset: str, prof: ReproduceProfile) -> None:
+    """The files chapters 7 to 9 open, a history per run and seed, the data's manifest."""
+    folder = results.path / dataset
+    for name in ["manifest.json", "prior.json", "metrics.json", "examples.pt", "dataset.json",
+                 "fig_saturation.png", *FIGURES, *(f"{run}/history.json" for run in RUNS)]:
+        assert (folder / name).is_file(), folder / name
+    for run in RUNS:
+        for seed in range(prof.seeds):
+            suffix = f"-seed{seed}" if seed else ""
+            history = json.loads((folder / run / f"history{suffix}.json").read_text())
+            assert [h["epoch"] for h in history] == list(range(1, prof.epochs + 1))
+            assert all(h["train_loss"] > 0 and h["val_loss"] > 0 for h in history)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["hash"] == results.provenance["datasets"][dataset]["manifest_hash"]
+    examples = torch.load(folder / "examples.pt", weights_only=True)
+    assert examples["logits"].shape[1] == 313
+    assert len(examples["files"]) == examples["L"].shape[0] <= 6  # a few images, never the data
+
+
+def check_table1(results: BookResults, prof: ReproduceProfile) -> None:
+    """Table 1 (both evaluation points, every seed) is derived from the metrics."""
+    root = results.path
+    table = json.loads((root / "table1.json").read_text())
+    seed_table = json.loads((root / "table1_seeds.json").read_text())
+    # by the data's name (a stand-in for the real data says so in it)
+    names = {ds: results.provenance["datasets"][ds]["name"] for ds in DATASETS}
+    assert set(table) == set(seed_table) == set(names.values())
+    for dataset, name in names.items():
+        metrics = json.loads((root / dataset / "metrics.json").read_text())
+        assert table[name] == table1_rows(metrics)
+        assert seed_table[name] == table1_seed_rows(metrics)
+        for method in METHODS:
+            assert 0 <= metrics[method]["auc"] <= 100
+            curve = torch.tensor(metrics[method]["cumulative_per_pixel"])
+            assert len(curve) == 151 and bool((curve.diff() >= 0).all())
+        test_images = results.provenance["datasets"][dataset]["split_sizes"]["test"]
+        for method in RUNS.values():
+            for point in ("final", "best"):
+                entries = metrics["seeds"][method][point]
+                assert len(entries) == prof.seeds
+                assert all(len(e["per_image_auc"]) == test_images for e in entries)
+                assert all(1 <= e["epoch"] <= prof.epochs for e in entries)
+            # seed 0's last epoch is the model of the top-level entry and the figures
+            assert metrics["seeds"][method]["final"][0]["auc"] == pytest.approx(
+                metrics[method]["auc"])
+    assert (root / "table1.md").read_text() == table1_markdown(table, seed_table)
+
+
+def check_small(root: Path) -> None:
+    """Figures and a few examples only: nothing over 3 MB, under 12 MB in all."""
+    sizes = {p: p.stat().st_size for p in root.rglob("*") if p.is_file()}
+    assert max(sizes.values()) < 3 * 2 ** 20, max(sizes, key=sizes.get)
+    assert sum(sizes.values()) < 12 * 2 ** 20
