@@ -94,7 +94,7 @@ def test_calls_finish_once_keep_what_is_done_and_bring_back_few_files(tmp_path):
     assert kept == measured
 
     # here, after the session: the two calls' files landed in results/ (scripts/device/land.py)
-    _land_and_check(tmp_path, [tmp_path / "out1", tmp_path / "out2"], state, measured)
+    _land_and_check(tmp_path, [tmp_path / "out1", tmp_path / "out2"], state)
 
     # results/ made by other code is not kept; the kept verdict decides on graphs, no check
     _other_code(state)
@@ -118,13 +118,15 @@ def test_calls_finish_once_keep_what_is_done_and_bring_back_few_files(tmp_path):
         assert ".devresults/results/provenance.json" in tar.getnames()
 
 
-def _land(calls: list[Path], here: Path, target: Path) -> subprocess.CompletedProcess:
+def _land(calls: list[Path], here: Path, target: Path, *options: str
+          ) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "device" / "land.py"),
                            *map(str, calls), "--profile", "ci", "--root", str(here),
-                           "--to", str(target)], capture_output=True, text=True, timeout=300)
+                           "--to", str(target), *options], capture_output=True, text=True,
+                          timeout=300)
 
 
-def _land_and_check(tmp_path: Path, calls: list[Path], state: Path, measured: list[str]) -> None:
+def _land_and_check(tmp_path: Path, calls: list[Path], state: Path) -> None:
     """Land the calls' files as a session does, and check results/ as the committed one is."""
     here, target = tmp_path / "here", tmp_path / "results"
     (target / "device").mkdir(parents=True)
@@ -132,14 +134,18 @@ def _land_and_check(tmp_path: Path, calls: list[Path], state: Path, measured: li
     here.mkdir()
     done = _land(calls, here, target)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "call 1: " in done.stdout and "call 2: " in done.stdout
+    for number in (1, 2):
+        assert re.search(rf"^call {number}: no GPU named, started 20\S+, \d+ s of wall time, exit "
+                         rf"status 0$", done.stdout, re.M), done.stdout
     assert "| size | processes | images/s | share of the ceiling |" in done.stdout
-    # a CPU records no graph, and the landing says so
-    assert "note: 16-p1-graphs recorded no CUDA graph" in done.stdout
+    # a CPU records no graph: those records measured the eager step again, and are left out
+    for size in (16, 32):
+        assert (f"note: {size}-p1-graphs fell back to the eager step (no CUDA graph recorded): "
+                f"left out of results/") in done.stdout
     provenance = json.loads((target / "provenance.json").read_text())
     assert provenance == json.loads((state / "results" / "provenance.json").read_text())
     results = BookResults(target, True, "", provenance)
-    assert set(results.benchmarks()) == {name[6:-5] for name in measured}  # train-….json
+    assert set(results.benchmarks()) == {"16-p1", "32-p1"}
     for name in results.benchmarks():
         check_benchmark(results, name, 0.0625)
     check_provenance(results, PROFILES["ci"])
@@ -151,14 +157,36 @@ def _land_and_check(tmp_path: Path, calls: list[Path], state: Path, measured: li
     assert {f"call{i}-{n}" for i in (1, 2) for n in ("device.txt", "bench.txt", "log.txt")} \
         <= device
     ledger = json.loads((target / "device" / "calls.json").read_text())
-    assert [c["status"] for c in ledger["calls"]] == [0, 0]
-    assert ledger["git_commit"] == "0" * 40 and "benchmarks" not in ledger  # all from call 1
-    assert results.benchmark_sources() == {}
+    assert [(c["call"], c["status"]) for c in ledger["calls"]] == [(1, 0), (2, 0)]
+    assert ledger["git_commit"] == "0" * 40
+    assert results.benchmark_sources() == {}  # all from call 1: chapter 7 names no source
     # the previous folder is replaced whole; nothing half-made is left; .devresults is here
     assert "bench-88-p1.json" not in device
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     assert (here / ".devresults" / "results" / "provenance.json").is_file()
     assert [p.name for p in here.iterdir()] == [".devresults"]
+
+    # calls that did not measure a required benchmark (16-p1): no landing, or, asked, the
+    # previous results/'s record, labelled as such
+    call = tmp_path / "out-without-16"
+    call.mkdir()
+    with tarfile.open(calls[-1] / "results.tgz") as old, \
+            tarfile.open(call / "results.tgz", "w:gz") as new:
+        for member in old.getmembers():
+            if not member.name.endswith("train-16-p1.json"):
+                new.addfile(member, old.extractfile(member) if member.isfile() else None)
+    previous = (target / "device" / "bench-16-p1.json").read_text()
+    done = _land([call], here, target)
+    assert done.returncode == 1 and "the benchmark lacks 16-p1" in done.stderr
+    assert (target / "device" / "calls.json").read_text() == json.dumps(ledger, indent=1)
+    done = _land([call], here, target, "--keep-bench")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (target / "device" / "bench-16-p1.json").read_text() == previous
+    sources = BookResults(target, True, "", provenance).benchmark_sources()
+    assert sources == {"16-p1": "measured with the previous recorded run (CPU (2 threads), "
+                                "commit 0000000000), not with this one",
+                       "32-p1": "measured in a device call of this reproduction"}
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def _archive(folder: Path, files: dict[str, str]) -> Path:
@@ -174,6 +202,19 @@ def _archive(folder: Path, files: dict[str, str]) -> Path:
 
 
 CALL = json.dumps({"date": "2026-12-06T10:00:00Z", "wall_seconds": 575, "status": 130}) + "\n"
+UNFINISHED = {".devresults/calls.jsonl": CALL, ".devresults/.results.partial/calls.json": "{}",
+              ".devresults/.results.partial/celeba/dataset.json": "{}"}
+
+
+BENCH = {"device": "cpu", "size": 16, "processes": 1, "images_per_s": 1.0, "compile": False,
+         "fraction_of_ceiling": 0.1, "width": 0.0625, "images_per_s_windows": [1.0] * 5}
+
+
+def _finished(profile: str, **more: str) -> dict[str, str]:
+    """An archive's files with a finished reproduction of ``profile`` (a stand-in)."""
+    provenance = {"profile": PROFILES[profile].record(), "device": "cpu", "torch": "2",
+                  "git_commit": "0" * 40}
+    return {**UNFINISHED, ".devresults/results/provenance.json": json.dumps(provenance), **more}
 
 
 def test_landing_an_unfinished_reproduction_leaves_results_as_they_are(tmp_path):
@@ -181,31 +222,63 @@ def test_landing_an_unfinished_reproduction_leaves_results_as_they_are(tmp_path)
     target.mkdir()
     (target / "provenance.json").write_text("the recorded run")
     (tmp_path / "here").mkdir()
-    call = _archive(tmp_path / "call1", {
-        ".devresults/calls.jsonl": CALL,
-        ".devresults/.results.partial/celeba/dataset.json": "{}",
-        ".devresults/.results.partial/calls.json": "{}"})
-    done = _land([call], tmp_path / "here", target)
+    done = _land([_archive(tmp_path / "call1", UNFINISHED)], tmp_path / "here", target)
     assert done.returncode == 1
     assert "has not finished (data sets done: celeba)" in done.stderr
-    assert "call 1: 2026-12-06T10:00:00Z, 575 s of wall time, exit status 130" in done.stdout
+    assert "call 1: no GPU named, started ?, cut off before its end" in done.stdout
     assert [p.name for p in target.iterdir()] == ["provenance.json"]
     assert (target / "provenance.json").read_text() == "the recorded run"
     # what came back is here for the next call on a fresh machine
     assert (tmp_path / "here" / ".devresults" / ".results.partial" / "celeba").is_dir()
 
 
+def test_landing_continues_from_the_newest_whole_and_finished_state(tmp_path):
+    here, target = tmp_path / "here", tmp_path / "results"
+    here.mkdir()
+    # call 2 (a fresh machine that was not handed call 1's state) finished nothing; call 3's
+    # archive was cut off midway: call 1's finished reproduction is the one to land
+    calls = [_archive(tmp_path / "call1", _finished("ci")),
+             _archive(tmp_path / "call2", UNFINISHED), _archive(tmp_path / "call3", UNFINISHED)]
+    whole = (calls[2] / "results.tgz").read_bytes()
+    (calls[2] / "results.tgz").write_bytes(whole[:len(whole) // 2])
+    done = _land(calls, here, target)
+    assert "note: call 3's results.tgz cannot be read" in done.stdout
+    assert done.returncode == 1 and "the benchmark lacks 16-p1" in done.stderr
+    assert (here / ".devresults" / "results" / "provenance.json").is_file()
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("files, code, message", [
+    (_finished("full"), 2, "holds a reproduction of the 'full' profile, not of 'ci'"),
+    (_finished("ci", **{".devresults/bench/train-16-p1.json": json.dumps({"width": 1})}), 2,
+     "train-16-p1.json is not a record of colorlab bench train (it lacks compile, device,"),
+    (_finished("ci", **{".devresults/bench/train-16-p1.json": json.dumps(BENCH)}), 2,
+     "the landed folder would fail tests/test_recorded_results.py (KeyError 'datasets' in "
+     "recorded_checks.py:"),
+])
+def test_landing_checks_the_folder_before_it_replaces_results(tmp_path, files, code, message):
+    target = tmp_path / "results"
+    target.mkdir()
+    (target / "provenance.json").write_text("the recorded run")
+    (tmp_path / "here").mkdir()
+    done = _land([_archive(tmp_path / "call", files)], tmp_path / "here", target)
+    assert done.returncode == code and message in done.stderr, done.stderr
+    assert [p.name for p in target.iterdir()] == ["provenance.json"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 @pytest.mark.parametrize("files, message", [
     ({".devresults/calls.jsonl": CALL, "elsewhere.txt": "x"}, "holds files outside .devresults/"),
-    ({".devresults/calls.jsonl": CALL}, "has seen 2 calls, more than the newest results.tgz"),
+    ({".devresults/calls.jsonl": CALL.replace("575", "574")},
+     "holds another history of calls (2, the last on 2026-12-06T10:00:00Z)"),
 ])
-def test_landing_refuses_a_foreign_or_older_archive_and_keeps_what_is_here(tmp_path, files,
-                                                                           message):
+def test_landing_refuses_a_foreign_archive_or_another_history_and_keeps_what_is_here(
+        tmp_path, files, message):
     here = tmp_path / "here"
     (here / ".devresults").mkdir(parents=True)
     (here / ".devresults" / "calls.jsonl").write_text(CALL * 2)
     done = _land([_archive(tmp_path / "call", files)], here, tmp_path / "results")
-    assert done.returncode == 2 and message in done.stderr
+    assert done.returncode == 2 and message in done.stderr, done.stderr
     assert (here / ".devresults" / "calls.jsonl").read_text() == CALL * 2
     assert not (tmp_path / "results").exists()
     assert [p.name for p in here.iterdir()] == [".devresults"]
@@ -216,7 +289,7 @@ def test_landing_needs_the_calls_folders(tmp_path):
     assert done.returncode == 2 and f"not a folder: {tmp_path / 'nowhere'}" in done.stderr
     (tmp_path / "empty").mkdir()
     done = _land([tmp_path / "empty"], tmp_path, tmp_path / "results")
-    assert done.returncode == 1 and "no call brought back a results.tgz" in done.stderr
+    assert done.returncode == 1 and "no call brought back a whole results.tgz" in done.stderr
 
 
 def test_an_unknown_benchmark_path_stops_the_call_before_anything_runs(tmp_path):

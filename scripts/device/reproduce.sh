@@ -118,6 +118,7 @@ export PYTHONUNBUFFERED=1
   | tee "$out/device.txt"
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision',
 torchvision.__version__, 'cpus', __import__('os').cpu_count())" | tee -a "$out/device.txt"
+echo "call started $(date -u +%FT%TZ)" | tee -a "$out/device.txt"
 
 # 1. MPS, where there is one and it works
 mps=$(PATH="$PATH:/usr/local/nvidia/bin:/usr/bin" command -v nvidia-cuda-mps-control || true)
@@ -260,9 +261,12 @@ for round in ${rounds[@]+"${rounds[@]}"}; do
   bench "$round" 2>&1 | tee -a "$out/bench.txt"
 done
 [ -n "$mps_on" ] && echo quit | "$mps"
+# (scripts/device/land.py reads these two lines: a log without them is of a call cut off)
 echo "wall seconds of this call: $(( SECONDS - start ))" | tee -a "$out/log.txt"
+echo "exit status of this call: $status" | tee -a "$out/log.txt"
 printf '{"date": "%s", "wall_seconds": %d, "reproduce_seconds_allowed": %d, "status": %d}\n' \
   "$(date -u +%FT%TZ)" "$(( SECONDS - start ))" "$budget" "$status" >> .devresults/calls.jsonl
-tar czf "$out/results.tgz" .devresults
+# whole or not at all: a call cut off while it is written brings back no results.tgz
+tar czf "$out/results.tgz.part" .devresults && mv -f "$out/results.tgz.part" "$out/results.tgz"
 ls -la "$out"
 exit "$status"
