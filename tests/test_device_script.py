@@ -166,26 +166,29 @@ def _land_and_check(tmp_path: Path, calls: list[Path], state: Path) -> None:
     assert (here / ".devresults" / "results" / "provenance.json").is_file()
     assert [p.name for p in here.iterdir()] == [".devresults"]
 
-    # calls that did not measure a required benchmark (16-p1): no landing, or, asked, the
-    # previous results/'s record, labelled as such
-    call = tmp_path / "out-without-16"
+    # calls that brought back no benchmark (16-p1 is required): no landing, or, asked, the
+    # previous results/'s record, labelled as such, also when it is kept again
+    call = tmp_path / "out-without-bench"
     call.mkdir()
     with tarfile.open(calls[-1] / "results.tgz") as old, \
             tarfile.open(call / "results.tgz", "w:gz") as new:
         for member in old.getmembers():
-            if not member.name.endswith("train-16-p1.json"):
+            if "/bench/train-" not in member.name:
                 new.addfile(member, old.extractfile(member) if member.isfile() else None)
     previous = (target / "device" / "bench-16-p1.json").read_text()
     done = _land([call], here, target)
     assert done.returncode == 1 and "the benchmark lacks 16-p1" in done.stderr
     assert (target / "device" / "calls.json").read_text() == json.dumps(ledger, indent=1)
-    done = _land([call], here, target, "--keep-bench")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert (target / "device" / "bench-16-p1.json").read_text() == previous
-    sources = BookResults(target, True, "", provenance).benchmark_sources()
-    assert sources == {"16-p1": "measured with the previous recorded run (CPU (2 threads), "
-                                "commit 0000000000), not with this one",
-                       "32-p1": "measured in a device call of this reproduction"}
+    label = ("measured with the previous recorded run (CPU (2 threads), commit 0000000000), not "
+             "with this one")
+    for _ in range(2):
+        done = _land([call], here, target, "--keep-bench")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (target / "device" / "bench-16-p1.json").read_text() == previous
+        assert BookResults(target, True, "", provenance).benchmark_sources() == {"16-p1": label}
+        # kept again, it keeps its label, not the card of the run that kept it
+        path = target / "device" / "calls.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "card": "another card"}))
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
@@ -210,10 +213,10 @@ BENCH = {"device": "cpu", "size": 16, "processes": 1, "images_per_s": 1.0, "comp
          "fraction_of_ceiling": 0.1, "width": 0.0625, "images_per_s_windows": [1.0] * 5}
 
 
-def _finished(profile: str, **more: str) -> dict[str, str]:
+def _finished(profile: str, commit: str = "0" * 40, **more: str) -> dict[str, str]:
     """An archive's files with a finished reproduction of ``profile`` (a stand-in)."""
     provenance = {"profile": PROFILES[profile].record(), "device": "cpu", "torch": "2",
-                  "git_commit": "0" * 40}
+                  "git_commit": commit}
     return {**UNFINISHED, ".devresults/results/provenance.json": json.dumps(provenance), **more}
 
 
@@ -250,8 +253,10 @@ def test_landing_continues_from_the_newest_whole_and_finished_state(tmp_path):
 
 @pytest.mark.parametrize("files, code, message", [
     (_finished("full"), 2, "holds a reproduction of the 'full' profile, not of 'ci'"),
-    (_finished("ci", **{".devresults/bench/train-16-p1.json": json.dumps({"width": 1})}), 2,
-     "train-16-p1.json is not a record of colorlab bench train (it lacks compile, device,"),
+    (_finished("ci", **{".devresults/bench/train-16-p1.json": json.dumps({"width": 1})}), 1,
+     "note: train-16-p1.json is not a record of colorlab bench train (it lacks compile, device,"),
+    (_finished("ci", "a" * 40 + " + " + "b" * 40), 2,
+     f"names the commit '{'a' * 40} + {'b' * 40}', not one commit of 40 hex digits (each call"),
     (_finished("ci", **{".devresults/bench/train-16-p1.json": json.dumps(BENCH)}), 2,
      "the landed folder would fail tests/test_recorded_results.py (KeyError 'datasets' in "
      "recorded_checks.py:"),
@@ -262,7 +267,7 @@ def test_landing_checks_the_folder_before_it_replaces_results(tmp_path, files, c
     (target / "provenance.json").write_text("the recorded run")
     (tmp_path / "here").mkdir()
     done = _land([_archive(tmp_path / "call", files)], tmp_path / "here", target)
-    assert done.returncode == code and message in done.stderr, done.stderr
+    assert done.returncode == code and message in done.stdout + done.stderr, done.stderr
     assert [p.name for p in target.iterdir()] == ["provenance.json"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
@@ -270,7 +275,7 @@ def test_landing_checks_the_folder_before_it_replaces_results(tmp_path, files, c
 @pytest.mark.parametrize("files, message", [
     ({".devresults/calls.jsonl": CALL, "elsewhere.txt": "x"}, "holds files outside .devresults/"),
     ({".devresults/calls.jsonl": CALL.replace("575", "574")},
-     "holds another history of calls (2, the last on 2026-12-06T10:00:00Z)"),
+     "holds another or a later history of calls (2, the last on 2026-12-06T10:00:00Z)"),
 ])
 def test_landing_refuses_a_foreign_archive_or_another_history_and_keeps_what_is_here(
         tmp_path, files, message):

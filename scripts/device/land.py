@@ -146,9 +146,10 @@ def gather(calls: list[Path], root: Path) -> tuple[Path, dict[str, int]]:
     here = _history((state / "calls.jsonl").read_text(), state / "calls.jsonl") \
         if (state / "calls.jsonl").is_file() else []
     if here != history[:len(here)]:
-        raise Refused(f"{state} holds another history of calls ({len(here)}, the last on "
-                      f"{here[-1].get('date')}) than {archive} ({len(history)}): it is left as "
-                      f"it is; move it away (mv {STATE} {STATE}.old) to land these calls", 2)
+        raise Refused(f"{state} holds another or a later history of calls ({len(here)}, the "
+                      f"last on {here[-1].get('date')}) than {archive} ({len(history)}): it is "
+                      f"left as it is; move it away (mv {STATE} {STATE}.old) to land these "
+                      f"calls", 2)
     with tempfile.TemporaryDirectory(dir=root, prefix=".land-") as tmp:
         staged = Path(tmp)
         _unpack(archive, staged)
@@ -159,10 +160,14 @@ def gather(calls: list[Path], root: Path) -> tuple[Path, dict[str, int]]:
             bench = staged / f"bench{number}"
             _unpack(call / "bench.tgz", bench)
             for record in sorted((bench / STATE / "bench").glob("train-*.json")):
-                measured_in.setdefault(record.stem.removeprefix("train-"), number)
                 target = staged / STATE / "bench" / record.name
+                # a later call keeps an earlier one's file unchanged; a different one (a call
+                # that started afresh and measured again) replaces it, and is credited
+                if not target.is_file() or target.read_bytes() != record.read_bytes() \
+                        or record.stem.removeprefix("train-") not in measured_in:
+                    measured_in[record.stem.removeprefix("train-")] = number
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(record, target)  # (a later call keeps an earlier one's, unchanged)
+                shutil.copy2(record, target)
             shutil.rmtree(bench)
         _swap(staged / STATE, state)
     return state, measured_in
@@ -197,10 +202,12 @@ def report(state: Path) -> dict[str, dict]:
 
     records = {p.stem.removeprefix("train-"): _json(p.read_text(), p)
                for p in sorted((state / "bench").glob("train-*.json"))}
-    for name, r in records.items():
+    for name, r in list(records.items()):
         if not isinstance(r, dict) or not BENCH_FIELDS <= set(r):
-            raise Refused(f"{state}/bench/train-{name}.json is not a record of colorlab bench "
-                          f"train (it lacks {', '.join(sorted(BENCH_FIELDS - set(r or {})))})", 2)
+            lacks = ", ".join(sorted(BENCH_FIELDS - set(r if isinstance(r, dict) else {})))
+            print(f"note: train-{name}.json is not a record of colorlab bench train (it lacks "
+                  f"{lacks}): left out of results/")
+            del records[name]
     for name, r in list(records.items()):  # a failed compile or recording ran the eager step
         if ("compiled" in name and not r["compile"]) or ("graphs" in name
                                                          and not r.get("cuda_graph")):
@@ -229,16 +236,20 @@ def _checks():
     return module
 
 
-def _previous_bench(target: Path, missing: set[str]) -> tuple[dict[str, dict], str]:
-    """The previous ``results/device`` records of ``missing``, and a label for them."""
+def _previous_bench(target: Path, missing: set[str]) -> tuple[dict[str, dict], dict[str, str]]:
+    """The previous ``results/device`` records of ``missing``, and a label for each: the one the
+    previous ``calls.json`` gave it if it was kept from an earlier run already, else the
+    previous run's card and commit."""
     device = target / "device"
     ledger = _json((device / "calls.json").read_text(), device / "calls.json") \
         if (device / "calls.json").is_file() else {}
     found = {name: _json(path.read_text(), path) for name in sorted(missing)
              if (path := device / f"bench-{name}.json").is_file()}
+    earlier = {name: source for names, source in ledger.get("benchmarks", {}).items()
+               for name in names.split(", ") if source.startswith("measured with the previous")}
     label = (f"measured with the previous recorded run ({ledger.get('card', 'its card')}, "
              f"commit {str(ledger.get('git_commit', '?'))[:10]}), not with this one")
-    return found, label
+    return found, {name: earlier.get(name, label) for name in found}
 
 
 def land(calls: list[Path], state: Path, records: dict[str, dict], measured_in: dict[str, int],
@@ -262,6 +273,11 @@ def land(calls: list[Path], state: Path, records: dict[str, dict], measured_in: 
         raise Refused(f"{finished} holds a reproduction of the "
                       f"{provenance.get('profile', {}).get('name')!r} profile, not of "
                       f"{profile!r}; {target} is unchanged", 2)
+    commit = str(provenance.get("git_commit", ""))
+    if not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise Refused(f"{finished} names the commit {commit!r}, not one commit of 40 hex digits "
+                      f"(each call of one reproduction must carry the same .devpack/commit, "
+                      f"written once after committing); {target} is unchanged", 2)
     checks = _checks()
     # which call's bench.tgz brought each record (one brought back only in a results.tgz: an
     # earlier call on that machine)
@@ -269,9 +285,9 @@ def land(calls: list[Path], state: Path, records: dict[str, dict], measured_in: 
                else "measured in a device call of this reproduction" for name in records}
     missing = set(checks.REQUIRED_BENCHMARKS[profile]) - set(records)
     if missing and keep_bench:
-        kept, label = _previous_bench(target, missing)
+        kept, labels = _previous_bench(target, missing)
         records = {**records, **kept}
-        sources.update({name: label for name in kept})
+        sources.update(labels)
         missing -= set(kept)
     if missing:
         raise Refused(f"the benchmark lacks {', '.join(sorted(missing))}; {target} is unchanged. "
@@ -298,7 +314,8 @@ def land(calls: list[Path], state: Path, records: dict[str, dict], measured_in: 
         by_source: dict[str, list[str]] = {}
         for name, source in sorted(sources.items()):
             by_source.setdefault(source, []).append(name)
-        if len(by_source) > 1:  # chapter 7 says which rows came from where
+        if len(by_source) > 1 or any(s.startswith("measured with the previous") for s in
+                                     by_source):  # chapter 7 says which rows came from where
             summary["benchmarks"] = {", ".join(names): source
                                      for source, names in by_source.items()}
         (device / "calls.json").write_text(json.dumps(summary, indent=1))
@@ -321,7 +338,9 @@ def land(calls: list[Path], state: Path, records: dict[str, dict], measured_in: 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     print(f"\nlanded in {target}: {len(provenance['runs'])} runs, {len(records)} benchmark "
-          f"records; build the book (bash scripts/build-book.sh) and commit {target.name}/")
+          f"records; build the book (bash scripts/build-book.sh) and commit {target.name}/. "
+          f"Then move {state} away (mv {STATE} {STATE}.landed): a later session's first call must "
+          f"not carry this finished state")
 
 
 def main(argv: list[str] | None = None) -> int:

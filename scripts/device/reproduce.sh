@@ -3,12 +3,14 @@
 #
 #   python scripts/device/pack.py --data ../shared/data          # once: .devdata/ and .whl/
 #   mkdir -p .devpack && tar czf .devpack/data.tgz .devdata && mv .whl .devpack/whl
-#   git rev-parse HEAD > .devpack/commit                       # after committing, before each run
+#   git rev-parse HEAD > .devpack/commit     # after committing; the same for every call of one
+#                                            # reproduction (results/ names one commit)
 #   run(command="bash scripts/device/reproduce.sh", carry=[".devpack"], timeout_s=600)
 #   python scripts/device/land.py <files_at of call 1> [<files_at of call 2> ...]   # here
 # land.py unpacks what came back into .devresults/ here, prints each call's wall time and the
 # throughput table with its ratios (the note's), and, once the reproduction has finished,
-# replaces results/ with it and its device records (then build the book and commit results/).
+# replaces results/ with it and its device records (then build the book, commit results/ and
+# move .devresults away: a later session must start afresh, not carry a finished state).
 # On a machine still warm from the last call, carry only .devpack: its .devresults/ and runs/
 # stay there (a path named in carry replaces the device's copy). On a fresh machine, run land.py
 # first, then carry [".devpack", ".devresults"].
