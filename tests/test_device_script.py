@@ -185,7 +185,8 @@ def _land_and_check(tmp_path: Path, calls: list[Path], state: Path) -> None:
         done = _land([call], here, target, "--keep-bench")
         assert done.returncode == 0, done.stdout + done.stderr
         assert (target / "device" / "bench-16-p1.json").read_text() == previous
-        assert BookResults(target, True, "", provenance).benchmark_sources() == {"16-p1": label}
+        assert BookResults(target, True, "", provenance).benchmark_sources() == {
+            "16x16, 1 process": label}
         # kept again, it keeps its label, not the card of the run that kept it
         path = target / "device" / "calls.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), "card": "another card"}))
@@ -255,6 +256,8 @@ def test_landing_continues_from_the_newest_whole_and_finished_state(tmp_path):
     (_finished("full"), 2, "holds a reproduction of the 'full' profile, not of 'ci'"),
     (_finished("ci", **{".devresults/bench/train-16-p1.json": json.dumps({"width": 1})}), 1,
      "note: train-16-p1.json is not a record of colorlab bench train (it lacks compile, device,"),
+    (_finished("ci", **{".devresults/bench/train-16-p1-fast.json": json.dumps(BENCH)}), 1,
+     "note: train-16-p1-fast.json is not named as reproduce.sh names a benchmark"),
     (_finished("ci", "a" * 40 + " + " + "b" * 40), 2,
      f"names the commit '{'a' * 40} + {'b' * 40}', not one commit of 40 hex digits (each call"),
     (_finished("ci", **{".devresults/bench/train-16-p1.json": json.dumps(BENCH)}), 2,

@@ -54,6 +54,24 @@ BENCH_FIELDS = {"device", "size", "processes", "images_per_s", "fraction_of_ceil
                 "width"}
 
 
+#: a benchmark name's step suffix, in the words of colorlab.throughput.throughput_table
+STEP_WORDS = {"": "", "-compiled": ", compiled", "-graphs": ", CUDA graph",
+              "-compiled-graphs": ", compiled, CUDA graph", "-sync": ", per-step read"}
+
+
+def _bench_order(name: str) -> tuple:
+    size, processes, step = re.fullmatch(r"(\d+)-p(\d+)(.*)", name).groups()
+    return int(size), list(STEP_WORDS).index(step) if step in STEP_WORDS else 99, int(processes)
+
+
+def bench_words(name: str) -> str:
+    """A benchmark's name as chapter 7's readers read it: ``"88-p9-graphs"`` ->
+    ``"88x88, 9 processes, CUDA graph"``."""
+    size, processes, step = re.fullmatch(r"(\d+)-p(\d+)(.*)", name).groups()
+    return (f"{size}x{size}, {processes} process{'es' if processes != '1' else ''}"
+            f"{STEP_WORDS.get(step, ' ' + step)}")
+
+
 def report(state: Path) -> dict[str, dict]:
     """Step 2 (after the calls): print the benchmark; returns the records to land, by chapter
     7's names (fallen-back ones left out)."""
@@ -62,7 +80,11 @@ def report(state: Path) -> dict[str, dict]:
     records = {p.stem.removeprefix("train-"): read_json(p.read_text(), p)
                for p in sorted((state / "bench").glob("train-*.json"))}
     for name, r in list(records.items()):
-        if not isinstance(r, dict) or not BENCH_FIELDS <= set(r):
+        if not re.fullmatch(r"\d+-p\d+(" + "|".join(STEP_WORDS) + ")", name):
+            print(f"note: train-{name}.json is not named as reproduce.sh names a benchmark: "
+                  f"left out of results/")
+            del records[name]
+        elif not isinstance(r, dict) or not BENCH_FIELDS <= set(r):
             lacks = ", ".join(sorted(BENCH_FIELDS - set(r if isinstance(r, dict) else {})))
             print(f"note: train-{name}.json is not a record of colorlab bench train (it lacks "
                   f"{lacks}): left out of results/")
@@ -104,8 +126,8 @@ def _previous_bench(target: Path, missing: set[str]) -> tuple[dict[str, dict], d
         if (device / "calls.json").is_file() else {}
     found = {name: read_json(path.read_text(), path) for name in sorted(missing)
              if (path := device / f"bench-{name}.json").is_file()}
-    earlier = {name: source for names, source in ledger.get("benchmarks", {}).items()
-               for name in names.split(", ") if source.startswith("measured with the previous")}
+    earlier = {name: source for name, source in ledger.get("benchmark_sources", {}).items()
+               if source.startswith("measured with the previous")}
     label = (f"measured with the previous recorded run ({ledger.get('card', 'its card')}, "
              f"commit {str(ledger.get('git_commit', '?'))[:10]}), not with this one")
     return found, {name: earlier.get(name, label) for name in found}
@@ -171,12 +193,13 @@ def land(calls: list[Path], state: Path, records: dict[str, dict], measured_in: 
                    "card": " / ".join(cards) or provenance["device"], "torch": provenance["torch"],
                    "git_commit": provenance["git_commit"], "calls": ledger}
         by_source: dict[str, list[str]] = {}
-        for name, source in sorted(sources.items()):
+        for name, source in sorted(sources.items(), key=lambda item: _bench_order(item[0])):
             by_source.setdefault(source, []).append(name)
         if len(by_source) > 1 or any(s.startswith("measured with the previous") for s in
                                      by_source):  # chapter 7 says which rows came from where
-            summary["benchmarks"] = {", ".join(names): source
+            summary["benchmarks"] = {"; ".join(map(bench_words, names)): source
                                      for source, names in by_source.items()}
+            summary["benchmark_sources"] = dict(sorted(sources.items()))
         (device / "calls.json").write_text(json.dumps(summary, indent=1))
         results = BookResults(staging, True, "", provenance)
         try:
