@@ -35,7 +35,7 @@ time and images/s per run, every call that worked on the reproduction with its w
 ``call_log``, including one cut off before it finished a dataset, the benchmark with
 ``--bench``), ``table1.json`` and ``table1.md``, and per dataset ``prior.json``,
 ``manifest.json``, ``<run>/history.json``, ``metrics.json`` (with cumulative error curves and
-per-image scores), ``examples.pt`` (logits of six test images) and PNG figures
+per-image scores), ``examples.pt`` (logits of four test images) and PNG figures
 (``fig3_successes.png``, ``fig6_<mode>.png``): :mod:`colorlab.dataset_results` writes them, and
 :class:`colorlab.results_folder.ResultsFolder` decides where and when they land.
 """

@@ -15,7 +15,8 @@ from colorlab.figures import FAILURE_MODES
 from colorlab.reproduce import RUNS, ReproduceProfile
 from colorlab.results import BookResults
 from colorlab.runs import run_name
-from colorlab.report import DATASETS, METHODS, table1_markdown, table1_rows, table1_seed_rows
+from colorlab.report import (DATASETS, EXAMPLE_FILES, METHODS, table1_markdown, table1_rows,
+                             table1_seed_rows)
 
 FIGURES = ["fig3_successes.png"] + [f"fig6_{mode}.png" for mode in FAILURE_MODES]
 #: the benchmark records a recorded run must have, by profile (``BookResults.benchmarks``
@@ -74,9 +75,12 @@ def check_dataset(results: BookResults, dataset: str, prof: ReproduceProfile) ->
             assert all(h["train_loss"] > 0 and h["val_loss"] > 0 for h in history)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["hash"] == results.provenance["datasets"][dataset]["manifest_hash"]
-    examples = torch.load(folder / "examples.pt", weights_only=True)
-    assert examples["logits"].shape[1] == 313
-    assert len(examples["files"]) == examples["L"].shape[0] <= 6  # a few images, never the data
+    for name in EXAMPLE_FILES.values():  # (a run recorded before the Class examples has one)
+        if name == "examples.pt" or (folder / name).is_file():
+            examples = torch.load(folder / name, weights_only=True)
+            assert examples["logits"].shape[1] == 313
+            # a few images, never the data
+            assert len(examples["files"]) == examples["L"].shape[0] <= 6
 
 
 def check_table1(results: BookResults, prof: ReproduceProfile) -> None:
@@ -109,7 +113,9 @@ def check_table1(results: BookResults, prof: ReproduceProfile) -> None:
 
 
 def check_small(root: Path) -> None:
-    """Figures and a few examples only: nothing over 3 MB, under 12 MB in all."""
+    """Figures and a few examples only: nothing over 3 MiB, and under 15 MiB in all, so that a
+    device call brings the folder back in one ``results.tgz`` (the device tool returns files of
+    at most 16 MiB; figures and float16 logits barely compress)."""
     sizes = {p: p.stat().st_size for p in root.rglob("*") if p.is_file()}
     assert max(sizes.values()) < 3 * 2 ** 20, max(sizes, key=sizes.get)
-    assert sum(sizes.values()) < 12 * 2 ** 20
+    assert sum(sizes.values()) < 15 * 2 ** 20, f"{sum(sizes.values()) / 2 ** 20:.1f} MiB"

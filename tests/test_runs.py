@@ -91,3 +91,18 @@ def test_stack_dumps_need_no_real_stderr(monkeypatch):
     finally:
         if hasattr(signal, "SIGUSR1"):
             faulthandler.unregister(signal.SIGUSR1)
+
+
+def test_the_kept_examples_are_small_enough_to_come_back_from_a_device(tmp_path):
+    """Four test images' float16 logits at the recorded size, 88x88: two such files per data set
+    keep the recorded results/ under the 15 MiB of tests/recorded_checks.py."""
+    from colorlab.config import TrainConfig, build_model
+    from colorlab.data import SampleImages
+    from colorlab.runs import save_examples
+
+    test_set = SampleImages(size=88, n=6).splits()["train"]
+    model = build_model(TrainConfig(loss="rebal", width=0.0625, size=88))
+    save_examples(model, test_set, tmp_path / "examples.pt", "cpu")
+    saved = torch.load(tmp_path / "examples.pt", weights_only=True)
+    assert saved["logits"].shape == (4, 313, 22, 22) and saved["logits"].dtype == torch.float16
+    assert (tmp_path / "examples.pt").stat().st_size < 1.45 * 2 ** 20

@@ -270,5 +270,10 @@ printf '{"date": "%s", "wall_seconds": %d, "reproduce_seconds_allowed": %d, "sta
   "$(date -u +%FT%TZ)" "$(( SECONDS - start ))" "$budget" "$status" >> .devresults/calls.jsonl
 # whole or not at all: a call cut off while it is written brings back no results.tgz
 tar czf "$out/results.tgz.part" .devresults && mv -f "$out/results.tgz.part" "$out/results.tgz"
+# the device tool brings back files of at most 16 MiB (tests/recorded_checks.py keeps results/
+# under 15 MiB)
+(( $(stat -c %s "$out/results.tgz" 2>/dev/null || echo 0) > 16 * 1024 * 1024 )) && \
+  echo "WARNING: results.tgz is over 16 MiB and will not come back; .devresults stays on this" \
+       "machine: carry nothing new and split it in the next call"
 ls -la "$out"
 exit "$status"
