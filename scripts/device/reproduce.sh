@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The GPU reproduction in one resumable command, for a lent H100/H200 (see the device tool).
 #
-#   python scripts/device/pack.py --data ../shared/data          # once: .devdata/ and .whl/
+#   .venv/bin/python scripts/device/pack.py --data ../shared/data   # once: .devdata/, .whl/
 #   mkdir -p .devpack && tar czf .devpack/data.tgz .devdata && mv .whl .devpack/whl
 #   git rev-parse HEAD > .devpack/commit     # after committing; the same for every call of one
 #                                            # reproduction (results/ names one commit)
 #   run(command="bash scripts/device/reproduce.sh", carry=[".devpack"], timeout_s=600)
-#   python scripts/device/land.py <files_at of call 1> [<files_at of call 2> ...]   # here
+#   .venv/bin/python scripts/device/land.py <files_at of call 1> [<files_at of call 2> ...]
 # land.py unpacks what came back into .devresults/ here, prints each call's wall time and the
 # throughput table with its ratios (the note's), and, once the reproduction has finished,
 # replaces results/ with it and its device records (then build the book, commit results/ and
