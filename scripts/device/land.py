@@ -52,24 +52,23 @@ CALL_FILES = ("device.txt", "bench.txt", "log.txt", "gpu.csv")
 #: what every benchmark record holds (colorlab.bench.bench_train)
 BENCH_FIELDS = {"device", "size", "processes", "images_per_s", "fraction_of_ceiling", "compile",
                 "width"}
-
-
 #: a benchmark name's step suffix, in the words of colorlab.throughput.throughput_table
 STEP_WORDS = {"": "", "-compiled": ", compiled", "-graphs": ", CUDA graph",
               "-compiled-graphs": ", compiled, CUDA graph", "-sync": ", per-step read"}
+#: a benchmark's name as reproduce.sh gives it (``train-<name>.json``): size, processes, step
+BENCH_NAME = re.compile(r"(\d+)-p(\d+)(" + "|".join(map(re.escape, STEP_WORDS)) + ")")
 
 
-def _bench_order(name: str) -> tuple:
-    size, processes, step = re.fullmatch(r"(\d+)-p(\d+)(.*)", name).groups()
-    return int(size), list(STEP_WORDS).index(step) if step in STEP_WORDS else 99, int(processes)
+def _bench_order(name: str) -> tuple[int, int, int]:
+    size, processes, step = BENCH_NAME.fullmatch(name).groups()
+    return int(size), list(STEP_WORDS).index(step), int(processes)
 
 
 def bench_words(name: str) -> str:
     """A benchmark's name as chapter 7's readers read it: ``"88-p9-graphs"`` ->
     ``"88x88, 9 processes, CUDA graph"``."""
-    size, processes, step = re.fullmatch(r"(\d+)-p(\d+)(.*)", name).groups()
-    return (f"{size}x{size}, {processes} process{'es' if processes != '1' else ''}"
-            f"{STEP_WORDS.get(step, ' ' + step)}")
+    size, processes, step = BENCH_NAME.fullmatch(name).groups()
+    return f"{size}x{size}, {processes} process{'es' if processes != '1' else ''}{STEP_WORDS[step]}"
 
 
 def report(state: Path) -> dict[str, dict]:
@@ -80,7 +79,7 @@ def report(state: Path) -> dict[str, dict]:
     records = {p.stem.removeprefix("train-"): read_json(p.read_text(), p)
                for p in sorted((state / "bench").glob("train-*.json"))}
     for name, r in list(records.items()):
-        if not re.fullmatch(r"\d+-p\d+(" + "|".join(STEP_WORDS) + ")", name):
+        if not BENCH_NAME.fullmatch(name):
             print(f"note: train-{name}.json is not named as reproduce.sh names a benchmark: "
                   f"left out of results/")
             del records[name]
