@@ -12,12 +12,13 @@ Profiles:
 * ``full``: real data (``$COLORLAB_DATA``) at 88x88, width-1 network, 100 epochs, batch 64 with the
   square-root-scaled learning rate, autocast in the device's precision (bf16 on Ampere and newer,
   fp16 with a gradient scaler on a T4 or V100: ``--precision``) and channels_last on one GPU.
-  Refuses to run on a CPU. ``torch.compile`` is off by default here (``compile=True``, ``--compile``: on): it would
-  compile two heads and six models, tens of seconds each, to speed up the elementwise part of
-  steps of 64 images of 88x88, a small share of a step dominated by cuDNN convolutions. At
-  176x176 the recorded benchmark (``results/device/bench-176-*``) found a compiled step slower
-  with one process and faster with four; at 88x88 compile is not measured. ``--bench`` measures
-  the compiled step at 176x176. Recording each step as a CUDA graph (``cuda_graphs=True``,
+  Refuses to run on a CPU. ``torch.compile`` is off by default here (``compile=True``,
+  ``--compile``: on): it would compile two heads and six models, tens of seconds each, to speed
+  up the elementwise part of steps of 64 images of 88x88, a small share of a step dominated by
+  cuDNN convolutions. At 176x176 the benchmark recorded on an NVIDIA H200 in November 2026 found
+  a compiled step slower with one process and faster with four, and at 88x88 compile was not
+  measured (chapter 7 shows the records of the run in ``results/``). ``--bench`` measures the
+  compiled step at 176x176. Recording each step as a CUDA graph (``cuda_graphs=True``,
   ``--cuda-graphs``: :mod:`colorlab.step_graph`) is off by default too, until a benchmark on the
   device has measured it against today's step.
 * ``ci``: the same code on the embedded sample images, 32x32, width 1/8, 2 epochs: ~15 s on

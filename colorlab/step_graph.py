@@ -3,8 +3,9 @@
 At 88x88 one step of the report's network is a few hundred small kernels (convolutions, their
 gradients, BatchNorm, the loss, Adam). Launching them one by one from Python takes about as
 long as the GPU takes to run them, so a single process leaves the GPU idle much of the time:
-the recorded benchmark reached 15 % of the device's ceiling with one model at 88x88
-(``results/device/bench-88-p1.json``). A CUDA graph records the kernels of one step once; each
+the benchmark recorded before this module (an NVIDIA H200, November 2026) reached 15 % of the
+card's measured ceiling with one model at 88x88; chapter 7 shows the records of the run in
+``results/``. A CUDA graph records the kernels of one step once; each
 later step is one launch (``torch.cuda.CUDAGraph.replay``) that runs them all again on the same
 memory.
 
