@@ -29,7 +29,9 @@ def check_provenance(results: BookResults, prof: ReproduceProfile) -> None:
     """One complete run of ``prof`` on a card, each call's wall time counted."""
     provenance = results.provenance
     assert provenance["profile"] == prof.record()
-    assert re.fullmatch(r"[0-9a-f]{40}", results.commit())
+    assert re.fullmatch(r"[0-9a-f]{40}", results.commit()), (
+        f"the provenance names the commit {results.commit()!r}, not one commit of 40 hex digits "
+        f"(every call of one reproduction must carry the same .devpack/commit)")
     assert set(provenance["datasets"]) == set(DATASETS)
     assert set(provenance["runs"]) == {run_name(ds, loss, seed) for ds in DATASETS
                                        for loss in RUNS for seed in range(prof.seeds)}
@@ -119,3 +121,16 @@ def check_small(root: Path) -> None:
     sizes = {p: p.stat().st_size for p in root.rglob("*") if p.is_file()}
     assert max(sizes.values()) < 3 * 2 ** 20, max(sizes, key=sizes.get)
     assert sum(sizes.values()) < 15 * 2 ** 20, f"{sum(sizes.values()) / 2 ** 20:.1f} MiB"
+
+
+def check_recorded_folder(results: BookResults, prof: ReproduceProfile,
+                          bench_width: float | None) -> None:
+    """Every check above on one folder (what ``scripts/device/land.py`` asks of a folder before
+    it lands), with each benchmark record of the network at ``bench_width`` (None: any)."""
+    check_provenance(results, prof)
+    for dataset in results.provenance["datasets"]:
+        check_dataset(results, dataset, prof)
+    check_table1(results, prof)
+    for name in results.benchmarks():
+        check_benchmark(results, name, bench_width)
+    check_small(results.path)

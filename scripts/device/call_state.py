@@ -57,15 +57,21 @@ def swap_folder(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _members(tar: tarfile.TarFile, archive: Path) -> list[str]:
+    """The members of a tar that reproduce.sh wrote (all under ``.devresults/``); listing them
+    reads the whole archive, so a damaged one raises one of :data:`DAMAGED`."""
+    names = tar.getnames()
+    strays = [n for n in names if n != STATE and not n.startswith(STATE + "/")]
+    if strays:
+        raise Refused(f"{archive} holds files outside {STATE}/ ({strays[0]}): it was not made "
+                      f"by scripts/device/reproduce.sh", 2)
+    return names
+
+
 def _read_archive(archive: Path) -> tuple[list[str], list[dict]]:
-    """The members of a tar that reproduce.sh wrote, and the call history it holds; reading
-    them reads the whole archive, so a damaged one raises one of :data:`DAMAGED`."""
+    """The members of a tar that reproduce.sh wrote, and the call history it holds."""
     with tarfile.open(archive) as tar:
-        names = tar.getnames()
-        strays = [n for n in names if n != STATE and not n.startswith(STATE + "/")]
-        if strays:
-            raise Refused(f"{archive} holds files outside {STATE}/ ({strays[0]}): it was not "
-                          f"made by scripts/device/reproduce.sh", 2)
+        names = _members(tar, archive)
         ledger = f"{STATE}/calls.jsonl"
         text = tar.extractfile(ledger).read().decode() if ledger in names else ""
     return names, _history(text, f"{archive}:{ledger}")
@@ -73,8 +79,8 @@ def _read_archive(archive: Path) -> tuple[list[str], list[dict]]:
 
 def _unpack(archive: Path, into: Path) -> None:
     try:
-        _read_archive(archive)
         with tarfile.open(archive) as tar:
+            _members(tar, archive)
             tar.extractall(into, filter="data")
     except DAMAGED as err:
         raise Refused(f"{archive} cannot be read ({err})", 2) from err

@@ -35,7 +35,6 @@ not what reproduce.sh writes, or a folder that would fail the tests. After landi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import re
 import shutil
@@ -52,6 +51,8 @@ CALL_FILES = ("device.txt", "bench.txt", "log.txt", "gpu.csv")
 #: what every benchmark record holds (colorlab.bench.bench_train)
 BENCH_FIELDS = {"device", "size", "processes", "images_per_s", "fraction_of_ceiling", "compile",
                 "width"}
+#: how a benchmark kept from the previous results/ is labelled (--keep-bench)
+PREVIOUS = "measured with the previous recorded run"
 #: a benchmark name's step suffix, in the words of colorlab.throughput.throughput_table
 STEP_WORDS = {"": "", "-compiled": ", compiled", "-graphs": ", CUDA graph",
               "-compiled-graphs": ", compiled, CUDA graph", "-sync": ", per-step read"}
@@ -71,6 +72,21 @@ def bench_words(name: str) -> str:
     return f"{size}x{size}, {processes} process{'es' if processes != '1' else ''}{STEP_WORDS[step]}"
 
 
+def _unusable(name: str, record) -> str | None:
+    """Why a benchmark record is not landed, or None."""
+    if not BENCH_NAME.fullmatch(name):
+        return "is not named as reproduce.sh names a benchmark"
+    if not isinstance(record, dict) or not BENCH_FIELDS <= set(record):
+        lacks = ", ".join(sorted(BENCH_FIELDS - set(record if isinstance(record, dict) else {})))
+        return f"is not a record of colorlab bench train (it lacks {lacks})"
+    # a failed compile or recording ran the eager step again
+    if "compiled" in name and not record["compile"]:
+        return "fell back to the eager step (not compiled)"
+    if "graphs" in name and not record.get("cuda_graph"):
+        return "fell back to the eager step (no CUDA graph recorded)"
+    return None
+
+
 def report(state: Path) -> dict[str, dict]:
     """Step 2 (after the calls): print the benchmark; returns the records to land, by chapter
     7's names (fallen-back ones left out)."""
@@ -79,21 +95,9 @@ def report(state: Path) -> dict[str, dict]:
     records = {p.stem.removeprefix("train-"): read_json(p.read_text(), p)
                for p in sorted((state / "bench").glob("train-*.json"))}
     for name, r in list(records.items()):
-        if not BENCH_NAME.fullmatch(name):
-            print(f"note: train-{name}.json is not named as reproduce.sh names a benchmark: "
-                  f"left out of results/")
-            del records[name]
-        elif not isinstance(r, dict) or not BENCH_FIELDS <= set(r):
-            lacks = ", ".join(sorted(BENCH_FIELDS - set(r if isinstance(r, dict) else {})))
-            print(f"note: train-{name}.json is not a record of colorlab bench train (it lacks "
-                  f"{lacks}): left out of results/")
-            del records[name]
-    for name, r in list(records.items()):  # a failed compile or recording ran the eager step
-        if ("compiled" in name and not r["compile"]) or ("graphs" in name
-                                                         and not r.get("cuda_graph")):
-            print(f"note: {name} fell back to the eager step ("
-                  + ("not compiled" if "compiled" in name and not r["compile"] else
-                     "no CUDA graph recorded") + "): left out of results/")
+        why = _unusable(name, r)
+        if why:
+            print(f"note: train-{name}.json {why}: left out of results/")
             del records[name]
     if not records:
         print("no benchmark was measured")
@@ -107,15 +111,6 @@ def report(state: Path) -> dict[str, dict]:
     return records
 
 
-def _checks():
-    """``tests/recorded_checks.py``: what the committed ``results/`` must pass."""
-    spec = importlib.util.spec_from_file_location("recorded_checks",
-                                                  ROOT / "tests" / "recorded_checks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _previous_bench(target: Path, missing: set[str]) -> tuple[dict[str, dict], dict[str, str]]:
     """The previous ``results/device`` records of ``missing``, and a label for each: the one the
     previous ``calls.json`` gave it if it was kept from an earlier run already, else the
@@ -126,9 +121,9 @@ def _previous_bench(target: Path, missing: set[str]) -> tuple[dict[str, dict], d
     found = {name: read_json(path.read_text(), path) for name in sorted(missing)
              if (path := device / f"bench-{name}.json").is_file()}
     earlier = {name: source for name, source in ledger.get("benchmark_sources", {}).items()
-               if source.startswith("measured with the previous")}
-    label = (f"measured with the previous recorded run ({ledger.get('card', 'its card')}, "
-             f"commit {str(ledger.get('git_commit', '?'))[:10]}), not with this one")
+               if source.startswith(PREVIOUS)}
+    label = (f"{PREVIOUS} ({ledger.get('card', 'its card')}, commit "
+             f"{str(ledger.get('git_commit', '?'))[:10]}), not with this one")
     return found, {name: earlier.get(name, label) for name in found}
 
 
@@ -153,17 +148,14 @@ def land(calls: list[Path], state: Path, records: dict[str, dict], measured_in: 
         raise Refused(f"{finished} holds a reproduction of the "
                       f"{provenance.get('profile', {}).get('name')!r} profile, not of "
                       f"{profile!r}; {target} is unchanged", 2)
-    commit = str(provenance.get("git_commit", ""))
-    if not re.fullmatch(r"[0-9a-f]{40}", commit):
-        raise Refused(f"{finished} names the commit {commit!r}, not one commit of 40 hex digits "
-                      f"(each call of one reproduction must carry the same .devpack/commit, "
-                      f"written once after committing); {target} is unchanged", 2)
-    checks = _checks()
+    import recorded_checks  # tests/: what the committed results/ must pass
+
     # which call's bench.tgz brought each record (one brought back only in a results.tgz: an
     # earlier call on that machine)
     sources = {name: f"measured in device call {measured_in[name]}" if name in measured_in
                else "measured in a device call of this reproduction" for name in records}
-    missing = set(checks.REQUIRED_BENCHMARKS[profile]) - set(records)
+    missing = set(recorded_checks.REQUIRED_BENCHMARKS[profile]) - set(records)
+    kept: dict[str, dict] = {}
     if missing and keep_bench:
         kept, labels = _previous_bench(target, missing)
         records = {**records, **kept}
@@ -194,22 +186,14 @@ def land(calls: list[Path], state: Path, records: dict[str, dict], measured_in: 
         by_source: dict[str, list[str]] = {}
         for name, source in sorted(sources.items(), key=lambda item: _bench_order(item[0])):
             by_source.setdefault(source, []).append(name)
-        if len(by_source) > 1 or any(s.startswith("measured with the previous") for s in
-                                     by_source):  # chapter 7 says which rows came from where
+        if len(by_source) > 1 or kept:  # chapter 7 says which rows came from where
             summary["benchmarks"] = {"; ".join(map(bench_words, names)): source
                                      for source, names in by_source.items()}
             summary["benchmark_sources"] = dict(sorted(sources.items()))
         (device / "calls.json").write_text(json.dumps(summary, indent=1))
-        results = BookResults(staging, True, "", provenance)
-        try:
-            checks.check_provenance(results, prof)
-            for dataset in provenance["datasets"]:
-                checks.check_dataset(results, dataset, prof)
-            checks.check_table1(results, prof)
-            for name in records:  # (the dry run's benchmark is of another width)
-                checks.check_benchmark(results, name, prof.bench_width if profile == "full"
-                                       else None)
-            checks.check_small(staging)
+        try:  # (the dry run's benchmark is of another width)
+            recorded_checks.check_recorded_folder(BookResults(staging, True, "", provenance), prof,
+                                                  prof.bench_width if profile == "full" else None)
         except Exception as err:  # an assertion of the tests, or a file they cannot read
             line = traceback.extract_tb(err.__traceback__)[-1]
             raise Refused(f"the landed folder would fail tests/test_recorded_results.py "
@@ -227,7 +211,7 @@ def land(calls: list[Path], state: Path, records: dict[str, dict], measured_in: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("calls", nargs="+", type=Path, help="each call's files_at folder, in order")
-    sys.path.insert(0, str(ROOT))
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
     from colorlab.reproduce import PROFILES
 
     parser.add_argument("--profile", default="full", choices=sorted(PROFILES),

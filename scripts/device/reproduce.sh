@@ -273,7 +273,8 @@ tar czf "$out/results.tgz.part" .devresults && mv -f "$out/results.tgz.part" "$o
 # the device tool brings back files of at most 16 MiB (tests/recorded_checks.py keeps results/
 # under 15 MiB)
 (( $(stat -c %s "$out/results.tgz" 2>/dev/null || echo 0) > 16 * 1024 * 1024 )) && \
-  echo "WARNING: results.tgz is over 16 MiB and will not come back; .devresults stays on this" \
-       "machine: carry nothing new and split it in the next call"
+  echo "WARNING: results.tgz is over 16 MiB: the device tool will not bring it back (it stays in" \
+       ".devresults on this machine; tests/recorded_checks.py keeps results/ under 15 MiB, so" \
+       "look for what grew)"
 ls -la "$out"
 exit "$status"
