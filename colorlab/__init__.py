@@ -73,8 +73,9 @@ The reproduction and its results (chapters 7-9):
 Figures and pages (every chapter):
 
 * :mod:`colorlab.plots`: figures drawn from library objects.
-* :mod:`colorlab.figures`: the report's figures drawn from a reproduction, and the measured choice
-  of its example images.
+* :mod:`colorlab.figures`: the report's figures drawn from a reproduction.
+* :mod:`colorlab.failure_modes`: the measured choice of the report's example images (successes
+  and five failure modes), and their panels.
 * :mod:`colorlab.pages`: computed text, images and source code on the book's pages.
 
 Command line and benchmarks (README):

@@ -26,7 +26,8 @@ from .checkpoint import atomic_write_text
 from .config import device_name
 from .data import ColorizationDataset
 from .evaluate import baseline_predictions, evaluate_predictions
-from .figures import save_figure_panels, save_saturation_figure
+from .failure_modes import save_figure_panels
+from .figures import save_saturation_figure
 from .report import EXAMPLE_FILES, RUNS, table1_rows, table1_seed_rows
 from .runs import SEED_MEASURES
 from .train import TrainConfig

@@ -3,16 +3,22 @@
 * :func:`plot_ab_bins`: the quantized ab gamut, each bin in its colour (report Fig. 2a).
 * :func:`plot_prior`: a distribution over the bins on the ab grid, log scale (Fig. 2b).
 * :func:`show_lab_channels`, :func:`show_colorizations`: image grids.
+* :func:`save_png`: a figure saved atomically, as the results folder's figures are.
 """
 from __future__ import annotations
+
+import io
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from .checkpoint import atomic_write_bytes
 from .color import lab_to_rgb
 from .gamut import GRID, ab_bins
 
-__all__ = ["plot_ab_bins", "plot_prior", "bin_grid", "show_lab_channels", "show_colorizations"]
+__all__ = ["plot_ab_bins", "plot_prior", "bin_grid", "show_lab_channels", "show_colorizations",
+           "save_png"]
 
 
 def _axes(ax):
@@ -174,3 +180,20 @@ def show_colorizations(L: torch.Tensor, columns: dict[str, torch.Tensor], titles
                 ax.set_ylabel(titles[i], fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def save_png(figure, path: str | Path) -> None:
+    """Write a matplotlib ``figure`` as a 100-dpi PNG at ``path``, atomically: a reader never sees
+    half a file, and a failed write leaves the previous one
+    (:func:`colorlab.checkpoint.atomic_write_bytes`).
+
+    >>> import tempfile
+    >>> from matplotlib.figure import Figure
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_png(Figure(figsize=(1, 1)), Path(d) / "f.png")
+    ...     (Path(d) / "f.png").read_bytes()[:4]
+    b'\x89PNG'
+    """
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    atomic_write_bytes(buffer.getvalue(), Path(path))

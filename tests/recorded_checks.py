@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from colorlab.figures import FAILURE_MODES
+from colorlab.failure_modes import FAILURE_MODES
 from colorlab.reproduce import RUNS, ReproduceProfile
 from colorlab.results import BookResults
 from colorlab.runs import run_name

@@ -21,7 +21,7 @@ if importlib.util.find_spec("colorlab") is None:
 #
 # The report illustrated good colorizations (its Fig. 3) and five failure modes (its Fig. 6). A
 # hand-picked figure proves little, so here every example is chosen by a stated, measured
-# criterion (`colorlab.figures`), applied to the whole test split of the recorded run:
+# criterion (`colorlab.failure_modes`), applied to the whole test split of the recorded run:
 #
 # | figure | criterion (largest first) |
 # | --- | --- |
@@ -38,7 +38,7 @@ if importlib.util.find_spec("colorlab") is None:
 # %%
 from IPython.display import Markdown, display
 
-from colorlab.figures import FAILURE_MODES
+from colorlab.failure_modes import FAILURE_MODES
 from colorlab.pages import glue, web_image
 from colorlab.results import book_results
 
