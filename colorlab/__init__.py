@@ -61,8 +61,8 @@ The reproduction and its results (chapters 7-9):
 
 * :mod:`colorlab.report`: the report's experiment (data sets, runs, methods), its Table 1 and ours.
 * :mod:`colorlab.reproduce`: colorlab reproduce: profiles, data sets, results/.
-* :mod:`colorlab.runs`: one run (train with a seed, evaluate at two points) and the worker
-  processes that share a GPU.
+* :mod:`colorlab.runs`: one run: train with a seed, evaluate at two points.
+* :mod:`colorlab.worker_pool`: the worker processes that share a GPU (runs, benchmark processes).
 * :mod:`colorlab.dataset_results`: what a finished data set's folder and the provenance hold.
 * :mod:`colorlab.results_folder`: keeping finished work, never replacing a larger run.
 * :mod:`colorlab.source_code`: the hash of the code that computes results; docstrings apart.

@@ -1,5 +1,5 @@
 """``SIGUSR1`` prints every thread's Python stack (used by the CLI and by the worker processes of
-:mod:`colorlab.runs`): ``kill -USR1 <pid>`` then shows where a long run is without stopping it."""
+:mod:`colorlab.worker_pool`): ``kill -USR1 <pid>`` then shows where a long run is without stopping it."""
 from __future__ import annotations
 
 import faulthandler

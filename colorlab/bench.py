@@ -33,7 +33,7 @@ from .distributed import setup, shutdown
 from .encode import soft_encode
 from .gamut import ab_bins
 from .models import ColorizationNet
-from .runs import mps_active, run_jobs, wait_for_others
+from .worker_pool import mps_active, run_jobs, wait_for_others
 from .step_graph import NOT_RECORDED, WARMUP_STEPS
 from .throughput import forward_flops, matmul_ceiling, step_of
 from .train import TrainConfig, Trainer
@@ -82,7 +82,7 @@ def bench_core(batch: int = 256, size: int = 176, repeats: int = 5, seed: int = 
 
 
 def _windows(kwargs: dict) -> dict:
-    """Images/s of each timed window of one benchmark process (a :func:`colorlab.runs.run_jobs` job)."""
+    """Images/s of each timed window of one benchmark process (a :func:`colorlab.worker_pool.run_jobs` job)."""
     dev, batch, size = kwargs["device"], kwargs["batch"], kwargs["size"]
     config = TrainConfig(loss=kwargs["loss"], width=kwargs["width"], batch_size=batch, size=size,
                          compile=kwargs["compile"], lr=TrainConfig.scaled_lr(batch),
@@ -122,7 +122,7 @@ def bench_train(batch: int | None = None, size: int = 176, steps: int = 20, widt
     configuration ranged from 3,407 to 3,909 images/s.
 
     ``processes > 1`` trains that many independent models at once, each in its own process on the
-    same device (:mod:`colorlab.runs`: how ``colorlab reproduce`` trains its runs): the
+    same device (:mod:`colorlab.worker_pool`: how ``colorlab reproduce`` trains its runs): the
     processes start their timed windows together, each window's rate is the sum over the
     processes, and ``images_per_s`` is the median of those sums.
 

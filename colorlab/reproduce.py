@@ -63,9 +63,10 @@ from .evaluate import load_classifier
 from .prior import prior_from_images
 from .report import DATASETS, RUNS, table1_markdown
 from .results_folder import ResultsFolder
-from .runs import RunJob, default_workers, mps_active, run_jobs, train_and_evaluate
+from .runs import RunJob, train_and_evaluate
 from .source_code import source_hash
 from .train import TrainConfig
+from .worker_pool import default_workers, mps_active, run_jobs
 
 __all__ = ["ReproduceProfile", "PROFILES", "RUNS", "DATASETS", "reproduce", "reproduction_key",
            "profile_dataset"]
@@ -161,7 +162,7 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
 
     ``epochs``, ``seeds``, ``compile``, ``cuda_graphs`` and ``precision``
     (:mod:`colorlab.config`) override the profile's. ``workers`` runs train at once, each in its
-    own process (:mod:`colorlab.runs`; default: 1 on a CPU, up to 9 on a GPU). ``bench=True``
+    own process (:mod:`colorlab.worker_pool`; default: 1 on a CPU, up to 9 on a GPU). ``bench=True``
     also runs :func:`colorlab.bench.bench_train` (``full``: width 1, 176x176) and records it in the
     provenance. Datasets (and the benchmark) that an earlier call, interrupted or complete,
     finished with the same code, profile, classifier and data are kept; so are finished runs in

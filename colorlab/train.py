@@ -170,7 +170,7 @@ class Trainer:
         """Training images/s of the real training step in each of ``repeats`` timed windows of
         ``steps`` steps, after ``warmup`` steps; no files written. One short window varies by
         10 % or more on a GPU, so take the median of several. ``on_ready`` is called between the
-        warm-up and the first window (:func:`colorlab.runs.wait_for_others`)."""
+        warm-up and the first window (:func:`colorlab.worker_pool.wait_for_others`)."""
         if min(steps, repeats) < 1 or warmup < 0:
             raise ValueError(f"steps and repeats must be >= 1 and warmup >= 0, got steps={steps}, "
                              f"repeats={repeats}, warmup={warmup}")

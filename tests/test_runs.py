@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from colorlab.runs import default_workers, run_jobs, wait_for_others
+from colorlab.worker_pool import default_workers, run_jobs, wait_for_others
 
 
 def _square_or_fail(x):

@@ -191,7 +191,7 @@ else:
 # At 88x88 a step of 64 images is many small kernels, and one process cannot launch them fast
 # enough to keep a large GPU busy: the GPU waits for the host. Independent runs (the seeds and
 # configurations below) can then share the card. `colorlab reproduce` trains several runs at
-# once, each an ordinary `Trainer` in its own process and run folder (`colorlab.runs`), so
+# once, each an ordinary `Trainer` in its own process and run folder (`colorlab.worker_pool`), so
 # checkpoints, exact resume and numbers are those of a run trained alone. Where NVIDIA's
 # Multi-Process Service runs (`nvidia-cuda-mps-control -d`), the processes' kernels also execute
 # at the same time instead of taking turns. `colorlab bench train --processes N` measures the
