@@ -51,8 +51,8 @@ Training (chapter 7):
 
 Evaluation (chapters 8-9):
 
-* :mod:`colorlab.metrics`: AuC, rebalanced AuC, error curves, paired differences over images and
-  seeds.
+* :mod:`colorlab.metrics`: AuC, rebalanced AuC, error curves and baselines.
+* :mod:`colorlab.paired_differences`: paired differences of two methods, over images and seeds.
 * :mod:`colorlab.colorfulness`: mean chroma, Hasler-Süsstrunk colourfulness, saturation histograms.
 * :mod:`colorlab.evaluate`: every measure of every method on a test split, the ImageNet classifier
   test included.

@@ -33,6 +33,7 @@ import colorlab.transforms
 import colorlab.checkpoint
 import colorlab.evaluate
 import colorlab.metrics
+import colorlab.paired_differences
 import colorlab.prior
 import colorlab.train
 from colorlab import checkpoint as ckmod
@@ -591,7 +592,7 @@ def test_a_file_in_the_way_of_an_output_folder_is_named(files, model_file, capsy
     (lambda: cl.prior.empirical_prior(5), "ab_batches must be"),
     (lambda: cl.auc(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, 2), thresholds=None),
      "thresholds must be"),
-    (lambda: cl.metrics.paired_difference(None, [1.0, 2.0]), "scores_a must be"),
+    (lambda: cl.paired_differences.paired_difference(None, [1.0, 2.0]), "scores_a must be"),
     (lambda: cl.rebalanced_auc(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, 2), -torch.ones(313)),
      "prior must be non-negative"),
     (lambda: cl.rgb_to_lab(torch.full((1, 3, 1, 1), 1e30)), "rgb holds values too large"),

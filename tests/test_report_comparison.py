@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from colorlab.metrics import paired_difference
+from colorlab.paired_differences import paired_difference
 from colorlab.report import (METHODS, REPORT_TABLE1, report_comparison,
                              report_comparison_markdown)
 

@@ -5,7 +5,7 @@ import statistics
 import numpy as np
 import pytest
 
-from colorlab.metrics import paired_difference_over_seeds
+from colorlab.paired_differences import paired_difference_over_seeds
 from colorlab.results_folder import smaller_than
 from colorlab.report import mean_sd, table1_seed_dataset_markdown, table1_seed_rows
 

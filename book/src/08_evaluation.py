@@ -195,7 +195,7 @@ plt.show()
 # small differences can be told from noise.
 
 # %%
-from colorlab.metrics import paired_difference_over_seeds
+from colorlab.paired_differences import paired_difference_over_seeds
 from colorlab.report import report_comparison, report_comparison_markdown
 
 
@@ -236,7 +236,7 @@ display(Markdown(
     f"{seeds} seed{'s' if seeds > 1 else ''} ({n_images['celeba']:,} face and "
     f"{n_images['fruits']:,} fruit test images per seed), with their standard error; *seed sd* "
     f"is the spread of the per-seed mean differences, and *> 2 sd?* says whether the difference "
-    f"is more than twice that spread (`paired_difference_over_seeds` in `colorlab.metrics`)."))
+    f"is more than twice that spread (`paired_difference_over_seeds` in `colorlab.paired_differences`)."))
 
 # %% [markdown]
 # The tables above are computed from whichever run this page shows. When it is the recorded run,
