@@ -41,6 +41,8 @@ Training (chapter 7):
 * :mod:`colorlab.train`: the Trainer: exact resume, best.pt, validation.
 * :mod:`colorlab.run_state`: a run's model, optimizer, scheduler and random states, and its
   checkpoint.
+* :mod:`colorlab.run_folder`: the files a run writes besides its checkpoint: best.pt, model.pt,
+  history; never another run's.
 * :mod:`colorlab.training_step`: one training step: inputs, loss, backward, Adam; compiled or
   graphed.
 * :mod:`colorlab.step_graph`: a training step recorded once as a CUDA graph and replayed.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -33,7 +34,7 @@ from .report import RUNS
 
 __all__ = ["TrainConfig", "build_model", "load_model", "default_device", "device_name", "LOSSES",
            "PRECISIONS", "resolve_precision", "autocast", "grad_scaler", "autocast_dtype",
-           "matmul_dtype"]
+           "matmul_dtype", "cudnn_autotuning"]
 
 
 LOSSES = tuple(RUNS)  # "l2", "ce", "rebal": the runs of Table 1
@@ -262,3 +263,19 @@ def grad_scaler(device: str | torch.device, precision: str) -> torch.amp.GradSca
     (True, False)
     """
     return torch.amp.GradScaler(torch.device(device).type, enabled=precision == "fp16")
+
+
+@contextlib.contextmanager
+def cudnn_autotuning(enabled: bool) -> Iterator[None]:
+    """Let cuDNN time its convolution algorithms once per input shape (the trainer's shapes are
+    fixed) and keep the fastest; the global setting is restored afterwards.
+
+    >>> with cudnn_autotuning(False):
+    ...     pass
+    """
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = before or enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before

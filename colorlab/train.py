@@ -13,10 +13,8 @@ since its last checkpoint; resumed, it ends with the same weights as an uninterr
 where kernels are deterministic). Under ``torchrun`` it trains one model on several
 devices with DistributedDataParallel, each rank holding its shard (:mod:`colorlab.distributed`).
 
-Run folder: ``checkpoint.pt`` (latest state), ``history.json`` (per-epoch losses, Fig. 4),
-``model.pt`` (final weights + config, what ``colorlab colorize`` loads), ``best.pt`` (the weights
-of the epoch with the lowest validation loss, in the same format, with its ``epoch``) and
-``done.json``.
+The run folder holds ``checkpoint.pt`` (the latest state, :mod:`colorlab.run_state`) and the files
+of :mod:`colorlab.run_folder`: ``history.json``, ``model.pt``, ``best.pt``, ``done.json``.
 """
 from __future__ import annotations
 
@@ -25,7 +23,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -33,17 +31,15 @@ import torch
 from ._validation import trusted_values
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, FolderLock, atomic_save,
                          atomic_write_text, load_checkpoint, make_folder)
-from .config import TrainConfig, build_model, default_device, load_model, resolve_precision
+from .config import (TrainConfig, build_model, cudnn_autotuning, default_device, load_model,
+                     resolve_precision)
 from .data import ColorizationDataset
 from .distributed import context, main_only, shard, sharded_chunks
+from .run_folder import RUN_FILES, BestWeights, refuse_foreign_files
 from .run_state import RunState, run_scale
 from .training_step import TrainingStep, require_weights
 
 __all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device", "RUN_FILES"]
-
-#: the files a run writes into its folder (besides ``checkpoint.pt``)
-RUN_FILES = ("config.json", "history.json", "model.pt", "best.pt", "done.json")
-
 
 def _no_terminal() -> bool:
     """No progress bar in logs: stderr is no terminal, and this is no notebook (whose bar is a
@@ -52,22 +48,6 @@ def _no_terminal() -> bool:
 
 # under torchrun only rank 0 writes the run's files (colorlab.distributed)
 _save, _write_text = main_only(atomic_save), main_only(atomic_write_text)
-
-
-@contextlib.contextmanager
-def cudnn_autotuning(enabled: bool) -> Iterator[None]:
-    """Let cuDNN time its convolution algorithms once per input shape (the trainer's shapes are
-    fixed) and keep the fastest; the global setting is restored afterwards.
-
-    >>> with cudnn_autotuning(False):
-    ...     pass
-    """
-    before = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = before or enabled
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = before
 
 
 class Trainer:
@@ -216,38 +196,6 @@ class Trainer:
         self.training_step.check_exact("the validation images")
         return float(sum(parts, torch.zeros((), dtype=torch.float64))) / len(self.val_images)
 
-    def _refuse_foreign_files(self) -> None:
-        """Without a checkpoint, the files a run writes may only be there from this same run
-        (killed before its first checkpoint): anything else would be overwritten."""
-        config = self.run_dir / "config.json"
-        try:
-            ours = config.is_file() and json.loads(config.read_text()) == self.config.to_dict()
-        except (OSError, ValueError):
-            ours = False
-        found = [name for name in RUN_FILES if (self.run_dir / name).exists()]
-        if found and not (ours and found == ["config.json"]):
-            raise CheckpointError(
-                f"run folder {self.run_dir} holds {', '.join(found)} but no checkpoint.pt of this "
-                f"run, and training would overwrite them; use a new or empty --run-dir")
-
-    def _track_best(self, model, epoch: int, val_loss: float | None, history: list,
-                    best: dict | None) -> dict | None:
-        """The weights of the epoch with the lowest validation loss so far (earliest on ties),
-        kept in memory until the next checkpoint writes them; ``history`` holds the epochs before
-        this one (those of a resumed run included), whose best is already in ``best.pt``."""
-        earlier = [h["val_loss"] for h in history if h.get("val_loss") is not None]
-        if val_loss is None or (earlier and val_loss >= min(earlier)):
-            return best
-        return {"epoch": epoch, "val_loss": val_loss,
-                "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-
-    def _save_best(self, best: dict | None) -> None:
-        if best is not None and not best.get("saved"):
-            _save({"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(),
-                   "model": best["model"], "epoch": best["epoch"],
-                   "val_loss": best["val_loss"]}, self.run_dir / "best.pt")
-            best["saved"] = True
-
     # ------------------------------------------------------------------ main loop
     def fit(self, resume: bool = True) -> list[dict]:
         """Train to ``config.epochs``; returns the history (one dict per epoch).
@@ -278,7 +226,7 @@ class Trainer:
         model, gen = state.model, state.gen
         start, history = 0, []
         if not ck_path.exists():
-            self._refuse_foreign_files()
+            refuse_foreign_files(self.run_dir, c)
         if ck_path.exists():
             if not resume:
                 raise CheckpointError(f"{ck_path} exists: resume it or choose an empty run folder")
@@ -305,7 +253,7 @@ class Trainer:
             bar = self._bar = tqdm(total=(c.epochs - start) * steps, desc=f"{self.run_dir.name}",
                                    unit="step", leave=False, disable=_no_terminal())
         model.train()
-        best = None
+        best = BestWeights()
         for epoch in range(start, c.epochs):
             t0 = time.perf_counter()
             perm = torch.randperm(n, generator=gen).to(self.device)
@@ -332,7 +280,7 @@ class Trainer:
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0
             val_loss = self._validate(model)
-            best = self._track_best(model, epoch + 1, val_loss, history, best)
+            best.update(model, epoch + 1, val_loss, history)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                             "seconds": seconds, "images_per_s": seen / seconds,
                             "val_seconds": time.perf_counter() - t0 - seconds,
@@ -343,7 +291,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{train_loss:.3f}", img_s=f"{seen / seconds:.0f}")
             if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:
                 t_save = time.perf_counter()
-                self._save_best(best)  # before the checkpoint that covers it
+                best.save(_save, self.run_dir / "best.pt", c)  # before the checkpoint that covers it
                 _save(state.checkpoint(c, self.dist, epoch + 1, history), ck_path)
                 _write_text(json.dumps(history, indent=1), self.run_dir / "history.json")
                 self.checkpoint_seconds += time.perf_counter() - t_save
