@@ -1,7 +1,8 @@
-"""The colorlab command line, one argument parser: colorlab --version, colorlab info,
-colorlab train, evaluate, reproduce and colorize (this module), colorlab bench (colorlab.bench),
-colorlab data download (colorlab.download) and colorlab results fetch (colorlab.results, which
-fetches with colorlab.results_fetch).
+"""The colorlab command line, one argument parser: ``colorlab --version``, ``colorlab info``,
+``colorlab train``, ``evaluate``, ``reproduce`` and ``colorize`` (this module),
+``colorlab bench`` (:mod:`colorlab.bench`), ``colorlab data download`` (:mod:`colorlab.download`)
+and ``colorlab results fetch`` (:mod:`colorlab.results`, which fetches with
+:mod:`colorlab.results_fetch`).
 
 Every failure is one line on stderr ("colorlab: error: ...") and a non-zero exit code.
 """

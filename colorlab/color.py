@@ -13,7 +13,8 @@ The pipeline, for each pixel with sRGB components ``c`` in [0, 1]:
 
 The constants are exactly those of :func:`skimage.color.rgb2lab`, which Zhang et al. used to
 build their 313-bin gamut, so results agree with scikit-image to float rounding.
-L lies in [0, 100]; a and b lie roughly in [-86, 98] and [-108, 95] for sRGB colours.
+L lies in [0, 100]; for the colours of 8-bit sRGB, a lies in [-86.2, 98.2] and b in
+[-107.9, 94.5].
 """
 from __future__ import annotations
 

@@ -71,7 +71,7 @@ def _open(url: str, offset: int, timeout: float):
 
 def fetch(url: str, dest: str | Path, sha256: str | None = None, progress: bool = True,
           timeout: float = 60) -> Path:
-    """Download ``url`` (http(s) or file://) to ``dest`` through ``dest.part``, resuming a
+    """Download ``url`` (http(s) or ``file://``) to ``dest`` through ``dest.part``, resuming a
     ``.part`` left by an interrupted call; with ``sha256``, a mismatch deletes the download.
 
     >>> import tempfile, pathlib

@@ -19,6 +19,17 @@ __all__ = ["plot_network", "plot_loss_curves", "plot_cumulative", "plot_saturati
            "FAILURE_MODES"]
 
 
+def _count(n: int) -> str:
+    """A parameter count in a box's few characters, never rounded to zero.
+
+    >>> _count(24_788_032), _count(37_696), _count(512)
+    ('24.8M', '38k', '512')
+    """
+    if n >= 100_000:
+        return f"{n / 1e6:.1f}M"
+    return f"{n / 1e3:.0f}k" if n >= 1_000 else str(n)
+
+
 def plot_network(blocks: list[dict], ax=None):
     """Fig. 1: one box per block, height ~ resolution, width ~ channels, annotated.
 
@@ -45,7 +56,7 @@ def plot_network(blocks: list[dict], ax=None):
                                              boxstyle="round,pad=0.02", fc=colour, ec="0.3"))
         ax.text(x + width / 2, height / 2 + 0.12, b["block"].replace("block ", "b"),
                 ha="center", fontsize=12)
-        ax.text(x + width / 2, -height / 2 - 0.3, f"{c}\n{h}x{h}\n{b['params'] / 1e6:.1f}M",
+        ax.text(x + width / 2, -height / 2 - 0.3, f"{c}\n{h}x{h}\n{_count(b['params'])}",
                 ha="center", va="top", fontsize=11)
         x += width + 0.35
     ax.set_xlim(-0.2, x)

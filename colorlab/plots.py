@@ -1,7 +1,8 @@
 """Figures of the report drawn from library objects (used by the book's chapters).
 
 * :func:`plot_ab_bins`: the quantized ab gamut, each bin in its colour (report Fig. 2a).
-* :func:`plot_prior`: a distribution over the bins on the ab grid, log scale (Fig. 2b).
+* :func:`plot_prior`: a distribution over the bins on the ab grid, log scale (Fig. 2b);
+  :func:`plot_priors`: several side by side.
 * :func:`show_lab_channels`, :func:`show_colorizations`: image grids.
 * :func:`save_png`: a figure saved atomically, as the results folder's figures are.
 """
@@ -17,8 +18,8 @@ from .checkpoint import atomic_write_bytes
 from .color import lab_to_rgb
 from .gamut import GRID, ab_bins
 
-__all__ = ["plot_ab_bins", "plot_prior", "bin_grid", "show_lab_channels", "show_colorizations",
-           "save_png"]
+__all__ = ["plot_ab_bins", "plot_prior", "plot_priors", "bin_grid", "show_lab_channels",
+           "show_colorizations", "save_png"]
 
 
 def _axes(ax):
@@ -113,6 +114,38 @@ def plot_prior(p: torch.Tensor, bins: torch.Tensor | None = None, ax=None, title
     ax.set_title(title)
     ax.set_aspect("equal")
     return image
+
+
+def plot_priors(priors: dict[str, torch.Tensor], bins: torch.Tensor | None = None,
+                panel_width: float = 3.3):
+    """One :func:`plot_prior` panel per distribution, side by side on a shared b axis, with one
+    ``log10 p`` colorbar (report Fig. 2b, ``book/03_ab_gamut.ipynb``). The layout is
+    constrained, so no panel's tick labels run into its neighbour.
+
+    Args:
+        priors: name -> ``(313,)`` distribution (the panel titles, in order).
+        panel_width: inches per panel; the figure is 3.4 inches high.
+
+    Returns the figure.
+
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> p = torch.full((313,), 1 / 313)
+    >>> len(plot_priors({"faces": p, "fruits": p}).axes)  # two panels and the colorbar
+    3
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(priors, dict) or not priors:
+        raise ValueError(f"priors must be a non-empty dict of name -> (313,) distribution, got "
+                         f"{priors!r:.60}")
+    fig, axes = plt.subplots(1, len(priors), figsize=(panel_width * len(priors), 3.4),
+                             sharey=True, layout="constrained", squeeze=False)
+    for i, (ax, (name, p)) in enumerate(zip(axes[0], priors.items())):
+        image = plot_prior(p, bins, ax=ax, title=name)
+        if i:
+            ax.set_ylabel("")  # the panels share the b axis of the first
+    fig.colorbar(image, ax=axes[0].tolist(), label="log10 p", shrink=0.8)
+    return fig
 
 
 def _to_numpy_image(rgb: torch.Tensor) -> np.ndarray:

@@ -13,8 +13,8 @@ from colorlab import rgb_to_lab  # noqa: E402
 from colorlab.figures import plot_cumulative, plot_loss_curves, plot_network  # noqa: E402
 from colorlab.models import ColorizationNet, block_table  # noqa: E402
 from colorlab.pages import COLUMN_PX, MIN_TEXT_PX, min_text_px  # noqa: E402
-from colorlab.plots import (plot_ab_bins, plot_prior, show_colorizations,  # noqa: E402
-                            show_lab_channels)
+from colorlab.plots import (plot_ab_bins, plot_prior, plot_priors,  # noqa: E402
+                            show_colorizations, show_lab_channels)
 from colorlab.report import METHODS, RUNS  # noqa: E402
 
 
@@ -75,11 +75,8 @@ def figures(tmp_path):
     p = torch.full((313,), 1 / 313)
     yield "plot_prior (default)", plot_prior(p, title="faces").figure
     for n in (2, 3):  # ch. 3: two data sets, and ImageNet when its table is present
-        fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.4))
-        for ax in axes:
-            image = plot_prior(p, ax=ax, title="fruits (sample stand-in)")
-        fig.colorbar(image, ax=axes, label="log10 p", shrink=0.8)
-        yield f"plot_prior x{n} (ch. 3)", fig
+        yield f"plot_priors x{n} (ch. 3)", plot_priors(
+            {f"fruits (sample stand-in) {i}": p for i in range(n)})
     L, ab = torch.full((4, 1, 16, 16), 50.0), torch.zeros(4, 2, 16, 16)
     columns = {name: ab for name in ["truth"] + [f"T={t}" for t in (1.0, 0.77, 0.58, 0.38, 0.2,
                                                                    0.05)] + ["mode"]}
@@ -110,3 +107,17 @@ def test_every_figure_text_is_at_least_9_px_in_the_column(tmp_path):
         if px < MIN_TEXT_PX:
             small[name] = round(px, 2)
     assert not small, f"text smaller than {MIN_TEXT_PX} px at {COLUMN_PX} px: {small}"
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_the_prior_panels_leave_each_other_room(n):
+    """Chapter 3's panels: each panel's tick labels and axis labels end before the next panel's
+    plot begins (they overlapped beside the colorbar before the layout was constrained)."""
+    p = torch.full((313,), 1 / 313)
+    fig = plot_priors({f"data set {i}": p for i in range(n)})
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = fig.axes[:n]  # the last axes is the colorbar
+    for left, right in zip(panels, panels[1:]):
+        assert left.get_tightbbox(renderer).x1 <= right.get_window_extent(renderer).x0
+        assert right.get_tightbbox(renderer).x0 >= left.get_window_extent(renderer).x1

@@ -42,8 +42,8 @@ if importlib.util.find_spec("colorlab") is None:
 #
 # * Every equation derived, with the code that implements it and a check against an independent
 #   implementation (scikit-image, SciPy, dense float64 formulas).
-# * The quantized gamut explained from first principles: which 261 colour bins sRGB can reach and
-#   why Zhang et al.'s table has 313.
+# * The quantized gamut explained from first principles: which {glue:text}`reachable-bins` colour
+#   bins sRGB can reach and why Zhang et al.'s table has 313.
 # * A training pipeline built for the GPU: the data stays on the GPU, colour conversion and
 #   target encoding run there in batch, targets are sparse, and the loss is computed at the
 #   network's output resolution (Chapter {doc}`07_training` shows its measured images/s).
@@ -74,6 +74,13 @@ print(f"colorlab {colorlab.__version__}, torch {torch.__version__}")
 print(f"profile {profile()!r}")
 where = "$COLORLAB_DATA" if "COLORLAB_DATA" in os.environ else "./data (set COLORLAB_DATA)"
 print(f"data folder: {where}, {'found' if data_root().is_dir() else 'not found'}")
+
+# %% tags=["remove-cell"]
+# the number of ab bins that 8-bit sRGB colours reach (derived in chapter 3), for the list above
+from colorlab.gamut import srgb_reachable_bins
+from colorlab.pages import glue
+
+glue("reachable-bins", len(srgb_reachable_bins()))
 
 # %% [markdown]
 # ## The task in one picture

@@ -48,8 +48,9 @@ if importlib.util.find_spec("colorlab") is None:
 # \begin{pmatrix} R_\text{lin} \\ G_\text{lin} \\ B_\text{lin} \end{pmatrix}.
 # $$ (eq-xyz)
 #
-# The rows sum to the white point $(X_n, Y_n, Z_n) = (0.95047, 1, 1.08883)$: white has
-# $R = G = B = 1$.
+# White, $R = G = B = 1$, maps to the row sums, which match the D65 white point
+# $(X_n, Y_n, Z_n) = (0.95047, 1, 1.08883)$ to within {glue:text}`white-mismatch:.5f` (the two
+# are rounded separately in the standard).
 #
 # ## From XYZ to Lab
 #
@@ -68,7 +69,8 @@ if importlib.util.find_spec("colorlab") is None:
 # \end{aligned}
 # $$ (eq-lab)
 #
-# $L$ lies in $[0, 100]$; $a$ and $b$ are differences of the responses, zero for every grey. These
+# $L$ lies in $[0, 100]$; $a$ and $b$ are differences of the responses, zero for a grey up to that
+# small mismatch (below, no 8-bit grey gets $|a|$ or $|b|$ above {glue:text}`grey-ab-max:.3f`). These
 # are the constants of scikit-image's `rgb2lab`, which Zhang et al. used to build their colour
 # bins; `colorlab.rgb_to_lab` implements {eq}`eq-companding`–{eq}`eq-lab` in PyTorch, batched over
 # `(*, 3, H, W)` tensors, on CPU or GPU, and differentiable. Its core is the function below,
@@ -119,6 +121,11 @@ from colorlab.pages import glue
 for i, channel in ((1, "a"), (2, "b")):
     glue(f"{channel}-min", float(ours[..., i].min()))
     glue(f"{channel}-max", float(ours[..., i].max()))
+# greys (R = G = B) land on a = b = 0 up to the white point's rounding (Eq. 2.2)
+greys = colorlab.rgb_to_lab(torch.linspace(0, 1, 256, dtype=torch.float64).expand(3, 256)[..., None])
+glue("grey-ab-max", float(greys[1:].abs().max()))
+row_sums = np.array(colorlab.color.XYZ_FROM_RGB).sum(axis=1)
+glue("white-mismatch", float(np.abs(row_sums - np.array(colorlab.color.D65_WHITE)).max()))
 
 # %% [markdown]
 # The largest differences are float rounding. The ranges matter for what follows: sRGB colours

@@ -212,15 +212,20 @@ text = (f"{{numref}}`fig-prior` shows the distributions in log scale on the $ab$
 if "ImageNet (Zhang et al.)" not in priors:
     text += (" The ImageNet distribution is not shown: its table "
              "(`reference/imagenet_prior_prob.npy`) is not beside the data here.")
+else:  # bins outside the reachable set that the published table still gives a probability
+    p = priors["ImageNet (Zhang et al.)"]
+    odd = [i for i, v in enumerate(bins.int().tolist()) if p[i] > 0 and tuple(v) not in reached]
+    if odd:
+        text += (f" The ImageNet table gives {len(odd)} of the ring bins a probability, "
+                 f"{float(p[odd].sum()):.1e} of the pixels together, so its counts are not all "
+                 f"nearest bins of 8-bit sRGB colours (resizing in Lab or soft-encoding could "
+                 f"produce them; the paper does not say how the table was counted).")
 display(Markdown(text + " That imbalance is why a classifier trained with plain cross-entropy "
                  "favours greys, and why Chapter {doc}`04_regression_vs_classification` "
                  "rebalances."))
 
 # %% mystnb={"figure": {"caption": "Empirical distribution of ab bins, log10 scale, one panel per data set (report Fig. 2b). Blank bins never occur.", "name": "fig-prior"}, "image": {"alt": "Empirical distribution of ab bins, log10 scale, one panel per data set (report Fig. 2b). Blank bins never occur."}}
-from colorlab.plots import plot_prior
+from colorlab.plots import plot_priors
 
-fig, axes = plt.subplots(1, len(priors), figsize=(3.3 * len(priors), 3.4))
-for ax, (name, p) in zip(np.atleast_1d(axes), priors.items()):
-    image = plot_prior(p, ax=ax, title=name)
-fig.colorbar(image, ax=axes, label="log10 p", shrink=0.8)
+plot_priors(priors)
 plt.show()

@@ -32,7 +32,7 @@ if importlib.util.find_spec("colorlab") is None:
 # Suppose the same lightness pattern (a shirt, say) is red in half the training images and blue in
 # the other half. For that input the best constant prediction $\hat y$ minimises the expected loss
 # $\mathbb{E}\,\tfrac12\lVert y - \hat y\rVert^2$, whose gradient $\hat y - \mathbb{E}[y]$ vanishes
-# at the **mean**: half-way between red and blue, a dull grey-purple that appears in *no* training
+# at the **mean**: half-way between red and blue, a paler mauve that appears in *no* training
 # image. We let gradient descent find it, using the library's `L2Loss`:
 
 # %%
@@ -57,6 +57,12 @@ optimum, average = guess.detach().flatten(), targets.mean(0).flatten()
 print(f"L2 optimum ab = {[round(v, 2) for v in optimum.tolist()]}")
 print(f"mean of the targets = {average.tolist()}")
 assert torch.allclose(optimum, average, atol=1e-3)
+from colorlab.pages import glue
+
+chroma = {name: float(ab.norm()) for name, ab in (("red", red), ("blue", blue), ("mean", optimum))}
+print("chroma (distance from grey): " + ", ".join(f"{k} {v:.1f}" for k, v in chroma.items()))
+for name, value in chroma.items():
+    glue(f"chroma-{name}", value)
 
 # %% [markdown]
 # The classification view keeps both answers. Replace the single $ab$ value by a probability
@@ -79,9 +85,12 @@ for v, i in zip(*top):
 
 # %% [markdown]
 # {numref}`fig-swatches` shows the two training colours, the L2 optimum between them and the
-# classifier's mode.
+# classifier's mode. The optimum's chroma, its distance from grey in the $ab$ plane, is
+# {glue:text}`chroma-mean:.1f`, against {glue:text}`chroma-red:.1f` and
+# {glue:text}`chroma-blue:.1f` for the two colours it averages: regression to the mean drains
+# colour.
 
-# %% mystnb={"figure": {"caption": "The two training colours (red and blue), the colour that minimises the L2 loss (their mean, a grey-purple that occurs in no training image) and the mode of the classifier's distribution, each at L = 55.", "name": "fig-swatches"}, "image": {"alt": "The two training colours (red and blue), the colour that minimises the L2 loss (their mean, a grey-purple that occurs in no training image) and the mode of the classifier's distribution, each at L = 55."}}
+# %% mystnb={"figure": {"caption": "The two training colours (red and blue), the colour that minimises the L2 loss (their mean, a paler mauve that occurs in no training image) and the mode of the classifier's distribution, each at L = 55.", "name": "fig-swatches"}, "image": {"alt": "The two training colours (red and blue), the colour that minimises the L2 loss (their mean, a paler mauve that occurs in no training image) and the mode of the classifier's distribution, each at L = 55."}}
 swatches = {"red": red, "blue": blue, "L2 optimum": guess.detach().flatten(),
             "classifier mode": mode(logits.detach()).flatten()}
 fig, axes = plt.subplots(1, 4, figsize=(8, 2))
@@ -151,15 +160,17 @@ assert abs(float(w.sum()) - 1) < 1e-6
 #
 # ## Class rebalancing
 #
-# Chapter {doc}`03_ab_gamut` showed that a few desaturated bins hold most pixels. A classifier
-# that minimises {eq}`eq-ce` with $v \equiv 1$ learns to bet on them. Zhang et al. weight each
-# pixel by its nearest bin $q^* = \arg\max_q Z_{h,w,q}$:
+# Chapter {doc}`03_ab_gamut` showed that the bins at or next to grey hold a large share of the
+# pixels: on the faces below, the {glue:text}`grey-bins` of the 313 bins that lie within chroma 10
+# of grey hold {glue:text}`grey-share:.0f`% of them. A classifier that minimises {eq}`eq-ce` with
+# $v \equiv 1$ learns to bet on them. Zhang et al. weight each pixel by its nearest bin
+# $q^* = \arg\max_q Z_{h,w,q}$:
 #
 # $$
 # \begin{aligned}
 # v(Z_{h,w}) &= w_{q^*}, \\
 # w &\propto \Big((1 - \lambda)\,\tilde p + \frac{\lambda}{Q}\Big)^{-1}, \\
-# \textstyle\sum_q \tilde p_q w_q &= 1 ,
+# \sum\nolimits_q \tilde p_q w_q &= 1 ,
 # \end{aligned}
 # $$ (eq-rebal)
 #
@@ -196,6 +207,9 @@ from colorlab.prior import empirical_prior, rebalance_weights, smooth_prior
 faces = chapter_images("celeba", size=88)
 display(Markdown(data_note(faces)))
 p = empirical_prior(to_lab(chunk)[1] for chunk in faces.images.split(256))
+near_grey = bins.norm(dim=1) <= 10
+glue("grey-bins", int(near_grey.sum()))
+glue("grey-share", 100 * float(p[near_grey].sum()))
 p_smooth = smooth_prior(p, sigma=5.0)
 weights = {lam: rebalance_weights(p_smooth, lam) for lam in (0.0, 0.25, 0.5, 1.0)}
 for lam, wl in weights.items():
@@ -222,10 +236,17 @@ plt.show()
 # %% [markdown]
 # Rare, saturated bins get the largest weights. From {eq}`eq-rebal`, the ratio of the largest to
 # the smallest weight is
-# $\big((1 - \lambda) \max_q \tilde p_q + \lambda/Q\big) / \big((1 - \lambda) \min_q \tilde p_q + \lambda/Q\big)
-# \le 1 + (1 - \lambda)\, Q \max_q \tilde p_q / \lambda$: finite for every $\lambda > 0$, even
-# for bins without any mass, which keeps the gradient of a single rare pixel bounded
-# ({numref}`fig-weights`):
+#
+# $$
+# \begin{aligned}
+# \frac{\max_q w_q}{\min_q w_q}
+# &= \frac{(1 - \lambda) \max_q \tilde p_q + \lambda/Q}{(1 - \lambda) \min_q \tilde p_q + \lambda/Q} \\
+# &\le 1 + \frac{(1 - \lambda)\, Q \max_q \tilde p_q}{\lambda} :
+# \end{aligned}
+# $$
+#
+# finite for every $\lambda > 0$, even for bins without any mass, which keeps the gradient of a
+# single rare pixel bounded ({numref}`fig-weights`):
 
 # %%
 for lam in (0.25, 0.5):

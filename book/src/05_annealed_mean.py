@@ -21,12 +21,13 @@ if importlib.util.find_spec("colorlab") is None:
 #
 # The classifier predicts, for every pixel, a distribution $\hat Z_{h,w} \in \Delta^{313}$ over the
 # $ab$ bins. An image needs one colour per pixel, $\hat Y_{h,w} = \mathcal{H}(\hat Z_{h,w})$.
-# Two obvious choices fail in opposite ways:
+Two obvious choices are said to fail in opposite ways (Zhang et al.'s argument, which this chapter tests on real
+# predictions below):
 #
-# * the **mean** $\sum_q \hat Z_{h,w,q}\, c_q$ of the bin centres $c_q$ averages the modes, so it is
-#   desaturated, exactly like the L2 regression of Chapter {doc}`04_regression_vs_classification`;
-# * the **mode** $c_{\arg\max_q \hat Z_{h,w,q}}$ is vivid but jumps between bins from one pixel to
-#   the next, giving patchy, spatially inconsistent colour.
+# * the **mean** $\sum_q \hat Z_{h,w,q}\, c_q$ of the bin centres $c_q$ averages the modes, so it
+#   should be desaturated, like the L2 regression of Chapter {doc}`04_regression_vs_classification`;
+# * the **mode** $c_{\arg\max_q \hat Z_{h,w,q}}$ should be vivid, but it jumps between bins from
+#   one pixel to the next, giving patchy, spatially inconsistent colour.
 #
 # Zhang et al. interpolate with the **annealed mean**: re-sharpen the distribution with a
 # temperature $T$, then take its mean,
@@ -163,6 +164,7 @@ for dataset in DATASETS:
         "paler": 100 * float((of_mode < of_mean).float().mean()),
         "peak": 100 * float(p.max(dim=1).values.mean()),
         "sharp": float(annealed_mean(z, T=0.05).norm(dim=1).mean()),
+        "images": len(z),
     }
     w = why[dataset]
     print(f"{dataset}: chroma of the mode {w['mode']:.2f}, of the mean {w['mean']:.2f}, "
@@ -175,21 +177,22 @@ face_paler = face["mode"] < face["mean"]
 fruit_paler = fruit["mode"] < fruit["mean"]
 text = [
     f"On the faces the mode is **{'less' if face_paler else 'more'} saturated than the mean**: "
-    f"its chroma averages {face['mode']:.2f} against {face['mean']:.2f} for the mean, and the "
-    f"mode is the paler of the two at {face['paler']:.0f}% of the pixels. The most likely bin "
+    f"its chroma averages {face['mode']:.2f} against {face['mean']:.2f} for the mean, over the "
+    f"{face['images']} test faces the run kept. The most likely bin "
     f"holds {face['peak']:.0f}% of a pixel's probability on average. Averaged over the whole "
     f"distribution the bins' chroma is {face['expected']:.2f}; hue cancellation brings the "
     f"chroma of the mean colour down to {face['mean']:.2f}."]
 if face_paler:
     text.append(
-        "So averaging pulls a face pixel away from grey and sharpening it towards its mode "
-        "drains colour: the model has learnt that skin is most often a pale tone, with a tail "
-        "of more saturated tones of similar hue, and its single most likely colour is the pale "
-        "one.")
+        "So on these faces averaging pulls a pixel away from grey, and sharpening it towards "
+        "its mode drains colour: where the model's single most likely colour is a pale tone and "
+        "the rest of its mass lies on more saturated tones of a similar hue, the mode is the "
+        f"paler choice. These {face['images']} faces show that this can happen, not how often "
+        "it does.")
 text.append(
     f"On the fruits the mode is {'less' if fruit_paler else 'more'} saturated than the mean "
-    f"({fruit['mode']:.2f} against {fruit['mean']:.2f}, paler at {fruit['paler']:.0f}% of the "
-    f"pixels), and the chroma at $T = 0.05$ is {fruit['sharp']:.2f} against "
+    f"({fruit['mode']:.2f} against {fruit['mean']:.2f}), and the chroma at $T = 0.05$ is "
+    f"{fruit['sharp']:.2f} against "
     f"{fruit['mean']:.2f} at $T = 1$.")
 if face_paler != fruit_paler:
     text.append(
@@ -202,8 +205,7 @@ display(Markdown(" ".join(text)))
 # ## The temperature for each method
 #
 # Class rebalancing changes the distributions the network predicts, so the same temperature acts
-# differently on the two classification models. Where the run kept the logits of both (seed 0, the
-# same test faces), the table gives each model's mean chroma and AuC at each temperature.
+# differently on the two classification models.
 
 # %%
 per_method = {}
@@ -222,10 +224,13 @@ if len(per_method) == 2:
     for T in temperatures:
         lines.append(f"| {T} | " + " | ".join(f"{per_method[m][T][0]:.2f} | {per_method[m][T][1]:.1f}"
                                            for m in per_method) + " |")
-    display(Markdown("\n".join(lines)))
+    display(Markdown("The run kept the logits of both (seed 0, the same test faces); the table "
+                     "gives each model's mean chroma and AuC at each temperature.\n\n"
+                     + "\n".join(lines)))
 else:
-    print("The run shown here kept the logits of Class+rebal only (it was recorded before "
-          "`colorlab reproduce` kept those of Class too), so only that model is decoded above.")
+    display(Markdown("The run shown here kept the logits of Class+rebal only (it was recorded "
+                     "before `colorlab reproduce` kept those of Class too), so this comparison "
+                     "waits for a run that keeps both; only Class+rebal is decoded above."))
 
 # %% [markdown]
 # ## Try it

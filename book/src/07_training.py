@@ -71,7 +71,7 @@ for step in range(STEPS):
     L, ab = to_lab(train_images[pick])  # uint8 -> Lab
     logits = net(L)                     # (B, 313, S/4, S/4)
     target = downsample_ab(ab)          # ab at S/4
-    loss = loss_fn(logits, target)      # Eq. (eq-ce)
+    loss = loss_fn(logits, target)      # Eq. 4.3, rebalancing off
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -127,8 +127,8 @@ show_source(TrainingStep.inputs, TrainingStep.loss, TrainingStep.update, Trainin
 # %% [markdown]
 # It changes *where* the work happens, not what is computed:
 #
-# 1. The data set is decoded and resized **once** and kept on the GPU as `uint8`
-#    (CelebA at 88x88 is 167 MB).
+# 1. The data set is decoded and resized **once** and kept on the GPU as `uint8` (CelebA's
+#    training and validation images at 88x88 take {glue:text}`celeba-device-mb:.0f` MB).
 # 2. Each step indexes a batch there, augments it (flips and zoom-crops in batch), converts it to
 #    Lab (`colorlab.rgb_to_lab`) and soft-encodes the target sparsely (`colorlab.soft_encode`), all
 #    on the GPU.
@@ -154,8 +154,9 @@ show_source(TrainingStep.inputs, TrainingStep.loss, TrainingStep.update, Trainin
 #
 # ## Throughput
 #
-# `colorlab bench train` measures training images/s of the width-1 network at 176x176 through this
-# trainer and compares it with the device's ceiling: its measured matrix-multiply rate divided by
+# `colorlab bench train` measures training images/s of the width-1 network at 176x176 through the
+# trainer's own step (`Trainer.benchmark`) and compares it with the device's ceiling: its
+# measured matrix-multiply rate divided by
 # the {glue:text}`gflop-trained:.1f` GFLOP one trained image costs (three times the
 # {glue:text}`gflop-forward:.2f` GFLOP forward pass).
 
@@ -167,12 +168,19 @@ from colorlab.throughput import forward_flops
 forward = forward_flops(ColorizationNet(), 176) / 1e9
 glue("gflop-forward", forward)
 glue("gflop-trained", 3 * forward)
+# what the trainer keeps on the GPU for CelebA at 88x88: its training and validation images
+from colorlab.download import CELEBA_COUNT
+from colorlab.images import split_names
+
+celeba_split = split_names([str(i) for i in range(CELEBA_COUNT)])
+glue("celeba-device-mb", (len(celeba_split["train"]) + len(celeba_split["val"])) * 3 * 88**2 / 1e6)
 
 # %%
 from IPython.display import Markdown, display
 
 from colorlab.results import book_results
 from colorlab.bench import bench_train, format_train_bench
+from colorlab.throughput import step_of
 
 results = book_results()
 display(Markdown(results.markdown()))
@@ -180,6 +188,9 @@ benchmarks = results.benchmarks()
 bench = benchmarks.get("176-p1") or benchmarks.get("bench")  # one process at 176x176
 if bench:
     print("Recorded:", format_train_bench(bench))
+    if step_of(bench)[1]:
+        print("(measured with the search's flag read at every step, as colorlab trained before "
+              "item 6 above)")
 else:
     print("No recorded GPU benchmark. A small configuration, measured here:")
     r = bench_train(batch=2, size=64, steps=2, width=0.25, warmup=1)
@@ -224,10 +235,10 @@ for size in (88, 176):
         one = [b for b in eager if b["processes"] == 1]
         many = [b for b in eager if b["processes"] > 1]
         if one and many:
-            pairs[size] = (one[0], many[0])
+            pairs[size] = (one[0], many[0], reads)
             break
 if len(pairs) == 2:
-    (one88, many88), (one176, many176) = pairs[88], pairs[176]
+    (one88, many88, reads88), (one176, many176, reads176) = pairs[88], pairs[176]
     display(Markdown(
         f"At 88x88, {many88['processes']} processes train "
         f"{many88['images_per_s'] / one88['images_per_s']:.2f} times as many images per second "
@@ -235,9 +246,14 @@ if len(pairs) == 2:
         f"process: {100 * one88['fraction_of_ceiling']:.0f} %). At 176x176 one process already "
         f"reaches {100 * one176['fraction_of_ceiling']:.0f} %, and {many176['processes']} "
         f"processes give {many176['images_per_s'] / one176['images_per_s']:.2f} times its rate, "
-        f"{100 * many176['fraction_of_ceiling']:.0f} % of the ceiling. What remains of the gap to "
-        f"the ceiling lies in the kernels themselves, which this measurement does not take "
-        f"apart."))
+        f"{100 * many176['fraction_of_ceiling']:.0f} % of the ceiling. "
+        + ("These rows were measured with the search's flag read back at every step, as "
+           "colorlab trained before (item 6 above): each read makes the host wait for the GPU, "
+           "so part of the gap to the ceiling may be that wait, which these rows cannot separate "
+           "from the kernels' own time."
+           if reads88 or reads176 else
+           "What remains of the gap to the ceiling is the step itself, its kernels and their "
+           "launches, which this measurement does not take apart.")))
 ratios = throughput_ratios(benchmarks)
 what_changed = {
     "compile": "With `torch.compile`, which fuses the element-wise kernels between the "
@@ -300,7 +316,7 @@ display(Markdown(text))
 #
 # {numref}`fig-loss-curves` shows the training and validation loss per epoch (the report's Fig. 4).
 
-# %% mystnb={"figure": {"caption": "Training and validation loss per epoch of the three models on the faces (top) and the fruits (bottom) (report Fig. 4).", "name": "fig-loss-curves"}, "image": {"alt": "Training and validation loss per epoch of the three models on the faces (top) and the fruits (bottom) (report Fig. 4)."}}
+# %% mystnb={"figure": {"caption": "Training and validation loss per epoch of the three models (seed 0) on the faces (top) and the fruits (bottom) (report Fig. 4).", "name": "fig-loss-curves"}, "image": {"alt": "Training and validation loss per epoch of the three models (seed 0) on the faces (top) and the fruits (bottom) (report Fig. 4)."}}
 import matplotlib.pyplot as plt
 
 from colorlab.figures import plot_loss_curves
@@ -316,8 +332,8 @@ plt.show()
 # %% [markdown]
 # ## Overfitting
 #
-# For each run, the table gives the epoch with the lowest validation loss and how far above that
-# minimum the validation loss ends.
+# For each configuration, the table gives seed 0's epoch with the lowest validation loss and how
+# far above that minimum its validation loss ends (chapter 8 gives every seed at both points).
 
 # %%
 from colorlab.report import RUNS
@@ -350,7 +366,8 @@ params = sum(p.numel() for p in ColorizationNet("classification", width=width).p
 train = {ds: results.provenance["datasets"][ds]["split_sizes"]["train"]
          for ds in DATASETS}
 worst = max(fits, key=lambda key: fits[key]["above"])
-text = (f"In this run the validation loss of the classification models is lowest between epochs "
+text = (f"In seed 0 of this run the validation loss of the classification models is lowest "
+        f"between epochs "
         f"{min(epochs)} and {max(epochs)}. ")
 if len(rising) == len(classifiers):
     text += "In every one it then rises"
