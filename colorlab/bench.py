@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ._validation import check_positive_int
-from .checkpoint import atomic_write_text
+from .checkpoint import atomic_write_text, check_output_file
 from .cli import add_precision_option, main as cli_main, positive_int
 from .color import rgb_to_lab
 from .config import default_device, device_name, resolve_precision
@@ -33,10 +33,10 @@ from .distributed import setup, shutdown
 from .encode import soft_encode
 from .gamut import ab_bins
 from .models import ColorizationNet
-from .worker_pool import mps_active, run_jobs, wait_for_others
 from .step_graph import NOT_RECORDED, WARMUP_STEPS
 from .throughput import forward_flops, matmul_ceiling, step_of
 from .train import TrainConfig, Trainer
+from .worker_pool import mps_active, run_jobs, wait_for_others
 
 __all__ = ["median_seconds", "bench_core", "bench_train", "synthetic_dataset", "format_train_bench",
            "add_bench_command", "main"]
@@ -236,6 +236,8 @@ def add_bench_command(sub) -> None:
                         help="train: models trained at once, one process each (summed rate)")
     parser.add_argument("--json", default=None, metavar="FILE",
                         help="train: also write the result as JSON to FILE")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="train: replace an existing --json FILE")
     add_precision_option(parser)
     parser.set_defaults(run=_run)
 
@@ -250,6 +252,8 @@ def _run(args) -> int:
         print(f"soft_encode {r['batch']}x{s}x{s} (k=5): colorlab {r['soft_encode_s']:.3f} s, "
               f"cKDTree+weights {r['ckdtree_s']:.3f} s -> {r['soft_encode_speedup']:.2f}x faster")
         return 0
+    if args.json:  # before the benchmark runs, not after
+        check_output_file(args.json, args.overwrite, "--json")
     ctx = setup(args.device)  # under torchrun: every rank trains its shard with DDP
     result = bench_train(batch=args.batch, size=args.size, steps=args.steps, width=args.width,
                          device=args.device, compile=not args.no_compile, repeats=args.repeats,

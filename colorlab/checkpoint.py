@@ -26,8 +26,8 @@ import torch
 from ._validation import check_path
 
 __all__ = ["atomic_save", "atomic_write_text", "atomic_write_bytes", "atomic_write_many",
-           "load_checkpoint", "CheckpointError", "make_folder", "FolderLock", "FolderLocked",
-           "CHECKPOINT_FORMAT", "CHECKPOINT_KEYS"]
+           "load_checkpoint", "CheckpointError", "make_folder", "check_output_file", "FolderLock",
+           "FolderLocked", "CHECKPOINT_FORMAT", "CHECKPOINT_KEYS"]
 
 CHECKPOINT_FORMAT = 1
 #: keys every colorlab checkpoint (``checkpoint.pt`` and ``model.pt``) holds
@@ -61,6 +61,35 @@ def make_folder(folder: str | Path) -> Path:
     return folder
 
 
+def check_output_file(path: str | Path, overwrite: bool = False, option: str = "--out") -> Path:
+    """Check, before any work is done, that the file ``path`` can be written: it is not a
+    folder, it does not exist unless ``overwrite``, and its folder can be made and written to.
+    ``option`` names the command-line option in the messages.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (pathlib.Path(d) / "notes.json").write_text("mine")
+    ...     try:
+    ...         check_output_file(pathlib.Path(d) / "notes.json")
+    ...     except FileExistsError as err:
+    ...         print(str(err).split(" exists")[1])
+    ; pass --overwrite to replace it, or choose another --out
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{option} {path} is a folder; {option} names a file to write")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it, or choose "
+                              f"another {option}")
+    folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    if not folder.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, f"cannot write {path}: the folder {folder} is not "
+                                            f"writable; choose another {option}")
+    return path
+
+
 def _is_write_error(err: BaseException) -> bool:
     """An OSError, or torch's C++ writer failing ("enforce fail at inline_container.cc ...",
     "PytorchStreamWriter failed writing file ...: file write failed")."""
@@ -92,7 +121,11 @@ def _write_temp(path: Path, write: Callable) -> Path:
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {path}: a folder of that name is in the way")
     make_folder(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except PermissionError:
+        raise PermissionError(errno.EACCES, f"cannot write {path}: the folder {path.parent} is "
+                                            f"not writable; choose another folder") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results unreadable to others

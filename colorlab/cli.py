@@ -189,13 +189,14 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
+    from .checkpoint import check_output_file
     from .distributed import setup, sharded_predict_ab, shutdown
     from .evaluate import baseline_predictions, evaluate_predictions, load_classifier
     from .prior import prior_from_images
     from .train import load_model
 
-    if args.out and Path(args.out).exists() and not args.overwrite:
-        raise FileExistsError(f"{args.out} exists; pass --overwrite or choose another --out")
+    if args.out:  # before the evaluation runs, not after
+        check_output_file(args.out, args.overwrite)
     ctx = setup(args.device or "cpu")  # under torchrun the ranks share out the predictions
     device = ctx.device(args.device or "cpu")
     splits = _dataset_splits(args.dataset, args.size)

@@ -89,14 +89,29 @@ def _git(args: list[str], cwd: Path, timeout: float) -> str:
     return out.stdout.strip()
 
 
+def _refuse_foreign(dest: Path) -> None:
+    """A fetch replaces ``dest`` as a whole, so ``dest`` must be new, an empty folder or an
+    earlier fetch (it holds :data:`FETCHED`): never a reader's own files or a recorded run."""
+    if dest.exists() and not dest.is_dir():
+        raise FetchError(f"{dest} is a file; choose a folder to fetch the results into")
+    if dest.is_dir() and not (dest / FETCHED).is_file():
+        found = sorted(p.name for p in dest.iterdir())
+        if found:
+            raise FetchError(f"{dest} holds files that colorlab did not fetch (e.g. {found[0]}), "
+                             f"and a fetch replaces the folder as a whole; choose a new or empty "
+                             f"folder (--out DIR)")
+
+
 def fetch_results(dest: str | Path | None = None, url: str | None = None, ref: str | None = None,
                   refresh: bool = False, timeout: float = 300) -> Path:
     """``results/`` of ``url`` (default :func:`repository`) at ``ref`` (default :func:`book_ref`)
     in ``dest`` (default: in the cache); returns ``dest``.
 
-    A folder fetched earlier is reused unless ``refresh``. The fetch goes to a temporary folder
-    beside ``dest`` and is moved into place only when complete; on failure nothing is left and a
-    :class:`FetchError` says why in one line.
+    A folder fetched earlier is reused unless ``refresh``. Any other folder that holds files (a
+    recorded run, a reader's own work) is refused before anything is fetched: a fetch replaces
+    ``dest`` as a whole. The fetch goes to a temporary folder beside ``dest`` and is moved into
+    place only when complete; on failure nothing is left and a :class:`FetchError` says why in
+    one line.
 
     >>> import tempfile
     >>> dest = Path(tempfile.mkdtemp()) / "results"
@@ -110,6 +125,7 @@ def fetch_results(dest: str | Path | None = None, url: str | None = None, ref: s
     dest = Path(dest) if dest is not None else _default_dest(url, ref)
     if (dest / FETCHED).is_file() and not refresh:
         return dest
+    _refuse_foreign(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=dest.parent))
     try:

@@ -140,8 +140,12 @@ class ResultsFolder:
         self._started = 0.0
 
     def _refuse_foreign_files(self) -> None:
-        """``path`` is replaced as a whole: it must be new, empty or a reproduction."""
-        if self.path.is_dir() and not (self.path / "provenance.json").is_file():
+        """``path`` is replaced as a whole: it must be new, empty or a reproduction (its
+        ``provenance.json`` is colorlab's: a dict with a ``profile``, not any file of that
+        name)."""
+        provenance = _read(self.path / "provenance.json")
+        ours = isinstance(provenance, dict) and isinstance(provenance.get("profile"), dict)
+        if self.path.is_dir() and not ours:
             found = sorted(p.name for p in self.path.iterdir())
             if found:
                 raise ResultsExist(

@@ -358,6 +358,13 @@ def files(tmp_path):
      "is empty (0 bytes)"),
     (["evaluate", "--checkpoint", "{model}", "--classifier", "none", "--size", "16", "--out",
       "{d}/ok.png"], "exists; pass --overwrite"),
+    # --out is checked before the evaluation runs, not after it
+    (["evaluate", "--checkpoint", "{model}", "--classifier", "none", "--size", "16", "--out",
+      "{d}/folder", "--overwrite"], "--out {d}/folder is a folder; --out names a file"),
+    (["evaluate", "--checkpoint", "{model}", "--classifier", "none", "--size", "16", "--out",
+      "{d}/ok.png/m.json"], "ok.png is a file, not a folder"),
+    (["bench", "train", "--size", "16", "--width", "0.0625", "--json", "{d}/ok.png"],
+     "exists; pass --overwrite to replace it, or choose another --json"),
     (["train", *TINY, "--run-dir", "{d}/ok.png"], "is a file"),
     (["train", *TINY[:-2], "--device", "cuda:99", "--run-dir", "{d}/r"], "CUDA"),
     (["reproduce", "--profile", "ci", "--out", "{d}/ok.png"], "is a file"),
@@ -371,7 +378,7 @@ def test_cli_errors_are_one_line(files, model_file, capsys, argv, message):
     except SystemExit as exit_:  # argparse's usage errors
         code = exit_.code
     assert code == 2
-    assert message in one_error_line(capsys)
+    assert message.format(d=files) in one_error_line(capsys)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
@@ -539,6 +546,11 @@ def test_a_results_folder_with_other_files_is_not_replaced(tmp_path, capsys, mon
     assert main(["reproduce", "--profile", "ci", "--out", str(out)]) == 2
     assert "not a colorlab reproduction (e.g. notes.txt)" in one_error_line(capsys)
     assert (out / "notes.txt").read_text() == "my notes"
+    # a file that is merely named provenance.json does not make the folder a reproduction
+    (out / "provenance.json").write_text('{"my": 1}')
+    assert main(["reproduce", "--profile", "ci", "--out", str(out)]) == 2
+    assert "not a colorlab reproduction (e.g. notes.txt)" in one_error_line(capsys)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "provenance.json"]
 
 
 def test_a_run_folder_with_other_files_of_those_names_is_not_written(tmp_path, capsys):
@@ -614,3 +626,22 @@ def test_annealed_mean_and_smoothing_take_extreme_parameters():
         smoothed = cl.smooth_prior(p, sigma=sigma)
         assert torch.isfinite(smoothed).all() and smoothed.sum().item() == pytest.approx(1.0)
     assert torch.allclose(cl.smooth_prior(p, sigma=1e-300), p / p.sum())
+
+
+def test_an_unwritable_folder_is_named_not_a_hidden_temporary_file(tmp_path, monkeypatch):
+    """A folder the user cannot write to: the message names the target and its folder (not the
+    hidden temporary file of the atomic write), and ``--out`` is refused before any work."""
+    from colorlab.checkpoint import atomic_write_text, check_output_file
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".m.json.x.tmp"))
+
+    monkeypatch.setattr(ckmod.tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError, match=f"cannot write {tmp_path}/m.json: the folder "
+                                              f"{tmp_path} is not writable") as err:
+        atomic_write_text("{}", tmp_path / "m.json")
+    assert ".tmp" not in str(err.value)
+    monkeypatch.setattr(ckmod.os, "access", lambda *args: False)
+    with pytest.raises(PermissionError, match=f"the folder {tmp_path} is not writable; choose "
+                                              f"another --json"):
+        check_output_file(tmp_path / "sub" / "r.json", option="--json")

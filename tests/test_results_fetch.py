@@ -105,3 +105,32 @@ def test_results_fetch_command(tmp_path, capsys):
                  "--out", str(tmp_path / "other")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("colorlab: error: could not fetch main") and err.count("\n") == 1
+
+
+def test_a_fetch_never_replaces_a_folder_it_did_not_fetch(tmp_path, capsys):
+    """A fetch replaces its folder as a whole: a reader's own files, or a recorded run, are
+    refused before anything is fetched, and stay as they were (a refresh of an earlier fetch and
+    an empty folder are fine)."""
+    make_repo(tmp_path / "origin")
+    url = f"file://{tmp_path / 'origin'}"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("my own work")
+    assert main(["results", "fetch", "--repository", url, "--ref", "main", "--out",
+                 str(mine), "--refresh"]) == 2
+    err = capsys.readouterr().err
+    assert "did not fetch (e.g. thesis.txt)" in err and err.count("\n") == 1
+    assert [p.name for p in mine.iterdir()] == ["thesis.txt"]
+    recorded = tmp_path / "results"
+    shutil.copytree(REPO / "results", recorded)
+    with pytest.raises(fetching.FetchError, match="did not fetch"):
+        fetching.fetch_results(recorded, url, "main")
+    assert not (recorded / fetching.FETCHED).exists()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(fetching.FetchError, match="is a file"):
+        fetching.fetch_results(tmp_path / "afile", url, "main")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert fetching.fetch_results(empty, url, "main") == empty
+    assert fetching.fetch_results(empty, url, "main", refresh=True) == empty  # an earlier fetch
+    assert (empty / "provenance.json").is_file()
