@@ -94,8 +94,8 @@ def check_finite(x: torch.Tensor, name: str) -> None:
 
 
 def check_weights(weights: object, n: int, name: str = "weights") -> torch.Tensor:
-    """Check per-bin weights: a float tensor ``(n,)``, finite and >= 0 (values not inside
-    :func:`trusted_values`)."""
+    """Check per-bin weights: a float tensor ``(n,)``, finite, >= 0 and not all zero (values not
+    inside :func:`trusted_values`)."""
     check_tensor(weights, name)
     check_float(weights, name)
     if weights.shape != (n,):
@@ -103,6 +103,10 @@ def check_weights(weights: object, n: int, name: str = "weights") -> torch.Tenso
                          f"{tuple(weights.shape)}")
     check_finite(weights, name)
     check_nonnegative(weights, name, "rebalancing weights, colorlab.prior.rebalance_weights")
+    if _VALUE_CHECKS.get() and not bool((weights > 0).any()):
+        raise ValueError(f"{name} are all zero: every pixel's loss would be multiplied by 0 and "
+                         f"nothing would train (colorlab.prior.rebalance_weights gives weights "
+                         f"> 0)")
     return weights
 
 

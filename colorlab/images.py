@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_path
+from ._validation import check_path, check_positive_int
 from .checkpoint import atomic_save
 from .settings import cache_root
 
@@ -276,8 +276,13 @@ class ImageFolder(ColorizationDataset):
                  name: str | None = None, cache: bool = True) -> None:
         check_path(root, "root")
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise NotADirectoryError(f"image folder {root} is a file; pass the folder that holds "
+                                     f"the images")
         if not root.is_dir():
             raise FileNotFoundError(f"image folder {root} does not exist")
+        if limit is not None:
+            limit = check_positive_int(limit, "limit")
         paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
                        and p.is_file())
         outside: list[str] = []
@@ -292,28 +297,35 @@ class ImageFolder(ColorizationDataset):
             raise FileNotFoundError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under "
                                     f"{root}{where}")
         classes = sorted({p.relative_to(root).parts[0] for p in paths}) if class_subfolders else []
+
+        def labels(files: list[str]) -> torch.Tensor:  # from the names: one cache serves both
+            return torch.tensor([classes.index(f.split("/")[0]) if classes else -1
+                                 for f in files], dtype=torch.long)
+
         cache_path = _cache_file(type(self).__name__, root, paths, size, fit) if cache else None
         if cache_path is not None and cache_path.exists():
             try:
                 saved = torch.load(cache_path, weights_only=True)
-                super().__init__(saved["images"], saved["labels"], saved["files"], classes,
-                                 name or root.name, size, outside + saved["skipped"], "real", fit)
+                images, files, skipped = saved["images"], list(saved["files"]), saved["skipped"]
+            except Exception:  # a stale or damaged cache is rebuilt, never trusted
+                saved = None
+            if saved is not None:
+                if strict and skipped:  # what decoding would have raised
+                    raise UnreadableImage(skipped[0])
+                super().__init__(images, labels(files), files, classes, name or root.name, size,
+                                 outside + skipped, "real", fit)
                 self._report()
                 return
-            except Exception:  # a stale or damaged cache is rebuilt, never trusted
-                pass
         kept, images, skipped = _decode_all(paths, size, fit, strict)
         if not images:
             raise FileNotFoundError(f"none of the {len(paths)} files under {root} could be read")
         files = [paths[i].relative_to(root).as_posix() for i in kept]
-        labels = torch.tensor([classes.index(f.split("/")[0]) if classes else -1 for f in files],
-                              dtype=torch.long)
-        super().__init__(torch.stack(images), labels, files, classes, name or root.name, size,
-                         outside + skipped, "real", fit)
+        super().__init__(torch.stack(images), labels(files), files, classes, name or root.name,
+                         size, outside + skipped, "real", fit)
         if cache_path is not None:
             try:
-                atomic_save({"images": self.images, "labels": self.labels, "files": self.files,
-                             "skipped": skipped}, cache_path)
+                atomic_save({"images": self.images, "files": self.files, "skipped": skipped},
+                            cache_path)
             except OSError:
                 pass  # a read-only home is fine: the cache is only a speed-up
         self._report()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CHECKPOINT_FORMAT, CheckpointError
+from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint
 from .config import TrainConfig
 
 __all__ = ["RUN_FILES", "refuse_foreign_files", "BestWeights"]
@@ -27,8 +27,8 @@ RUN_FILES = ("config.json", "history.json", "model.pt", "best.pt", "done.json")
 def refuse_foreign_files(run_dir: str | Path, config: TrainConfig) -> None:
     """Raise :class:`~colorlab.checkpoint.CheckpointError` if ``run_dir``, which holds no
     checkpoint, holds files a run writes (:data:`RUN_FILES`) that training would overwrite. Only
-    the ``config.json`` of this same configuration may be there (a run killed before its first
-    checkpoint).
+    this same configuration's ``config.json`` and ``best.pt`` may be there: a run killed before
+    its first checkpoint, or between writing ``best.pt`` and that checkpoint.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as run:
@@ -39,16 +39,23 @@ def refuse_foreign_files(run_dir: str | Path, config: TrainConfig) -> None:
     colorlab.checkpoint.CheckpointError: run folder ... holds model.pt but no checkpoint.pt of this run, and training would overwrite them; use a new or empty --run-dir
     """
     run_dir = Path(run_dir)
-    saved = run_dir / "config.json"
-    try:
-        ours = saved.is_file() and json.loads(saved.read_text()) == config.to_dict()
-    except (OSError, ValueError):
-        ours = False
     found = [name for name in RUN_FILES if (run_dir / name).exists()]
-    if found and not (ours and found == ["config.json"]):
+    if found and not (set(found) <= {"config.json", "best.pt"} and _ours(run_dir, config)):
         raise CheckpointError(
             f"run folder {run_dir} holds {', '.join(found)} but no checkpoint.pt of this "
             f"run, and training would overwrite them; use a new or empty --run-dir")
+
+
+def _ours(run_dir: Path, config: TrainConfig) -> bool:
+    """Whether ``config.json`` (which must be there) and ``best.pt`` (if there) are this
+    configuration's."""
+    try:
+        if json.loads((run_dir / "config.json").read_text()) != config.to_dict():
+            return False
+        best = run_dir / "best.pt"
+        return not best.exists() or load_checkpoint(best)["config"] == config.to_dict()
+    except (OSError, ValueError):  # missing, unreadable, or not a checkpoint (CheckpointError)
+        return False
 
 
 class BestWeights:

@@ -9,6 +9,8 @@ weights an uninterrupted run ends with (on a CPU, where kernels are deterministi
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,22 @@ from .checkpoint import CHECKPOINT_FORMAT, CheckpointError
 from .config import TrainConfig, build_model, grad_scaler
 from .distributed import DistContext
 
-__all__ = ["RunState", "run_scale"]
+__all__ = ["RunState", "run_scale", "data_fingerprint"]
+
+
+def data_fingerprint(dataset) -> str:
+    """First 16 hex digits of the sha256 of a data set's file names, image size and fit: what a
+    checkpoint records of the images it was trained on, so that a run is never resumed (or
+    reported finished) on other images. Same names, other pixels are not told apart.
+
+    >>> from colorlab.data import SampleImages
+    >>> splits = SampleImages(size=16, n=10).splits()
+    >>> data_fingerprint(splits["train"]) == data_fingerprint(splits["val"])
+    False
+    """
+    body = json.dumps({"files": list(dataset.files), "size": dataset.size,
+                       "fit": getattr(dataset, "fit", None)})
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 def run_scale(config: TrainConfig, dist: DistContext) -> dict:
@@ -79,20 +96,36 @@ class RunState:
                 "cuda_rng": torch.cuda.get_rng_state_all() if self._cuda else []}
 
     def checkpoint(self, config: TrainConfig, dist: DistContext, epoch: int,
-                   history: list) -> dict:
+                   history: list, data: str | None = None) -> dict:
         """The checkpoint after ``epoch`` epochs (a collective under torchrun: every rank calls
-        it; every rank's random states are kept, rank 0's also at the top)."""
+        it; every rank's random states are kept, rank 0's also at the top); ``data`` is the
+        training set's :func:`data_fingerprint`."""
         ranks = dist.gather(self._rng_states())
         return {"format": CHECKPOINT_FORMAT, "config": config.to_dict(), "epoch": epoch,
+                **({"data": data} if data is not None else {}),
                 "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict(), **ranks[0], "history": history,
                 "scaler": self.scaler.state_dict(), **run_scale(config, dist),
                 **({"rank_states": ranks} if dist.active else {})}
 
     def restore(self, ck: dict, config: TrainConfig, dist: DistContext,
-                path: str | Path) -> tuple[int, list]:
+                path: str | Path, data: str | None = None) -> tuple[int, list]:
         """Continue from the checkpoint ``ck`` (read from ``path``, which errors name); returns
-        its epoch and history. A checkpoint of another config or world size is refused."""
+        its epoch and history. A checkpoint of another config, world size or training set
+        (``data``, its :func:`data_fingerprint`; checkpoints from before the fingerprint are
+        not checked), and one that is not resumable, are refused."""
+        missing = [k for k in ("optimizer", "scheduler", "epoch", "history", "generator",
+                               "torch_rng") if k not in ck]
+        if missing:
+            final = " (a model.pt or best.pt holds final weights only)" if "optimizer" in missing \
+                else ""
+            raise CheckpointError(f"{path} is not a resumable checkpoint: it lacks "
+                                  f"{', '.join(missing)}{final}; use another run folder or "
+                                  f"delete it")
+        if data is not None and ck.get("data", data) != data:
+            raise CheckpointError(f"{path} was trained on other images than this run's "
+                                  f"training set; use another run folder, or the data set it "
+                                  f"was trained on")
         saved = {"precision": "auto", **ck["config"]}  # checkpoints from before the setting
         if saved != config.to_dict():
             changed = sorted(k for k in config.to_dict() if saved.get(k) != config.to_dict()[k])
@@ -103,14 +136,20 @@ class RunState:
                                   f"this run has {dist.world_size}: resume it with torchrun "
                                   f"--nproc_per_node {ck.get('world_size', 1)} (each rank's "
                                   f"data shard and random state are in the checkpoint)")
-        self.model.load_state_dict(ck["model"])
-        self.opt.load_state_dict(ck["optimizer"])
-        self.sched.load_state_dict(ck["scheduler"])
-        rng = ck["rank_states"][dist.rank] if dist.active else ck
-        self.gen.set_state(rng["generator"])
-        torch.set_rng_state(rng["torch_rng"])
-        if self._cuda and rng["cuda_rng"]:
-            torch.cuda.set_rng_state_all(rng["cuda_rng"])
-        if ck.get("scaler"):
-            self.scaler.load_state_dict(ck["scaler"])
-        return int(ck["epoch"]), list(ck["history"])
+        try:  # a damaged field is one line that names the file, not a trace from deep in torch
+            self.model.load_state_dict(ck["model"])
+            self.opt.load_state_dict(ck["optimizer"])
+            self.sched.load_state_dict(ck["scheduler"])
+            rng = ck["rank_states"][dist.rank] if dist.active else ck
+            self.gen.set_state(rng["generator"])
+            torch.set_rng_state(rng["torch_rng"])
+            if self._cuda and rng["cuda_rng"]:
+                torch.cuda.set_rng_state_all(rng["cuda_rng"])
+            if ck.get("scaler"):
+                self.scaler.load_state_dict(ck["scaler"])
+            epoch, history = int(ck["epoch"]), list(ck["history"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
+            raise CheckpointError(f"{path} is damaged and cannot be resumed "
+                                  f"({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+                                  f"use another run folder or delete it") from err
+        return epoch, history

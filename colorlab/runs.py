@@ -33,6 +33,7 @@ from .config import load_model
 from .distributed import context, sharded_predict_ab
 from .evaluate import evaluate_predictions, load_classifier
 from .report import EXAMPLE_FILES
+from .run_state import data_fingerprint
 from .train import TrainConfig, Trainer
 from .transforms import to_lab
 # the worker processes lived here before colorlab.worker_pool: still importable from colorlab.runs
@@ -92,14 +93,18 @@ def _classifier(name: str | None, device: torch.device):
     return _CLASSIFIERS[name, str(device)]
 
 
-def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, list[dict], dict]:
+def _config(job: RunJob, dev: torch.device) -> TrainConfig:
+    """The run's training configuration, from its profile."""
     prof = job.profile
     # under torchrun the profile's batch is shared out: the effective batch and lr stay the same
-    config = TrainConfig(loss=job.loss, width=prof.width, epochs=prof.epochs,
-                         batch_size=prof.batch_size // context().world_size, lr=prof.lr,
-                         size=prof.size, seed=job.seed,
-                         compile=prof.compile and dev.type == "cuda",
-                         checkpoint_every=max(1, prof.epochs // 10), precision=prof.precision)
+    return TrainConfig(loss=job.loss, width=prof.width, epochs=prof.epochs,
+                       batch_size=prof.batch_size // context().world_size, lr=prof.lr,
+                       size=prof.size, seed=job.seed, compile=prof.compile and dev.type == "cuda",
+                       checkpoint_every=max(1, prof.epochs // 10), precision=prof.precision)
+
+
+def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, list[dict], dict]:
+    prof, config = job.profile, _config(job, dev)
     t0 = time.perf_counter()
     weights = torch.tensor(job.weights, dtype=torch.float64) if job.loss == "rebal" else None
     trainer = Trainer(config, splits["train"], splits["val"], job.run_dir, weights=weights,
@@ -109,7 +114,8 @@ def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, list[
     history = trainer.fit(resume=True)
     train_seconds = sum(h["seconds"] for h in history)
     return trainer, history, {
-        "config": config.to_dict(), "epochs": len(history), "train_seconds": train_seconds,
+        "config": config.to_dict(), "data": trainer.data, "epochs": len(history),
+        "train_seconds": train_seconds,
         # all epochs, the first one's compilation included
         "images_per_s": sum(h["images_per_s"] * h["seconds"] for h in history)
         / max(train_seconds, 1e-9),
@@ -157,14 +163,18 @@ def train_and_evaluate(job: RunJob) -> dict:
     from .reproduce import profile_dataset
 
     done = job.run_dir / "evaluation.json"
-    if done.is_file() and (job.run_dir / "done.json").is_file():
-        result = json.loads(done.read_text())
-        if result.get("format") == EVALUATION_FORMAT:
-            result["record"]["resumed_complete"] = True
-            return result
     dev = torch.device(job.device)
     data = profile_dataset(job.dataset, job.profile)
     splits = data.splits(seed=0)  # the same split for every seed: per-image scores pair up
+    if done.is_file() and (job.run_dir / "done.json").is_file():
+        result = json.loads(done.read_text())
+        # only this configuration's evaluation on these images: a run of another profile (other
+        # epochs, say) or data goes on to the trainer, whose checkpoint check says what differs
+        if result.get("format") == EVALUATION_FORMAT and \
+                result["record"].get("config") == _config(job, dev).to_dict() and \
+                result["record"].get("data") == data_fingerprint(splits["train"]):
+            result["record"]["resumed_complete"] = True
+            return result
     trainer, history, record = _train(job, splits, dev)
     t0 = time.perf_counter()
     best_model, best_epoch = _best_point(job, trainer, history, dev)

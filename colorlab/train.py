@@ -36,7 +36,7 @@ from .config import (TrainConfig, build_model, cudnn_autotuning, default_device,
 from .data import ColorizationDataset
 from .distributed import context, main_only, shard, sharded_chunks
 from .run_folder import RUN_FILES, BestWeights, refuse_foreign_files
-from .run_state import RunState, run_scale
+from .run_state import RunState, data_fingerprint, run_scale
 from .training_step import TrainingStep, require_weights
 
 __all__ = ["TrainConfig", "Trainer", "build_model", "load_model", "default_device", "RUN_FILES"]
@@ -94,6 +94,7 @@ class Trainer:
         self.dist = context()  # rank and world size under torchrun (colorlab.distributed)
         self.device = self.dist.device(device)
         self.train_images = shard(train_set.images, self.dist).to(self.device)
+        self.data = data_fingerprint(train_set)  # recorded in checkpoints, checked on resume
         self.val_images = val_set.images.to(self.device if not self.dist.active else "cpu") \
             if val_set is not None and len(val_set) else None
         self.weights = weights
@@ -233,7 +234,7 @@ class Trainer:
             # loaded on the CPU: RNG states must be CPU tensors, and load_state_dict copies the
             # weights and optimizer state onto the model's device
             start, history = state.restore(load_checkpoint(ck_path, "cpu"), c, self.dist,
-                                           ck_path)
+                                           ck_path, self.data)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_seconds, self.start_epoch = 0.0, start
         for stale in self.run_dir.glob(".*.tmp"):  # left by a write that was killed midway
@@ -292,7 +293,7 @@ class Trainer:
             if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:
                 t_save = time.perf_counter()
                 best.save(_save, self.run_dir / "best.pt", c)  # before the checkpoint that covers it
-                _save(state.checkpoint(c, self.dist, epoch + 1, history), ck_path)
+                _save(state.checkpoint(c, self.dist, epoch + 1, history, self.data), ck_path)
                 _write_text(json.dumps(history, indent=1), self.run_dir / "history.json")
                 self.checkpoint_seconds += time.perf_counter() - t_save
             if self.callback is not None:

@@ -20,10 +20,11 @@ from pathlib import Path
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from ._validation import error_summary, trusted_values
+from ._validation import check_weights, error_summary, trusted_values
 from .bin_search import SRGB_EXACT_K, all_exact, deferred_exactness
 from .config import TrainConfig, autocast
 from .distributed import DistContext, context
+from .gamut import ab_bins
 from .losses import L2Loss, RebalancedCrossEntropy
 from .step_graph import StepGraph
 from .transforms import augment, downsample_ab, to_lab
@@ -47,8 +48,9 @@ def loss_module(config: TrainConfig, weights: torch.Tensor | None,
 
 
 def require_weights(config: TrainConfig, weights: torch.Tensor | None) -> None:
-    """Refuse ``loss="rebal"`` without its rebalancing weights (a plain cross-entropy would
-    train in their place, silently).
+    """Refuse ``loss="rebal"`` without valid rebalancing weights (a plain cross-entropy would
+    train in their place, silently; all-zero weights would train nothing), and weights with
+    another loss (they would be ignored, silently).
 
     >>> require_weights(TrainConfig(loss="rebal"), None)
     Traceback (most recent call last):
@@ -58,6 +60,12 @@ def require_weights(config: TrainConfig, weights: torch.Tensor | None) -> None:
     if config.loss == "rebal" and weights is None:
         raise ValueError("loss='rebal' needs the rebalancing weights "
                          "(colorlab.prior.rebalance_weights of the training prior)")
+    if weights is None:
+        return
+    if config.loss != "rebal":
+        raise ValueError(f"weights are used only by loss='rebal', and config.loss is "
+                         f"{config.loss!r}: pass weights=None, or train with loss='rebal'")
+    check_weights(weights, len(ab_bins()))
 
 
 def _is_compile_error(err: BaseException) -> bool:

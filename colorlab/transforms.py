@@ -59,17 +59,19 @@ def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def to_lab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(B, 3, H, W)`` sRGB in [0, 1] (or uint8) -> ``L (B, 1, H, W)``, ``ab (B, 2, H, W)``.
+    """``(*, 3, H, W)`` sRGB in [0, 1] (or uint8) -> ``L (*, 1, H, W)``, ``ab (*, 2, H, W)``.
 
     >>> L, ab = to_lab(torch.full((1, 3, 4, 4), 255, dtype=torch.uint8))
     >>> round(L.mean().item(), 3), L.shape, ab.shape
     (100.0, torch.Size([1, 1, 4, 4]), torch.Size([1, 2, 4, 4]))
+    >>> [tuple(x.shape) for x in to_lab(torch.rand(3, 8, 8))]  # one image, no batch
+    [(1, 8, 8), (2, 8, 8)]
     """
     check_tensor(rgb, "rgb")
     if rgb.dtype == torch.uint8:
         rgb = rgb.float() / 255.0
-    lab = rgb_to_lab(rgb)
-    return lab[:, :1], lab[:, 1:]
+    lab = rgb_to_lab(rgb)  # checks the (*, 3, H, W) layout
+    return lab[..., :1, :, :], lab[..., 1:, :, :]
 
 
 def downsample_ab(ab: torch.Tensor, stride: int = OUTPUT_STRIDE) -> torch.Tensor:

@@ -81,6 +81,33 @@ def test_cache_round_trip(odd_folder, tmp_path, monkeypatch):
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
+def test_the_cache_keeps_classes_and_strict_mode(odd_folder, tmp_path, monkeypatch):
+    """One cached decoding serves a folder read with and without class folders (labels come from
+    the names), and strict mode still refuses the unreadable files the cache remembers."""
+    monkeypatch.setenv("COLORLAB_CACHE", str(tmp_path / "cache"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = ImageFolder(odd_folder, size=16)  # fills the cache
+        classes = ImageFolder(odd_folder, size=16, class_subfolders=True)
+    assert set(plain.labels.tolist()) == {-1}
+    assert classes.classes == ["a", "b"]
+    assert classes.labels.tolist() == [0 if f.startswith("a/") else 1 for f in classes.files]
+    with pytest.raises(UnreadableImage, match="not a readable image"):
+        ImageFolder(odd_folder, size=16, strict=True)
+
+
+@pytest.mark.parametrize("limit, error", [(0, "limit must be a positive integer, got 0"),
+                                          (-1, "got -1"), ("3", "got '3'")])
+def test_a_bad_limit_is_refused(odd_folder, limit, error):
+    with pytest.raises(ValueError, match=error):
+        ImageFolder(odd_folder, size=16, limit=limit)
+
+
+def test_a_file_is_not_an_image_folder(odd_folder):
+    with pytest.raises(NotADirectoryError, match="rgb.jpg is a file; pass the folder"):
+        ImageFolder(odd_folder / "a" / "rgb.jpg", size=16)
+
+
 def test_fit_square():
     img = torch.zeros(3, 10, 20, dtype=torch.uint8)
     img[:, :, 5:15] = 255

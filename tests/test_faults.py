@@ -9,6 +9,7 @@ and checks the bit-exact resume.)
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -645,3 +646,91 @@ def test_an_unwritable_folder_is_named_not_a_hidden_temporary_file(tmp_path, mon
     with pytest.raises(PermissionError, match=f"the folder {tmp_path} is not writable; choose "
                                               f"another --json"):
         check_output_file(tmp_path / "sub" / "r.json", option="--json")
+
+
+def test_a_run_killed_between_best_pt_and_its_first_checkpoint_resumes(tmp_path):
+    """``best.pt`` is written just before the checkpoint that covers it: a run killed between
+    the two leaves config.json and best.pt only, which is this run's own work (it trains again
+    from the start); a best.pt of another configuration is still refused."""
+    from colorlab.data import SampleImages
+    from colorlab.train import TrainConfig, Trainer
+
+    splits = SampleImages(size=16, n=20).splits()
+    config = TrainConfig(loss="ce", width=0.0625, epochs=1, batch_size=4, size=16)
+    run = tmp_path / "run"
+    Trainer(config, splits["train"], splits["val"], run, progress=False).fit()
+    for name in ("checkpoint.pt", "history.json", "model.pt", "done.json"):
+        (run / name).unlink()  # as if killed after best.pt was written
+    history = Trainer(config, splits["train"], splits["val"], run, progress=False).fit()
+    assert len(history) == 1 and (run / "checkpoint.pt").is_file()
+    other = tmp_path / "other"
+    Trainer(dataclasses.replace(config, lr=1e-4), splits["train"], splits["val"], other,
+            progress=False).fit()
+    for name in ("checkpoint.pt", "history.json", "model.pt", "done.json"):
+        (other / name).unlink()
+    (other / "config.json").write_text(json.dumps(config.to_dict()))  # config matches, best.pt not
+    with pytest.raises(cl.checkpoint.CheckpointError, match="holds config.json, best.pt"):
+        Trainer(config, splits["train"], splits["val"], other, progress=False).fit()
+
+
+def test_rebalancing_weights_that_would_train_nothing_or_be_ignored_are_refused():
+    from colorlab.data import SampleImages
+    from colorlab.train import TrainConfig, Trainer
+
+    splits = SampleImages(size=16, n=12).splits()
+    rebal = TrainConfig(loss="rebal", width=0.0625, epochs=1, batch_size=4, size=16)
+    with pytest.raises(ValueError, match="all zero: every pixel's loss would be multiplied by 0"):
+        Trainer(rebal, splits["train"], None, "unused", weights=torch.zeros(313))
+    with pytest.raises(ValueError, match="all zero"):
+        cl.RebalancedCrossEntropy(weights=torch.zeros(313))
+    with pytest.raises(TypeError, match="weights must be a torch.Tensor"):
+        Trainer(rebal, splits["train"], None, "unused", weights=[1.0] * 313)
+    with pytest.raises(ValueError, match="used only by loss='rebal', and config.loss is 'ce'"):
+        Trainer(dataclasses.replace(rebal, loss="ce"), splits["train"], None, "unused",
+                weights=torch.ones(313))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda ck: {k: v for k, v in ck.items() if k not in ("optimizer", "scheduler")},
+     "not a resumable checkpoint: it lacks optimizer, scheduler (a model.pt or best.pt"),
+    (lambda ck: {**ck, "epoch": "x"}, "is damaged and cannot be resumed (ValueError"),
+    (lambda ck: {**ck, "history": None}, "is damaged and cannot be resumed (TypeError"),
+    (lambda ck: {**ck, "generator": torch.zeros(3, dtype=torch.uint8)},
+     "is damaged and cannot be resumed (RuntimeError"),
+])
+def test_a_damaged_or_final_weights_checkpoint_is_one_clear_error(tmp_path, capsys, damage,
+                                                                    message):
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    ck = torch.load(run / "checkpoint.pt", weights_only=True)
+    torch.save(damage(ck), run / "checkpoint.pt")
+    assert main(["train", *TINY, "--run-dir", str(run)]) == 2
+    assert message in one_error_line(capsys)
+
+
+def test_a_run_folder_is_never_resumed_on_other_images(tmp_path, capsys):
+    """The checkpoint records its training set (run_state.data_fingerprint): a finished run is
+    not reported as trained on other images, nor a partial one continued on them."""
+    from colorlab.data import SampleImages
+    from colorlab.train import TrainConfig, Trainer
+
+    config = TrainConfig(loss="ce", width=0.0625, epochs=1, batch_size=4, size=16)
+    first, other = (SampleImages(size=16, n=20, seed=s).splits() for s in (0, 1))
+    Trainer(config, first["train"], first["val"], tmp_path, progress=False).fit()
+    with pytest.raises(cl.checkpoint.CheckpointError, match="trained on other images"):
+        Trainer(config, other["train"], other["val"], tmp_path, progress=False).fit()
+    history = Trainer(config, first["train"], first["val"], tmp_path, progress=False).fit()
+    assert len(history) == 1  # the same images: the finished run, as before
+
+
+def test_reproduce_never_reuses_a_finished_run_of_another_profile(tmp_path, capsys):
+    """A work folder's finished run is reused only with its own configuration: asked for more
+    epochs, reproduce does not label the old run's numbers with the new profile."""
+    common = ["reproduce", "--profile", "ci", "--work-dir", str(tmp_path / "work"), "--seeds",
+              "1", "--datasets", "fruits", "--classifier", "none", "--quiet"]
+    assert main([*common, "--epochs", "1", "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    assert main([*common, "--epochs", "2", "--out", str(tmp_path / "b")]) == 2
+    assert "belongs to a run with another config (differs in" in one_error_line(capsys)
+    assert not (tmp_path / "b" / "provenance.json").exists()

@@ -25,8 +25,9 @@ def _fit(splits, run, graphs, device="cpu", **kw):
     config = TrainConfig(**{"loss": "rebal", "width": WIDTH, "epochs": 4, "batch_size": 8,
                             "size": SIZE, "checkpoint_every": 1, **kw})
     weights = torch.rand(313, generator=torch.Generator().manual_seed(0)).double() + 0.5
-    trainer = Trainer(config, splits["train"], splits["val"], run, weights=weights,
-                      device=device, progress=False)
+    trainer = Trainer(config, splits["train"], splits["val"], run,
+                      weights=weights if config.loss == "rebal" else None, device=device,
+                      progress=False)
     trainer.cuda_graphs = graphs
     return trainer, trainer.fit()
 
