@@ -20,12 +20,14 @@ dataset folder, and its one-line message says what to do.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -141,6 +143,22 @@ def fruits_manifest() -> dict[str, str]:
                                               if ln.strip())}
 
 
+@contextlib.contextmanager
+def _discarded_if_bad(archive: Path) -> Iterator[None]:
+    """Delete a downloaded ``archive`` that proves bad (not a zip archive, or not the files the
+    book expects) before the error goes on, so that the next call downloads it again instead of
+    reusing it."""
+    try:
+        yield
+    except zipfile.BadZipFile as err:
+        archive.unlink(missing_ok=True)
+        raise DownloadError(f"{archive} is not a valid zip archive ({err}); it was deleted: run "
+                            f"the command again") from err
+    except DownloadError:
+        archive.unlink(missing_ok=True)
+        raise
+
+
 def _stage(root: Path, name: str) -> Path:
     staging = root / f".{name}.partial"
     shutil.rmtree(staging, ignore_errors=True)  # left by a call that was killed
@@ -181,7 +199,7 @@ def download_fruits(root: str | Path | None = None, url: str = FRUITS_URL,
     staging = _stage(root, "fruits-10")
     try:
         got: dict[str, str] = {}
-        with zipfile.ZipFile(archive) as zf:
+        with _discarded_if_bad(archive), zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
                 parts = PurePosixPath(info.filename).parts
                 if info.is_dir() or len(parts) != 5 or parts[1:3] not in (("data", "train"),
@@ -195,18 +213,10 @@ def download_fruits(root: str | Path | None = None, url: str = FRUITS_URL,
                     got[name] = digest
                     (staging / name).parent.mkdir(exist_ok=True)
                     (staging / name).write_bytes(data)
-        try:
             _compare(got, manifest, f"the fruit images of {url}")
-        except DownloadError:
-            archive.unlink()  # a later call downloads it again
-            raise
         _done(staging, final)
         archive.unlink()
         return final
-    except zipfile.BadZipFile as err:
-        archive.unlink()
-        raise DownloadError(f"{archive} is not a valid zip archive ({err}); it was deleted: run "
-                            f"the command again") from err
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -246,10 +256,11 @@ def download_celeba(root: str | Path | None = None, source: str | None = None,
         return final
     staging = _stage(root, "celeba-7k")
     try:
-        if source is not None:
-            archive = fetch(source, root / ".downloads" / "img_align_celeba.zip", sha256,
+        if source is not None:  # one cached archive per source: another source is fetched
+            key = hashlib.sha256(source.encode()).hexdigest()[:12]
+            archive = fetch(source, root / ".downloads" / f"img_align_celeba-{key}.zip", sha256,
                             progress=progress)
-            with zipfile.ZipFile(archive) as zf:
+            with _discarded_if_bad(archive), zipfile.ZipFile(archive) as zf:
                 members = {PurePosixPath(n).name: n for n in zf.namelist()
                            if PurePosixPath(n).parent.name == "img_align_celeba"}
                 _compare({n: "" for n in names if n in members}, {n: "" for n in names},

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from ._validation import (check_bins, check_finite, check_positive, check_positive_int,
-                          check_shape, check_tensor)
+from ._validation import (check_bins, check_finite, check_float, check_positive,
+                          check_positive_int, check_shape, check_tensor)
 from .gamut import nearest_bins
 
 __all__ = ["soft_encode", "to_dense", "SoftEncoder"]
@@ -77,6 +77,7 @@ def to_dense(idx: torch.Tensor, w: torch.Tensor, num_bins: int = 313) -> torch.T
         raise ValueError(f"idx and w must have the same shape (B, k, H, W), got {tuple(idx.shape)} "
                          f"and {tuple(w.shape)}")
     num_bins = check_positive_int(num_bins, "num_bins")
+    check_float(w, "w")
     check_finite(w, "w")
     if idx.dtype != torch.long:
         raise TypeError(f"idx must be int64 bin indices, got {idx.dtype}")
@@ -102,7 +103,8 @@ class SoftEncoder(torch.nn.Module):
         if bins is not None:
             check_bins(bins)
         self.bins = ab_bins(torch.float64) if bins is None else bins.detach().to("cpu").clone()
-        self.k, self.sigma = k, check_positive(sigma, "sigma")
+        self.k = check_positive_int(k, "k", maximum=self.bins.shape[0])  # now, not at first use
+        self.sigma = check_positive(sigma, "sigma")
 
     def forward(self, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return soft_encode(ab, self.bins, self.k, self.sigma)

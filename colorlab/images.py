@@ -48,6 +48,8 @@ def _to_rgb_array(img) -> np.ndarray:
 
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(arr).all():  # a float image with NaN or inf pixels has no gray level
+            raise ValueError("it holds NaN or infinite pixel values")
         hi = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
         gray = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from ._validation import (check_bins, check_finite, check_finite_result, check_float,
-                          check_nonempty, check_positive, check_shape, check_tensor,
-                          check_weights)
+                          check_nonempty, check_positive, check_positive_int, check_shape,
+                          check_tensor, check_weights)
 from .bin_search import _lattice_for
 from .encode import soft_encode
 from .gamut import ab_bins
@@ -140,11 +140,12 @@ class RebalancedCrossEntropy(nn.Module):
     def __init__(self, weights: torch.Tensor | None = None, k: int = 5, sigma: float = 5.0,
                  reduction: str = "mean", bins: torch.Tensor | None = None) -> None:
         super().__init__()
-        self.k, self.sigma = k, check_positive(sigma, "sigma")
+        self.sigma = check_positive(sigma, "sigma")
         self.reduction = _check_reduction(reduction)
         if bins is not None:
             check_bins(bins)
         self.bins = ab_bins(torch.float64) if bins is None else bins.detach().to("cpu").clone()
+        self.k = check_positive_int(k, "k", maximum=self.bins.shape[0])  # now, not at first use
         # the search's lookup tables (and their copies on a device) live as long as the loss: a
         # training step recorded as a CUDA graph reads them at every replay (colorlab.step_graph)
         self._lattice = _lattice_for(self.bins)

@@ -135,6 +135,7 @@ class ColorizationNet(nn.Module):
         check_float(L, "L")
         check_shape(L, "L", ndim=4, channels=1, channel_dim=1, layout="(B, 1, H, W)")
         check_nonempty(L, "L")
+        T = check_positive(T, "T")  # also for the regression head, which does not use it
         was_training = self.training
         self.eval()
         try:

@@ -118,6 +118,8 @@ class ResultsFolder:
     def __init__(self, path: str | Path, key: dict, items: list[str] | None = None,
                  force: bool = False):
         self.path, self.key = Path(path), json.loads(json.dumps(key))
+        if not self.path.name:  # "." names no folder of its own: the current one, by its name
+            self.path = self.path.absolute()
         self.partial = self.path.with_name(f".{self.path.name}.partial")
         if self.path.exists() and not self.path.is_dir():
             raise NotADirectoryError(f"results folder {self.path} is a file; choose a folder")

@@ -176,3 +176,21 @@ def test_celeba_without_gdown_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(DownloadError, match=r"colorlab\[data\]"):
         download_celeba(tmp_path, progress=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_bad_celeba_archive_is_one_error_and_never_reused(server, tmp_path, capsys):
+    """Not a zip, or too few images: one clear error, the archive is deleted, and a later call
+    with a good source (another URL) downloads that one instead of reusing the bad file."""
+    base, handler = server
+    handler.files["bad.zip"] = b"this is not a zip archive"
+    handler.files["few.zip"] = celeba_archive(2)
+    handler.files["good.zip"] = celeba_archive(3)
+    argv = ["data", "download", "celeba", "--root", str(tmp_path), "--quiet", "--source"]
+    assert main([*argv, f"{base}/bad.zip"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a valid zip archive" in err and "deleted" in err and err.count("\n") == 1
+    with pytest.raises(DownloadError, match="missing"):
+        download_celeba(tmp_path, f"{base}/few.zip", count=3, progress=False)
+    assert not any((tmp_path / ".downloads").iterdir())  # neither bad archive is kept
+    folder = download_celeba(tmp_path, f"{base}/good.zip", count=3, progress=False)
+    assert (folder / "000003.jpg").read_bytes() == b"face 3"

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -734,3 +735,36 @@ def test_reproduce_never_reuses_a_finished_run_of_another_profile(tmp_path, caps
     assert main([*common, "--epochs", "2", "--out", str(tmp_path / "b")]) == 2
     assert "belongs to a run with another config (differs in" in one_error_line(capsys)
     assert not (tmp_path / "b" / "provenance.json").exists()
+
+
+def test_reproduce_into_the_current_folder_is_refused_by_name(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["reproduce", "--profile", "ci", "--out", "."]) == 2
+    assert f"{tmp_path} holds files that are not a colorlab reproduction" in one_error_line(capsys)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: cl.SoftEncoder(k=0), ValueError, "k must be a positive integer, got 0"),
+    (lambda: cl.RebalancedCrossEntropy(k=400), ValueError, "k must be"),
+    (lambda: cl.to_dense(torch.zeros(1, 1, 1, 1, dtype=torch.long),
+                         torch.ones(1, 1, 1, 1, dtype=torch.long)), TypeError,
+     "w must be a floating-point tensor"),
+    (lambda: cl.ColorizationNet("regression", width=0.0625).colorize(torch.rand(1, 1, 8, 8),
+                                                                     T=0), ValueError,
+     "T must be a finite number > 0"),
+])
+def test_bad_arguments_are_refused_when_given_not_later(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_a_float_image_with_nan_pixels_is_unreadable_not_black(tmp_path):
+    from colorlab.images import UnreadableImage, read_rgb
+
+    pixels = np.full((4, 5), 0.5, dtype=np.float32)
+    pixels[1, 2] = np.nan
+    Image.fromarray(pixels, mode="F").save(tmp_path / "nan.tif")
+    with pytest.raises(UnreadableImage, match="NaN or infinite pixel values"):
+        read_rgb(tmp_path / "nan.tif")
