@@ -143,10 +143,10 @@ class ResultsFolder:
 
     def _refuse_foreign_files(self) -> None:
         """``path`` is replaced as a whole: it must be new, empty or a reproduction (its
-        ``provenance.json`` is colorlab's: a dict with a ``profile``, not any file of that
-        name)."""
+        ``provenance.json`` is one :meth:`finish` wrote, with a ``profile``: not any file of
+        that name)."""
         provenance = _read(self.path / "provenance.json")
-        ours = isinstance(provenance, dict) and isinstance(provenance.get("profile"), dict)
+        ours = isinstance(provenance, dict) and "profile" in provenance
         if self.path.is_dir() and not ours:
             found = sorted(p.name for p in self.path.iterdir())
             if found:
@@ -296,8 +296,10 @@ class ResultsFolder:
         """Replace ``path`` by the finished reproduction of ``items``; returns ``False`` when
         ``path`` already held exactly that (nothing was rewritten, and this call is forgotten).
 
-        ``provenance`` and ``files`` (name -> text: the tables) are written at the top level;
-        ``calls.json`` is not carried into ``path`` (the provenance lists the calls).
+        ``provenance`` and ``files`` (name -> text: the tables) are written at the top level
+        (the provenance always with a ``profile``, the key's if it has none: what marks the
+        folder as a reproduction); ``calls.json`` is not carried into ``path`` (the provenance
+        lists the calls).
         """
         if all(item in self.final and item not in self.staged for item in items):
             self._forget_this_call()
@@ -314,6 +316,7 @@ class ResultsFolder:
             shutil.rmtree(extra) if extra.is_dir() else extra.unlink()  # e.g. an old table1.md
         for name, text in files.items():
             atomic_write_text(text, self.partial / name)
+        provenance = {"profile": self.key.get("profile"), **provenance}
         atomic_write_text(json.dumps(provenance, indent=1), self.partial / "provenance.json")
         old = self.path.with_name(f".{self.path.name}.old")
         shutil.rmtree(old, ignore_errors=True)
