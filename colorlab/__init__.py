@@ -46,7 +46,8 @@ Training (chapter 7):
 * :mod:`colorlab.training_step`: one training step: inputs, loss, backward, Adam; compiled or
   graphed.
 * :mod:`colorlab.step_graph`: a training step recorded once as a CUDA graph and replayed.
-* :mod:`colorlab.checkpoint`: atomic files, checkpoints and folder locks.
+* :mod:`colorlab.checkpoint`: atomic files, checkpoints, output files checked before the work.
+* :mod:`colorlab.folder_lock`: folder locks: one process per run or results folder.
 * :mod:`colorlab.distributed`: several GPUs with torchrun and DDP.
 * :mod:`colorlab.throughput`: FLOPs, the device's ceiling, what a reproduction costs on another
   GPU, expected multi-GPU throughput.

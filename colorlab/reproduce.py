@@ -53,7 +53,7 @@ import torch
 
 from ._validation import check_positive_int
 from .bench import bench_train, format_train_bench
-from .checkpoint import FolderLock
+from .folder_lock import FolderLock
 from .config import device_name
 from .data import ColorizationDataset, load_images, sample_stand_in
 from .dataset_results import (DatasetWork, evaluate_baselines, finish_dataset, git_commit,

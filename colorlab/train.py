@@ -29,12 +29,13 @@ from pathlib import Path
 import torch
 
 from ._validation import trusted_values
-from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, FolderLock, atomic_save,
-                         atomic_write_text, load_checkpoint, make_folder)
+from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, atomic_write_text,
+                         load_checkpoint, make_folder)
 from .config import (TrainConfig, build_model, cudnn_autotuning, default_device, load_model,
                      resolve_precision)
 from .data import ColorizationDataset
 from .distributed import context, main_only, shard, sharded_chunks
+from .folder_lock import FolderLock
 from .run_folder import RUN_FILES, BestWeights, refuse_foreign_files
 from .run_state import RunState, data_fingerprint, run_scale
 from .training_step import TrainingStep, require_weights
@@ -204,8 +205,8 @@ class Trainer:
         With ``resume=True`` an existing ``checkpoint.pt`` in ``run_dir`` is continued (a corrupt
         or incompatible one is an error, never a silent restart); ``resume=False`` refuses to
         overwrite an existing run. While it trains, the run folder is locked
-        (:class:`colorlab.checkpoint.FolderLock`): a second process on the same folder stops at once
-        with :class:`colorlab.checkpoint.FolderLocked`, naming this one's PID.
+        (:class:`colorlab.folder_lock.FolderLock`): a second process on the same folder stops at once
+        with :class:`colorlab.folder_lock.FolderLocked`, naming this one's PID.
         """
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise NotADirectoryError(f"run folder {self.run_dir} is a file; choose a folder")

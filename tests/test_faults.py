@@ -39,7 +39,8 @@ import colorlab.paired_differences
 import colorlab.prior
 import colorlab.train
 from colorlab import checkpoint as ckmod
-from colorlab.checkpoint import FolderLock, FolderLocked, atomic_save, atomic_write_many
+from colorlab.checkpoint import atomic_save, atomic_write_many
+from colorlab.folder_lock import FolderLock, FolderLocked
 from colorlab.cli import main
 from colorlab.reproduce import PROFILES
 from colorlab.results_folder import ResultsExist
@@ -254,7 +255,7 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_checkpoint(
 # ------------------------------------------------------------------ locks
 def hold_lock(folder: Path, lock_file: Path | None = None) -> subprocess.Popen:
     """A second process that takes ``folder``'s lock and sleeps."""
-    code = ("import sys, time; from pathlib import Path; from colorlab.checkpoint import "
+    code = ("import sys, time; from pathlib import Path; from colorlab.folder_lock import "
             "FolderLock; FolderLock(Path(sys.argv[1]), 'folder', "
             "Path(sys.argv[2]) if sys.argv[2] else None).acquire(); print('locked', flush=True); "
             "time.sleep(120)")
@@ -768,3 +769,13 @@ def test_a_float_image_with_nan_pixels_is_unreadable_not_black(tmp_path):
     Image.fromarray(pixels, mode="F").save(tmp_path / "nan.tif")
     with pytest.raises(UnreadableImage, match="NaN or infinite pixel values"):
         read_rgb(tmp_path / "nan.tif")
+
+
+def test_the_folder_lock_is_still_importable_from_where_it_was():
+    from colorlab.checkpoint import FolderLock as old_name
+    import colorlab.folder_lock
+
+    assert old_name is colorlab.folder_lock.FolderLock
+    assert ckmod.FolderLocked is colorlab.folder_lock.FolderLocked
+    with pytest.raises(AttributeError, match="has no attribute 'FolderLook'"):
+        ckmod.FolderLook
