@@ -26,8 +26,9 @@ Data (chapters 2 and 7):
 
 * :mod:`colorlab.settings`: the COLORLAB_* settings: where data, results and caches live, and the
   book's profile.
-* :mod:`colorlab.images`: image files and folders: safe reading (EXIF, bombs, unreadable files),
-  the decoded and cached data set, deterministic splits.
+* :mod:`colorlab.images`: image files: safe reading (EXIF, bombs, unreadable files), the decoded
+  data set, deterministic splits.
+* :mod:`colorlab.image_folder`: every image below a folder, decoded once and cached.
 * :mod:`colorlab.data`: the book's data sets: CelebA, the fruits, the sample images, and which a
   chapter uses.
 * :mod:`colorlab.transforms`: augmentation, Lab conversion and ab downsampling of batches, on the

@@ -143,7 +143,7 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
 def _dataset_splits(name: str, size: int, folder: str | None = None):
     from .data import load_images
     from .distributed import context, main_first
-    from .images import ImageFolder
+    from .image_folder import ImageFolder
 
     # under torchrun rank 0 decodes (and caches) first, the other ranks then read its cache
     data = main_first(lambda: ImageFolder(folder, size, class_subfolders=True) if folder

@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from ._validation import check_positive_int
-from .images import ColorizationDataset, ImageFolder, fit_square, split_names
+from .image_folder import ImageFolder
+from .images import ColorizationDataset, fit_square, split_names
 from .report import DATASETS
 from .settings import data_root, profile as current_profile
 

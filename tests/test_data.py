@@ -175,3 +175,9 @@ def test_real_datasets(shared_data):
     assert len(celeba) == 50 and celeba.files[0] == "000001.jpg"
     fruits = Fruits10(shared_data, size=16, limit=40)
     assert len(fruits) == 40 and len(fruits.classes) >= 1
+
+
+def test_image_folder_is_still_importable_from_where_it_was():
+    from colorlab.images import ImageFolder as old_name
+
+    assert old_name is ImageFolder
