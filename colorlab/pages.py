@@ -34,12 +34,29 @@ MIN_TEXT_PX = 9.0
 
 
 def glue(name: str, value) -> None:
-    """Store ``value`` for ``{glue:text}`name``` in the chapter's Markdown (MyST-NB)."""
+    """Store ``value`` for ``{glue:text}`name``` (or ``{glue:figure}``) in the chapter's Markdown
+    (MyST-NB), and, in a live kernel (Jupyter, Colab: :func:`live_kernel`), where nothing renders
+    those roles, also show it in the cell's output: a figure as itself, anything else as one
+    ``name: value`` line, so that the reader sees every number and figure the prose refers to.
+
+    >>> glue("bins-reached", 261)  # in a live kernel (a doctest is one)
+    bins-reached: 261
+    """
     try:
         from myst_nb import glue as nb_glue
     except ImportError:  # Colab or plain Jupyter: nothing renders the roles
+        nb_glue = None
+    if nb_glue is not None:
+        nb_glue(name, value, display=False)
+    if not live_kernel():  # the book's build: the page shows the value where the prose puts it
         return
-    nb_glue(name, value, display=False)
+    if any(hasattr(value, r) for r in ("_repr_png_", "_repr_jpeg_", "_repr_svg_", "savefig")):
+        from IPython.display import display
+
+        display(value)
+    else:
+        shown = f"{value:.4g}" if isinstance(value, float) else value
+        print(f"{name}: {shown}")
 
 
 def direction(change: float, up: str = "rises", down: str = "falls", same: str = "stays",

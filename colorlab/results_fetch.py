@@ -84,8 +84,11 @@ def _git(args: list[str], cwd: Path, timeout: float) -> str:
     except subprocess.TimeoutExpired as err:
         raise FetchError(f"git {args[0]} took more than {timeout:.0f} s") from err
     if out.returncode:
-        lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
-        raise FetchError(lines[-1].strip() if lines else f"git {args[0]} failed")
+        lines = [ln.strip() for ln in out.stderr.strip().splitlines() if ln.strip()]
+        # git's first "fatal:" line says what failed; its last may be advice ("... and the
+        # repository exists.") that reads as the opposite on its own
+        fatal = [ln.removeprefix("fatal: ") for ln in lines if ln.startswith("fatal: ")]
+        raise FetchError((fatal or lines or [f"git {args[0]} failed"])[0 if fatal else -1])
     return out.stdout.strip()
 
 

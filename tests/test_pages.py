@@ -50,3 +50,25 @@ def test_web_image_keeps_small_pngs_and_shrinks_large_ones(tmp_path):
     shrunk = web_image(large)
     assert shrunk.format == "jpeg" and len(shrunk.data) <= 500_000
     assert PILImage.open(io.BytesIO(shrunk.data)).size == (700, 700)
+
+
+def test_glue_shows_its_value_where_no_page_renders_it(tmp_path, monkeypatch, capsys):
+    """In Jupyter or Colab a glued number is printed and a glued figure displayed by its cell;
+    while the book is built only the page shows them, where the prose puts them."""
+    import IPython.display
+
+    from colorlab import pages
+
+    shown = []  # what the cell displays itself (MyST-NB's glue records pass keywords)
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda obj, **kw: None if kw else shown.append(obj))
+    PILImage.new("RGB", (4, 4), "red").save(tmp_path / "red.png")
+    figure = web_image(tmp_path / "red.png")
+    monkeypatch.delenv("COLORLAB_BOOK_BUILD", raising=False)
+    pages.glue("share", 43.81234)
+    pages.glue("panel", figure)
+    assert capsys.readouterr().out == "share: 43.81\n" and shown == [figure]
+    monkeypatch.setenv("COLORLAB_BOOK_BUILD", "1")
+    pages.glue("share", 43.81234)
+    pages.glue("panel", figure)
+    assert capsys.readouterr().out == "" and shown == [figure]

@@ -21,7 +21,8 @@ if importlib.util.find_spec("colorlab") is None:
 #
 # The report illustrated good colorizations (its Fig. 3) and five failure modes (its Fig. 6). A
 # hand-picked figure proves little, so here every example is chosen by a stated, measured
-# criterion (`colorlab.failure_modes`), applied to the whole test split of the recorded run:
+# criterion (`colorlab.failure_modes`), applied to the whole test split of the run this page
+# shows (the recorded GPU run where there is one; the note below says which):
 #
 # | figure | criterion (largest first) |
 # | --- | --- |
