@@ -57,6 +57,9 @@ def test_failures_are_one_line_and_leave_nothing(tmp_path):
     with pytest.raises(fetching.FetchError, match="could not fetch main of file://") as err:
         fetching.fetch_results(dest, f"file://{tmp_path / 'missing'}", "main")
     assert "\n" not in str(err.value)
+    # git's reason, not its closing advice ("... and the repository exists.")
+    assert "does not appear to be a git repository" in str(err.value)
+    assert "repository exists" not in str(err.value)
     make_repo(tmp_path / "empty", with_results=False)
     with pytest.raises(fetching.FetchError, match="has no results/ folder"):
         fetching.fetch_results(dest, f"file://{tmp_path / 'empty'}", "main")
