@@ -235,14 +235,16 @@ def add_bench_command(sub) -> None:
     parser.add_argument("--processes", type=positive_int, default=1,
                         help="train: models trained at once, one process each (summed rate)")
     parser.add_argument("--json", default=None, metavar="FILE",
-                        help="train: also write the result as JSON to FILE")
+                        help="also write the result as JSON to FILE")
     parser.add_argument("--overwrite", action="store_true",
-                        help="train: replace an existing --json FILE")
+                        help="replace an existing --json FILE")
     add_precision_option(parser)
     parser.set_defaults(run=_run)
 
 
 def _run(args) -> int:
+    if args.json:  # before the benchmark runs, not after
+        check_output_file(args.json, args.overwrite, "--json")
     if args.what == "core":
         r = bench_core(batch=args.batch or 256, size=args.size, repeats=args.repeats)
         print(f"core benchmark on {r['threads']} CPU threads, float32, batch {r['batch']}")
@@ -251,9 +253,9 @@ def _run(args) -> int:
         s = r["size"] // 4
         print(f"soft_encode {r['batch']}x{s}x{s} (k=5): colorlab {r['soft_encode_s']:.3f} s, "
               f"cKDTree+weights {r['ckdtree_s']:.3f} s -> {r['soft_encode_speedup']:.2f}x faster")
+        if args.json:
+            atomic_write_text(json.dumps(r, indent=1), args.json)
         return 0
-    if args.json:  # before the benchmark runs, not after
-        check_output_file(args.json, args.overwrite, "--json")
     ctx = setup(args.device)  # under torchrun: every rank trains its shard with DDP
     result = bench_train(batch=args.batch, size=args.size, steps=args.steps, width=args.width,
                          device=args.device, compile=not args.no_compile, repeats=args.repeats,

@@ -197,6 +197,8 @@ def _evaluate(args) -> int:
 
     if args.out:  # before the evaluation runs, not after
         check_output_file(args.out, args.overwrite)
+        if any(Path(args.out).resolve() == Path(ck).resolve() for ck in args.checkpoint):
+            raise ValueError(f"--out {args.out} is one of the checkpoints; choose another --out")
     ctx = setup(args.device or "cpu")  # under torchrun the ranks share out the predictions
     device = ctx.device(args.device or "cpu")
     splits = _dataset_splits(args.dataset, args.size)
@@ -300,7 +302,9 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None,
                    help="results folder (default: results/ for --profile full, results-ci/ for ci)")
     p.add_argument("--force", action="store_true",
-                   help="replace a larger reproduction found in --out (e.g. a recorded GPU run)")
+                   help="replace --out as a whole even if it holds a larger reproduction (e.g. a "
+                   "recorded GPU run) or files reproduce did not write, and discard an unfinished "
+                   "reproduction of other settings: everything in --out is deleted")
     p.add_argument("--work-dir", default=None, help="checkpoints (default runs/<profile>)")
     p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     p.add_argument("--epochs", type=positive_int, default=None, help="override the profile")

@@ -94,8 +94,11 @@ def colorize_files(images: list[str | Path], checkpoint: str | Path, out_dir: st
             raise IsADirectoryError(f"{t} is a folder; remove it or choose another --out")
         if t.exists() and not overwrite:
             raise FileExistsError(f"{t} exists; pass --overwrite or choose another --out")
-        if t.resolve() == p.resolve():
-            raise ValueError(f"output {t} would overwrite its input")
+    sources = {p.resolve(): p for p in inputs}
+    for t in targets:  # an output never replaces an input, its own or another's
+        if t.resolve() in sources:
+            raise ValueError(f"output {t} would overwrite the input {sources[t.resolve()]}; "
+                             f"choose another --out")
     decoded = []
     for p in inputs:
         try:

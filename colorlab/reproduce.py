@@ -202,6 +202,11 @@ def reproduce(out_dir: str | Path = "results", profile: str = "full",
     if workers is not None:
         check_positive_int(workers, "workers")
     work = Path(work_dir) if work_dir is not None else Path("runs") / profile
+    if work.absolute().is_relative_to(Path(out_dir).absolute()):
+        raise ValueError(f"the work folder {work} (--work-dir) lies inside the results folder "
+                         f"{out_dir} (--out), which is replaced as a whole when the reproduction "
+                         f"finishes: its trained runs would be deleted; choose a --work-dir "
+                         f"outside it, or another --out")
     key = reproduction_key(prof, classifier)
     with FolderLock(out_dir, "results folder"):
         items = list(datasets) + (["bench"] if bench else [])

@@ -36,6 +36,8 @@ __all__ = ["ResultsFolder", "ResultsExist", "RECORD", "smaller_than"]
 
 #: the record that each dataset folder carries
 RECORD = "dataset.json"
+#: the top-level files a reproduction wrote before its provenance listed them (``files``)
+LEGACY_FILES = ("table1.json", "table1.md", "table1_seeds.json")
 BENCH = "bench_train.json"
 #: the in-progress folder's record of the calls that worked on the reproduction
 CALLS = "calls.json"
@@ -132,8 +134,15 @@ class ResultsFolder:
         self.final = self._matching(_records(self.path))
         in_progress = _records(self.partial)
         self.staged = self._matching(in_progress)
-        if len(self.staged) < len(in_progress):
-            shutil.rmtree(self.partial)  # made by other code or settings: never mixed with this run
+        if len(self.staged) < len(in_progress):  # made by other code or settings: never mixed
+            if not force:
+                other = sorted(set(in_progress) - set(self.staged))
+                raise ResultsExist(
+                    f"{self.partial} holds an unfinished reproduction ({', '.join(other)}) made "
+                    f"with other settings or code than this call's, and it may be the only copy "
+                    f"of that work; finish it with the same settings and code, write elsewhere "
+                    f"with --out DIR (out_dir=...), or pass --force (force=True) to discard it")
+            shutil.rmtree(self.partial)
             self.staged = {}
         ledger = _read(self.partial / CALLS) or {}
         # the calls that worked towards this key (another key's were for other results)
@@ -145,15 +154,22 @@ class ResultsFolder:
         """``path`` is replaced as a whole: it must be new, empty or a reproduction (its
         ``provenance.json`` is one :meth:`finish` wrote, with a ``profile``: not any file of
         that name)."""
+        if not self.path.is_dir():
+            return
         provenance = _read(self.path / "provenance.json")
         ours = isinstance(provenance, dict) and "profile" in provenance
-        if self.path.is_dir() and not ours:
-            found = sorted(p.name for p in self.path.iterdir())
-            if found:
-                raise ResultsExist(
-                    f"{self.path} holds files that are not a colorlab reproduction (e.g. "
-                    f"{found[0]}), and the results folder is replaced as a whole; write elsewhere "
-                    f"with --out DIR (out_dir=...), or pass --force (force=True) to replace it")
+        # what finish() wrote (older reproductions: their items and the tables)
+        written = set(provenance.get("files", LEGACY_FILES)) | {"provenance.json", BENCH} \
+            if ours else set()
+        found = sorted(p.name for p in self.path.iterdir()
+                       if p.name not in written and not (p / RECORD).is_file())
+        if found:
+            what = "files that colorlab reproduce did not write" if ours else \
+                "files that are not a colorlab reproduction"
+            raise ResultsExist(
+                f"{self.path} holds {what} (e.g. {found[0]}), and the results folder is replaced "
+                f"as a whole; move them away, write elsewhere with --out DIR (out_dir=...), or "
+                f"pass --force (force=True) to delete them with the folder")
 
     def _refuse_to_shrink(self, items: list[str] | None) -> None:
         new = self.key.get("profile") or {}
@@ -316,7 +332,8 @@ class ResultsFolder:
             shutil.rmtree(extra) if extra.is_dir() else extra.unlink()  # e.g. an old table1.md
         for name, text in files.items():
             atomic_write_text(text, self.partial / name)
-        provenance = {"profile": self.key.get("profile"), **provenance}
+        provenance = {"profile": self.key.get("profile"), **provenance,
+                      "files": sorted(files)}  # what a later call may replace
         atomic_write_text(json.dumps(provenance, indent=1), self.partial / "provenance.json")
         old = self.path.with_name(f".{self.path.name}.old")
         shutil.rmtree(old, ignore_errors=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_save, atomic_write_text
+from .checkpoint import CheckpointError, atomic_save, atomic_write_text
 from .config import load_model
 from .distributed import context, sharded_predict_ab
 from .evaluate import evaluate_predictions, load_classifier
@@ -111,7 +111,11 @@ def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, list[
                       device=dev, progress=job.progress)
     trainer.cuda_graphs = prof.cuda_graphs and dev.type == "cuda"
     already = (job.run_dir / "done.json").exists()
-    history = trainer.fit(resume=True)
+    try:
+        history = trainer.fit(resume=True)
+    except CheckpointError as err:  # a run of other settings or data in the work folder
+        raise CheckpointError(f"{err} (its work folder is reproduce's --work-dir: choose "
+                              f"another, or delete that run folder)") from err
     train_seconds = sum(h["seconds"] for h in history)
     return trainer, history, {
         "config": config.to_dict(), "data": trainer.data, "epochs": len(history),
@@ -168,9 +172,11 @@ def train_and_evaluate(job: RunJob) -> dict:
     splits = data.splits(seed=0)  # the same split for every seed: per-image scores pair up
     if done.is_file() and (job.run_dir / "done.json").is_file():
         result = json.loads(done.read_text())
-        # only this configuration's evaluation on these images: a run of another profile (other
-        # epochs, say) or data goes on to the trainer, whose checkpoint check says what differs
+        # only this configuration's evaluation on these images with this classifier: a run of
+        # another profile (other epochs, say) or data goes on to the trainer, whose checkpoint
+        # check says what differs; another classifier only evaluates the trained run again
         if result.get("format") == EVALUATION_FORMAT and \
+                result.get("classifier", "unrecorded") == job.classifier and \
                 result["record"].get("config") == _config(job, dev).to_dict() and \
                 result["record"].get("data") == data_fingerprint(splits["train"]):
             result["record"]["resumed_complete"] = True
@@ -197,7 +203,7 @@ def train_and_evaluate(job: RunJob) -> dict:
             save_examples(trainer.model, test, job.run_dir / EXAMPLE_FILES[job.loss], dev)
     record["evaluate_seconds"] = time.perf_counter() - t0  # both points, and their files
     result = {"format": EVALUATION_FORMAT, "name": run_name(job.dataset, job.loss, job.seed),
-              "record": record, "evaluation": evaluation}
+              "classifier": job.classifier, "record": record, "evaluation": evaluation}
     if context().main:
         atomic_write_text(json.dumps(result), done)
     context().barrier()  # under torchrun: rank 0's files exist when any rank goes on

@@ -1,4 +1,5 @@
 """The colorlab console script: --version, info, bench, and clean errors."""
+import json
 import subprocess
 import sys
 
@@ -34,12 +35,15 @@ def test_bad_profile_is_one_clear_line(capsys, monkeypatch):
     assert len(err) == 1 and "COLORLAB_PROFILE must be one of" in err[0]
 
 
-def test_bench_core_prints_ratios(capsys):
+def test_bench_core_prints_ratios(capsys, tmp_path):
     from colorlab.bench import main as bench
 
-    assert bench(["core", "--batch", "2", "--size", "32", "--repeats", "1"]) == 0
+    out = tmp_path / "core.json"
+    assert bench(["core", "--batch", "2", "--size", "32", "--repeats", "1", "--json",
+                  str(out)]) == 0
     text = capsys.readouterr().out
     assert "rgb_to_lab" in text and "soft_encode" in text and "x faster" in text
+    assert json.loads(out.read_text())["batch"] == 2  # --json is written for core too
 
 
 def test_unknown_command_fails():

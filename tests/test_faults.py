@@ -338,6 +338,7 @@ def files(tmp_path):
     (tmp_path / "folder").mkdir()
     bomb_png(tmp_path / "bomb.png")
     Image.new("RGB", (24, 16), "red").save(tmp_path / "ok.png")
+    Image.new("RGB", (24, 16), "blue").save(tmp_path / "ok_colorized.png")
     (tmp_path / "text.jpg").write_text("hello")
     return tmp_path
 
@@ -366,6 +367,10 @@ def files(tmp_path):
       "{d}/folder", "--overwrite"], "--out {d}/folder is a folder; --out names a file"),
     (["evaluate", "--checkpoint", "{model}", "--classifier", "none", "--size", "16", "--out",
       "{d}/ok.png/m.json"], "ok.png is a file, not a folder"),
+    (["evaluate", "--checkpoint", "{model}", "--classifier", "none", "--size", "16", "--out",
+      "{model}", "--overwrite"], "is one of the checkpoints"),
+    (["colorize", "{d}/ok.png", "{d}/ok_colorized.png", "--checkpoint", "{model}", "--out", "{d}",
+      "--overwrite"], "would overwrite the input {d}/ok_colorized.png"),
     (["bench", "train", "--size", "16", "--width", "0.0625", "--json", "{d}/ok.png"],
      "exists; pass --overwrite to replace it, or choose another --json"),
     (["train", *TINY, "--run-dir", "{d}/ok.png"], "is a file"),
@@ -699,6 +704,12 @@ def test_rebalancing_weights_that_would_train_nothing_or_be_ignored_are_refused(
     (lambda ck: {**ck, "history": None}, "is damaged and cannot be resumed (TypeError"),
     (lambda ck: {**ck, "generator": torch.zeros(3, dtype=torch.uint8)},
      "is damaged and cannot be resumed (RuntimeError"),
+    (lambda ck: {**ck, "scheduler": 3}, "is damaged and cannot be resumed (AttributeError"),
+    (lambda ck: {**ck, "history": []}, "at epoch 1 with 0 epochs of history, in a run of 1"),
+    (lambda ck: {**ck, "epoch": 99}, "at epoch 99 with 1 epochs of history"),
+    (lambda ck: {**ck, "optimizer": {**ck["optimizer"], "state": {
+        k: {**v, "exp_avg": torch.zeros(1)} for k, v in ck["optimizer"]["state"].items()}}},
+     "the optimizer's exp_avg has shape (1,)"),
 ])
 def test_a_damaged_or_final_weights_checkpoint_is_one_clear_error(tmp_path, capsys, damage,
                                                                     message):
@@ -734,14 +745,18 @@ def test_reproduce_never_reuses_a_finished_run_of_another_profile(tmp_path, caps
     assert main([*common, "--epochs", "1", "--out", str(tmp_path / "a")]) == 0
     capsys.readouterr()
     assert main([*common, "--epochs", "2", "--out", str(tmp_path / "b")]) == 2
-    assert "belongs to a run with another config (differs in" in one_error_line(capsys)
+    line = one_error_line(capsys)
+    assert "belongs to a run with another config (differs in" in line and "--work-dir" in line
     assert not (tmp_path / "b" / "provenance.json").exists()
 
 
 def test_reproduce_into_the_current_folder_is_refused_by_name(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("mine")
-    assert main(["reproduce", "--profile", "ci", "--out", "."]) == 2
+    assert main(["reproduce", "--profile", "ci", "--out", "."]) == 2  # work: ./runs/ci
+    assert "the work folder runs/ci (--work-dir) lies inside" in one_error_line(capsys)
+    assert main(["reproduce", "--profile", "ci", "--out", ".", "--work-dir",
+                 str(tmp_path.parent / "work")]) == 2
     assert f"{tmp_path} holds files that are not a colorlab reproduction" in one_error_line(capsys)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
@@ -779,3 +794,40 @@ def test_the_folder_lock_is_still_importable_from_where_it_was():
     assert ckmod.FolderLocked is colorlab.folder_lock.FolderLocked
     with pytest.raises(AttributeError, match="has no attribute 'FolderLook'"):
         ckmod.FolderLook
+
+
+def test_reproduce_deletes_nothing_it_did_not_write(tmp_path, capsys, monkeypatch):
+    """The results folder is replaced as a whole: a file added to a finished reproduction, a
+    work folder inside it, and an unfinished reproduction of other settings are each refused
+    (one line, nothing touched) unless --force."""
+    monkeypatch.chdir(tmp_path)
+    common = ["reproduce", "--profile", "ci", "--seeds", "1", "--datasets", "fruits",
+              "--classifier", "none", "--epochs", "1", "--quiet"]
+    assert main([*common, "--out", "out", "--work-dir", "work"]) == 0
+    capsys.readouterr()
+    (tmp_path / "out" / "my_analysis.md").write_text("mine")
+    assert main([*common, "--out", "out", "--work-dir", "work2", "--epochs", "2"]) == 2
+    assert "did not write (e.g. my_analysis.md)" in one_error_line(capsys)
+    assert (tmp_path / "out" / "my_analysis.md").read_text() == "mine"
+    (tmp_path / "here").mkdir()
+    assert main([*common, "--out", "here", "--work-dir", "here/runs"]) == 2
+    assert "lies inside the results folder here" in one_error_line(capsys)
+    assert not any((tmp_path / "here").iterdir())
+    partial = tmp_path / ".other.partial" / "fruits"
+    partial.mkdir(parents=True)
+    (partial / "dataset.json").write_text(json.dumps({"key": {"profile": "x"}}))
+    assert main([*common, "--out", "other", "--work-dir", "work"]) == 2
+    assert "unfinished reproduction (fruits) made with other settings" in one_error_line(capsys)
+    assert (partial / "dataset.json").is_file()
+    assert main([*common, "--out", "other", "--work-dir", "work", "--force"]) == 0
+
+
+def test_the_same_file_names_with_other_pixels_are_other_images(tmp_path):
+    from colorlab.run_state import data_fingerprint
+    from colorlab.data import SampleImages
+
+    train = SampleImages(size=16, n=20).splits()["train"]
+    changed = cl.data.ColorizationDataset(255 - train.images, train.labels, train.files,
+                                          train.classes, train.name, train.size)
+    assert data_fingerprint(changed) != data_fingerprint(train)
+    assert data_fingerprint(train) == data_fingerprint(SampleImages(size=16, n=20).splits()["train"])
