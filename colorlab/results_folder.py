@@ -100,7 +100,9 @@ class ResultsFolder:
             ``items`` leaves out, found in ``path`` or in its in-progress folder; without it that
             is a :class:`ResultsExist` error, raised before anything is changed, so a CI-sized or
             partial run never replaces a recorded GPU run by accident. So is a ``path`` that holds
-            anything but a reproduction (the folder is replaced as a whole).
+            anything but a reproduction, or files the reproduction did not write (the folder is
+            replaced as a whole), and an in-progress folder of another key (other settings or
+            code), which ``force`` discards.
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -112,7 +114,11 @@ class ResultsFolder:
     >>> folder.commit("celeba", staged, {"manifest_hash": "abc", "runs": {}, "rows": {}})
     >>> ResultsFolder(root / "results", {"profile": "demo"}).kept("celeba", "abc") is not None
     True
-    >>> ResultsFolder(root / "results", {"profile": "other"}).kept("celeba", "abc") is None
+    >>> ResultsFolder(root / "results", {"profile": "other"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    colorlab.results_folder.ResultsExist: ... holds an unfinished reproduction (celeba) made with other settings or code than this call's, ...
+    >>> ResultsFolder(root / "results", {"profile": "other"}, force=True).kept("celeba", "abc") is None
     True
     >>> tmp.cleanup()
     """
@@ -312,10 +318,10 @@ class ResultsFolder:
         """Replace ``path`` by the finished reproduction of ``items``; returns ``False`` when
         ``path`` already held exactly that (nothing was rewritten, and this call is forgotten).
 
-        ``provenance`` and ``files`` (name -> text: the tables) are written at the top level
-        (the provenance always with a ``profile``, the key's if it has none: what marks the
-        folder as a reproduction); ``calls.json`` is not carried into ``path`` (the provenance
-        lists the calls).
+        ``provenance`` and ``files`` (name -> text: the tables) are written at the top level;
+        ``provenance`` gains (in place) ``files``, their names, and a ``profile``, the key's if it
+        has none: what marks the folder as a reproduction, and what a later call may replace.
+        ``calls.json`` is not carried into ``path`` (the provenance lists the calls).
         """
         if all(item in self.final and item not in self.staged for item in items):
             self._forget_this_call()
@@ -332,8 +338,8 @@ class ResultsFolder:
             shutil.rmtree(extra) if extra.is_dir() else extra.unlink()  # e.g. an old table1.md
         for name, text in files.items():
             atomic_write_text(text, self.partial / name)
-        provenance = {"profile": self.key.get("profile"), **provenance,
-                      "files": sorted(files)}  # what a later call may replace
+        provenance.setdefault("profile", self.key.get("profile"))  # (in place: the caller
+        provenance["files"] = sorted(files)  # returns it) what a later call may replace
         atomic_write_text(json.dumps(provenance, indent=1), self.partial / "provenance.json")
         old = self.path.with_name(f".{self.path.name}.old")
         shutil.rmtree(old, ignore_errors=True)

@@ -61,10 +61,10 @@ class RunState:
     >>> from colorlab.distributed import context
     >>> config = TrainConfig(width=0.0625, size=16)
     >>> state = RunState.fresh(config, torch.device("cpu"), "fp32", context())
-    >>> saved = state.checkpoint(config, context(), epoch=3, history=[])
+    >>> saved = state.checkpoint(config, context(), epoch=2, history=[{"epoch": 1}, {"epoch": 2}])
     >>> again = RunState.fresh(config, torch.device("cpu"), "fp32", context())
     >>> again.restore(saved, config, context(), "run/checkpoint.pt")
-    (3, [])
+    (2, [{'epoch': 1}, {'epoch': 2}])
     >>> torch.equal(again.gen.get_state(), state.gen.get_state())
     True
     """
