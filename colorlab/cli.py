@@ -199,16 +199,27 @@ def _evaluate(args) -> int:
         check_output_file(args.out, args.overwrite)
         if any(Path(args.out).resolve() == Path(ck).resolve() for ck in args.checkpoint):
             raise ValueError(f"--out {args.out} is one of the checkpoints; choose another --out")
+    # every checkpoint is read before the data: a missing or mismatched one fails at once
+    loaded = [(str(ck), *load_model(ck, "cpu")) for ck in args.checkpoint]
+    sizes = sorted({config.size for _, _, config in loaded})
+    if len(sizes) > 1:
+        raise ValueError(f"the checkpoints were trained at different sizes ("
+                         f"{', '.join(f'{s}x{s}' for s in sizes)}); evaluate each size in its "
+                         f"own call, with its --size")
+    if sizes and sizes[0] != args.size:
+        raise ValueError(f"{loaded[0][0]} was trained at {sizes[0]}x{sizes[0]}; pass --size "
+                         f"{sizes[0]}")
+    if len({name for name, _, _ in loaded}) < len(loaded):
+        raise ValueError("the same --checkpoint is given twice")
     ctx = setup(args.device or "cpu")  # under torchrun the ranks share out the predictions
     device = ctx.device(args.device or "cpu")
     splits = _dataset_splits(args.dataset, args.size)
     predictions = baseline_predictions(splits["test"], splits["train"])
-    for ck in args.checkpoint:
-        model, config = load_model(ck, device)
-        if config.size != args.size:
-            raise ValueError(f"{ck} was trained at {config.size}x{config.size}; pass --size "
-                             f"{config.size}")
-        predictions[str(ck)] = sharded_predict_ab(model, splits["test"].images, device=device)
+    for name, model, _ in loaded:
+        if name in predictions:  # a file named like a baseline would replace its row
+            raise ValueError(f"--checkpoint {name} has the name of a baseline; rename the file")
+        predictions[name] = sharded_predict_ab(model.to(device), splits["test"].images,
+                                               device=device)
     shutdown()
     if not ctx.main:  # rank 0 computes the metrics from every rank's predictions
         return 0

@@ -153,7 +153,8 @@ def _discarded_if_bad(archive: Path) -> Iterator[None]:
     except zipfile.BadZipFile as err:
         archive.unlink(missing_ok=True)
         raise DownloadError(f"{archive} is not a valid zip archive ({err}); it was deleted: run "
-                            f"the command again") from err
+                            f"the command again, and if it fails the same way, check the source "
+                            f"(--source)") from err
     except DownloadError:
         archive.unlink(missing_ok=True)
         raise

@@ -126,6 +126,8 @@ def fetch_results(dest: str | Path | None = None, url: str | None = None, ref: s
     """
     url, ref = url or repository(), ref or book_ref()
     dest = Path(dest) if dest is not None else _default_dest(url, ref)
+    if not dest.name:  # "." names no folder of its own: the current one, by its name
+        dest = dest.absolute()
     if (dest / FETCHED).is_file() and not refresh:
         return dest
     _refuse_foreign(dest)

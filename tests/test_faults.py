@@ -831,3 +831,21 @@ def test_the_same_file_names_with_other_pixels_are_other_images(tmp_path):
                                           train.classes, train.name, train.size)
     assert data_fingerprint(changed) != data_fingerprint(train)
     assert data_fingerprint(train) == data_fingerprint(SampleImages(size=16, n=20).splits()["train"])
+
+
+def test_evaluate_reads_every_checkpoint_before_the_data(model_file, tmp_path, capsys,
+                                                         monkeypatch):
+    import shutil
+
+    missing = ["evaluate", "--checkpoint", str(model_file), "--checkpoint",
+               str(tmp_path / "none.pt"), "--classifier", "none", "--size", "16"]
+    assert main(missing) == 2
+    assert "none.pt" in one_error_line(capsys)
+    twice = ["evaluate", "--checkpoint", str(model_file), "--checkpoint", str(model_file),
+             "--classifier", "none", "--size", "16"]
+    assert main(twice) == 2
+    assert "the same --checkpoint is given twice" in one_error_line(capsys)
+    shutil.copy(model_file, tmp_path / "Gray")  # named like a baseline's row of the results
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--checkpoint", "Gray", "--classifier", "none", "--size", "16"]) == 2
+    assert "--checkpoint Gray has the name of a baseline" in one_error_line(capsys)
