@@ -849,3 +849,35 @@ def test_evaluate_reads_every_checkpoint_before_the_data(model_file, tmp_path, c
     monkeypatch.chdir(tmp_path)
     assert main(["evaluate", "--checkpoint", "Gray", "--classifier", "none", "--size", "16"]) == 2
     assert "--checkpoint Gray has the name of a baseline" in one_error_line(capsys)
+
+
+def test_a_finished_run_is_evaluated_again_for_another_classifier(tmp_path):
+    """A run's evaluation is reused only for the classifier it was made with: asked for the
+    ImageNet classifier, a run evaluated without one is evaluated again (it used to come back
+    without its accuracy), and the training is not repeated."""
+    from colorlab.reproduce import PROFILES
+    from colorlab.runs import RunJob, train_and_evaluate
+
+    profile = dataclasses.replace(PROFILES["ci"], epochs=1, seeds=1)
+    job = RunJob("fruits", "ce", 0, profile, str(tmp_path), "cpu", prior=(1 / 313,) * 313,
+                 weights=(1.0,) * 313, classifier=None)
+    first = train_and_evaluate(job)
+    assert "classifier_accuracy" not in first["evaluation"]["final"]
+    model_pt = tmp_path / "fruits" / "ce" / "seed0" / "model.pt"
+    weights = torch.load(model_pt, weights_only=True)["model"]
+    again = train_and_evaluate(dataclasses.replace(job, classifier="efficientnet_lite0"))
+    assert "classifier_accuracy" in again["evaluation"]["final"]
+    after = torch.load(model_pt, weights_only=True)
+    assert len(after["history"]) == 1  # not trained again
+    assert all(torch.equal(weights[k], v) for k, v in after["model"].items())
+    assert train_and_evaluate(dataclasses.replace(job, classifier="efficientnet_lite0")) == again
+
+
+def test_evaluate_refuses_checkpoints_of_different_sizes(model_file, tmp_path, capsys):
+    assert main(["train", *TINY[:-4], "--size", "24", "--device", "cpu",
+                 "--run-dir", str(tmp_path / "r24")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(model_file), "--checkpoint",
+                 str(tmp_path / "r24" / "model.pt"), "--classifier", "none", "--size", "16"]) == 2
+    assert "different sizes (16x16, 24x24); evaluate each size in its own call" in \
+        one_error_line(capsys)
