@@ -77,7 +77,8 @@ def check_output_file(path: str | Path, overwrite: bool = False, option: str = "
     """
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(f"{option} {path} is a folder; {option} names a file to write")
+        raise IsADirectoryError(f"{path} is a folder, not a file; remove it or choose another "
+                                f"{option}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it, or choose "
                               f"another {option}")

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ._validation import check_images, check_positive, check_positive_int, check_tensor
-from .checkpoint import atomic_write_many, make_folder
+from .checkpoint import atomic_write_many, check_output_file, make_folder
 from .color import lab_to_rgb
 from .config import autocast, resolve_precision
 from .decode import DEFAULT_T
@@ -90,10 +90,7 @@ def colorize_files(images: list[str | Path], checkpoint: str | Path, out_dir: st
             raise IsADirectoryError(f"{p} is a folder; pass image files (e.g. {p}/*.jpg)")
         if not p.is_file():
             raise FileNotFoundError(f"{p} does not exist")
-        if t.is_dir():
-            raise IsADirectoryError(f"{t} is a folder; remove it or choose another --out")
-        if t.exists() and not overwrite:
-            raise FileExistsError(f"{t} exists; pass --overwrite or choose another --out")
+        check_output_file(t, overwrite)
     sources = {p.resolve(): p for p in inputs}
     for t in targets:  # an output never replaces an input, its own or another's
         if t.resolve() in sources:

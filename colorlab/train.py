@@ -19,6 +19,7 @@ of :mod:`colorlab.run_folder`: ``history.json``, ``model.pt``, ``best.pt``, ``do
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import sys
@@ -95,7 +96,7 @@ class Trainer:
         self.dist = context()  # rank and world size under torchrun (colorlab.distributed)
         self.device = self.dist.device(device)
         self.train_images = shard(train_set.images, self.dist).to(self.device)
-        self.data = data_fingerprint(train_set)  # recorded in checkpoints, checked on resume
+        self._train_set = train_set
         self.val_images = val_set.images.to(self.device if not self.dist.active else "cpu") \
             if val_set is not None and len(val_set) else None
         self.weights = weights
@@ -119,6 +120,13 @@ class Trainer:
         #: after :meth:`fit`: the epochs the run folder held before it, and the seconds it spent
         #: writing checkpoints and ``best.pt``
         self.start_epoch, self.checkpoint_seconds = 0, 0.0
+
+    @functools.cached_property
+    def data(self) -> str:
+        """The training set's :func:`~colorlab.run_state.data_fingerprint`, recorded in
+        checkpoints and checked on resume (hashed when :meth:`fit` first needs it: a benchmark
+        never does)."""
+        return data_fingerprint(self._train_set)
 
     # ------------------------------------------------------------------ pieces
     def _fresh_state(self) -> RunState:

@@ -364,7 +364,7 @@ def files(tmp_path):
       "{d}/ok.png"], "exists; pass --overwrite"),
     # --out is checked before the evaluation runs, not after it
     (["evaluate", "--checkpoint", "{model}", "--classifier", "none", "--size", "16", "--out",
-      "{d}/folder", "--overwrite"], "--out {d}/folder is a folder; --out names a file"),
+      "{d}/folder", "--overwrite"], "{d}/folder is a folder, not a file; remove it or choose another --out"),
     (["evaluate", "--checkpoint", "{model}", "--classifier", "none", "--size", "16", "--out",
       "{d}/ok.png/m.json"], "ok.png is a file, not a folder"),
     (["evaluate", "--checkpoint", "{model}", "--classifier", "none", "--size", "16", "--out",
@@ -578,7 +578,7 @@ def test_overwrite_never_replaces_a_folder(model_file, tmp_path, capsys):
     (tmp_path / "out" / "one_colorized.png" / "keep.txt").write_text("keep")
     assert main(["colorize", str(tmp_path / "one.png"), "--checkpoint", str(model_file), "--out",
                  str(tmp_path / "out"), "--overwrite"]) == 2
-    assert "is a folder" in one_error_line(capsys)
+    assert "one_colorized.png is a folder, not a file" in one_error_line(capsys)
     assert (tmp_path / "out" / "one_colorized.png" / "keep.txt").read_text() == "keep"
 
 

@@ -145,6 +145,7 @@ def test_benchmark_reports_positive_throughput(splits, tmp_path):
     rates = t.benchmark(steps=2, warmup=1, repeats=3)
     assert len(rates) == 3 and all(r > 0 for r in rates)
     assert not any(tmp_path.iterdir())
+    assert "data" not in vars(t)  # the training set's fingerprint is hashed only for a fit
     for bad in (dict(steps=0), dict(repeats=0), dict(warmup=-1)):
         with pytest.raises(ValueError, match="steps and repeats"):
             t.benchmark(**bad)
