@@ -223,8 +223,10 @@ def atomic_write_many(files: dict[Path, bytes]) -> None:
         shutil.rmtree(aside.parent, ignore_errors=True)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load a colorlab checkpoint safely (``weights_only=True``) or raise :class:`CheckpointError`.
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
+                    mmap: bool = False) -> dict:
+    """Load a colorlab checkpoint safely (``weights_only=True``) or raise :class:`CheckpointError`;
+    ``mmap=True`` maps the tensors instead of reading them (to look at the other fields).
 
     >>> import tempfile, pathlib
     >>> with tempfile.TemporaryDirectory() as d:
@@ -247,7 +249,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path} is empty (0 bytes): not a colorlab checkpoint; "
                               f"pass a run's model.pt or checkpoint.pt")
     try:
-        ck = torch.load(path, map_location=map_location, weights_only=True)
+        ck = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as err:
         lines = [line for line in str(err).splitlines() if line.strip()]
         reason = lines[0].split(". ")[0][:160] if lines else "no details"

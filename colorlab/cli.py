@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from ._stacks import enable_stack_dumps
+from ._termination import Terminated, terminated_as_exception
 from .settings import data_root, profile, results_root
 
 __all__ = ["main", "info_lines", "OneLineParser", "add_precision_option",
@@ -89,12 +90,20 @@ def main(argv: list[str] | None = None) -> int:
 
     Exit codes: 0 success, 2 an error the user can act on (bad input, missing or corrupt files, a
     folder in use, a full disk, a diverged run), 1 an unexpected error (a bug: set
-    ``COLORLAB_DEBUG=1`` for its traceback), 130 interrupted. Every error is one line on stderr.
-    ``SIGUSR1`` prints every thread's stack to stderr and lets the command go on.
+    ``COLORLAB_DEBUG=1`` for its traceback), 130 interrupted (Ctrl-C), 143 terminated
+    (``SIGTERM``, which cleans up as an interrupt does: :mod:`colorlab._termination`). Every
+    error is one line on stderr. ``SIGUSR1`` prints every thread's stack to stderr and lets the
+    command go on.
     """
     parser = _build_parser()
     args = parser.parse_args(argv)
     enable_stack_dumps()  # kill -USR1 <pid>: where a long command is, on stderr
+    with terminated_as_exception():
+        return _run(parser, args)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the parsed command; every outcome is an exit code and at most one line on stderr."""
     try:
         if args.command is None:
             parser.print_help()
@@ -108,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"colorlab: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("colorlab: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("colorlab: interrupted", file=sys.stderr)
         return 130

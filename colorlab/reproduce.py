@@ -63,7 +63,8 @@ from .evaluate import load_classifier
 from .prior import prior_from_images
 from .report import DATASETS, RUNS, table1_markdown
 from .results_folder import ResultsFolder
-from .runs import RunJob, train_and_evaluate
+from .run_state import data_fingerprint
+from .runs import RunJob, check_run_folder, train_and_evaluate
 from .source_code import source_hash
 from .train import TrainConfig
 from .worker_pool import default_workers, mps_active, run_jobs
@@ -270,6 +271,14 @@ def _reproduce_steps(folder: ResultsFolder, prof: ReproduceProfile, key: dict, d
         todo[ds_name] = DatasetWork(data, splits, manifest,
                                  prior_from_images(splits["train"].images, 5.0, TrainConfig.lam))
     if todo:
+        count = prof.seeds * len(RUNS) * len(todo)
+        workers = 1 if ctx.active else (workers or default_workers(dev, count))
+        jobs = _jobs(todo, prof, dev, work, classifier, progress, workers)
+        # every run folder is checked before any work: a refused call does none (and is no
+        # call of the reproduction)
+        fingerprints = {name: data_fingerprint(ds.splits["train"]) for name, ds in todo.items()}
+        for job in jobs:
+            check_run_folder(job, fingerprints[job.dataset], dev)
         if classifier:
             clf = load_classifier(classifier, dev)
         for ds_name, ds in todo.items():
@@ -277,9 +286,6 @@ def _reproduce_steps(folder: ResultsFolder, prof: ReproduceProfile, key: dict, d
             evaluate_baselines(ds, clf, dev)
             log(f"{ds_name}: Gray, Random and the ground truth evaluated in "
                 f"{time.perf_counter() - t0:.0f} s")
-        count = prof.seeds * len(RUNS) * len(todo)
-        workers = 1 if ctx.active else (workers or default_workers(dev, count))
-        jobs = _jobs(todo, prof, dev, work, classifier, progress, workers)
         mps = dev.type == "cuda" and mps_active()
         log(f"{len(jobs)} runs ({prof.seeds} seed(s) x {len(RUNS)} losses x {len(todo)} "
             f"dataset(s)), {workers} at a time" + (" (MPS)" if mps else ""))

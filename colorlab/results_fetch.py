@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -105,6 +106,28 @@ def _refuse_foreign(dest: Path) -> None:
                              f"folder (--out DIR)")
 
 
+def _fetch_prefix(pid: int) -> str:
+    """The name of a fetch's temporary folder begins with the machine and process that own it."""
+    return f".fetch-{socket.gethostname()}-{pid}-"
+
+
+def _remove_abandoned_fetches(folder: Path) -> None:
+    """Delete the temporary folders in ``folder`` of fetches whose process has ended on this
+    machine without removing them (``kill -9``, a power cut); a live process's fetch, or
+    another machine's on a shared disk, is left alone."""
+    mine = _fetch_prefix(0)[:-2]  # ".fetch-<host>-"
+    for stale in folder.glob(".fetch-*"):
+        pid = stale.name[len(mine):].split("-")[0]
+        if not stale.name.startswith(mine) or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(stale, ignore_errors=True)
+        except OSError:  # PermissionError: another user's live process
+            continue
+
+
 def fetch_results(dest: str | Path | None = None, url: str | None = None, ref: str | None = None,
                   refresh: bool = False, timeout: float = 300) -> Path:
     """``results/`` of ``url`` (default :func:`repository`) at ``ref`` (default :func:`book_ref`)
@@ -113,8 +136,9 @@ def fetch_results(dest: str | Path | None = None, url: str | None = None, ref: s
     A folder fetched earlier is reused unless ``refresh``. Any other folder that holds files (a
     recorded run, a reader's own work) is refused before anything is fetched: a fetch replaces
     ``dest`` as a whole. The fetch goes to a temporary folder beside ``dest`` and is moved into
-    place only when complete; on failure nothing is left and a :class:`FetchError` says why in
-    one line.
+    place only when complete; on failure, an interrupt or ``SIGTERM`` (under the CLI) nothing
+    is left and a :class:`FetchError` says why in one line. What a killed fetch (``kill -9``)
+    leaves, the next fetch beside it removes.
 
     >>> import tempfile
     >>> dest = Path(tempfile.mkdtemp()) / "results"
@@ -132,7 +156,8 @@ def fetch_results(dest: str | Path | None = None, url: str | None = None, ref: s
         return dest
     _refuse_foreign(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=dest.parent))
+    _remove_abandoned_fetches(dest.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=_fetch_prefix(os.getpid()), dir=dest.parent))
     try:
         _git(["init", "-q"], tmp, timeout)
         try:

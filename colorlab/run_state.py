@@ -21,7 +21,7 @@ from .checkpoint import CHECKPOINT_FORMAT, CheckpointError
 from .config import TrainConfig, build_model, grad_scaler
 from .distributed import DistContext
 
-__all__ = ["RunState", "run_scale", "data_fingerprint"]
+__all__ = ["RunState", "run_scale", "data_fingerprint", "check_resumable"]
 
 
 def data_fingerprint(dataset) -> str:
@@ -52,6 +52,44 @@ def run_scale(config: TrainConfig, dist: DistContext) -> dict:
     """
     return {"world_size": dist.world_size, "lr": config.lr,
             "effective_batch_size": config.batch_size * dist.world_size}
+
+
+def check_resumable(ck: dict, config: TrainConfig, world_size: int, path: str | Path,
+                    data: str | None = None) -> None:
+    """Raise :class:`~colorlab.checkpoint.CheckpointError` unless the checkpoint ``ck`` (read
+    from ``path``) continues this run: resumable (not final weights only), of ``config``, of
+    ``world_size`` processes, and trained on the training set whose :func:`data_fingerprint` is
+    ``data`` (checkpoints from before the fingerprint are not checked). What
+    :meth:`RunState.restore` checks before it loads anything, and what ``colorlab reproduce``
+    checks of every run folder before it starts.
+
+    >>> check_resumable({"config": {}}, TrainConfig(), 1, "model.pt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    colorlab.checkpoint.CheckpointError: model.pt is not a resumable checkpoint: it lacks optimizer, ... (a model.pt or best.pt holds final weights only); use another run folder or delete it
+    """
+    missing = [k for k in ("optimizer", "scheduler", "epoch", "history", "generator",
+                           "torch_rng") if k not in ck]
+    if missing:
+        final = " (a model.pt or best.pt holds final weights only)" if "optimizer" in missing \
+            else ""
+        raise CheckpointError(f"{path} is not a resumable checkpoint: it lacks "
+                              f"{', '.join(missing)}{final}; use another run folder or "
+                              f"delete it")
+    if data is not None and ck.get("data", data) != data:
+        raise CheckpointError(f"{path} was trained on other images than this run's "
+                              f"training set; use another run folder, or the data set it "
+                              f"was trained on")
+    saved = {"precision": "auto", **ck["config"]}  # checkpoints from before the setting
+    if saved != config.to_dict():
+        changed = sorted(k for k in config.to_dict() if saved.get(k) != config.to_dict()[k])
+        raise CheckpointError(f"{path} belongs to a run with another config (differs in "
+                              f"{', '.join(changed)}); use another run folder or delete it")
+    if ck.get("world_size", 1) != world_size:
+        raise CheckpointError(f"{path} was trained by {ck.get('world_size', 1)} process(es), "
+                              f"this run has {world_size}: resume it with torchrun "
+                              f"--nproc_per_node {ck.get('world_size', 1)} (each rank's "
+                              f"data shard and random state are in the checkpoint)")
 
 
 @dataclass
@@ -117,28 +155,7 @@ class RunState:
         its epoch and history. A checkpoint of another config, world size or training set
         (``data``, its :func:`data_fingerprint`; checkpoints from before the fingerprint are
         not checked), and one that is not resumable, are refused."""
-        missing = [k for k in ("optimizer", "scheduler", "epoch", "history", "generator",
-                               "torch_rng") if k not in ck]
-        if missing:
-            final = " (a model.pt or best.pt holds final weights only)" if "optimizer" in missing \
-                else ""
-            raise CheckpointError(f"{path} is not a resumable checkpoint: it lacks "
-                                  f"{', '.join(missing)}{final}; use another run folder or "
-                                  f"delete it")
-        if data is not None and ck.get("data", data) != data:
-            raise CheckpointError(f"{path} was trained on other images than this run's "
-                                  f"training set; use another run folder, or the data set it "
-                                  f"was trained on")
-        saved = {"precision": "auto", **ck["config"]}  # checkpoints from before the setting
-        if saved != config.to_dict():
-            changed = sorted(k for k in config.to_dict() if saved.get(k) != config.to_dict()[k])
-            raise CheckpointError(f"{path} belongs to a run with another config (differs in "
-                                  f"{', '.join(changed)}); use another run folder or delete it")
-        if ck.get("world_size", 1) != dist.world_size:
-            raise CheckpointError(f"{path} was trained by {ck.get('world_size', 1)} process(es), "
-                                  f"this run has {dist.world_size}: resume it with torchrun "
-                                  f"--nproc_per_node {ck.get('world_size', 1)} (each rank's "
-                                  f"data shard and random state are in the checkpoint)")
+        check_resumable(ck, config, dist.world_size, path, data)
         try:  # a damaged field is one line that names the file, not a trace from deep in torch
             self.model.load_state_dict(ck["model"])
             self.opt.load_state_dict(ck["optimizer"])

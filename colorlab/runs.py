@@ -28,18 +28,19 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, atomic_save, atomic_write_text
+from .checkpoint import CheckpointError, atomic_save, atomic_write_text, load_checkpoint
 from .config import load_model
 from .distributed import context, sharded_predict_ab
 from .evaluate import evaluate_predictions, load_classifier
 from .report import EXAMPLE_FILES
-from .run_state import data_fingerprint
+from .run_folder import refuse_foreign_files
+from .run_state import check_resumable, data_fingerprint
 from .train import TrainConfig, Trainer
 from .transforms import to_lab
 # the worker processes lived here before colorlab.worker_pool: still importable from colorlab.runs
 from .worker_pool import default_workers, mps_active, run_jobs, wait_for_others
 
-__all__ = ["RunJob", "train_and_evaluate", "run_name", "POINTS", "SEED_MEASURES", "run_jobs",
+__all__ = ["RunJob", "train_and_evaluate", "check_run_folder", "run_name", "POINTS", "SEED_MEASURES", "run_jobs",
            "default_workers", "mps_active", "wait_for_others"]
 
 
@@ -103,6 +104,40 @@ def _config(job: RunJob, dev: torch.device) -> TrainConfig:
                        checkpoint_every=max(1, prof.epochs // 10), precision=prof.precision)
 
 
+#: what a refused run folder's error adds under ``colorlab reproduce``
+WORK_DIR_HINT = "(its work folder is reproduce's --work-dir: choose another, or delete that " \
+                "run folder)"
+
+
+def check_run_folder(job: RunJob, data: str, dev: torch.device) -> None:
+    """Raise :class:`~colorlab.checkpoint.CheckpointError` if the run folder of ``job`` holds
+    work the trainer would refuse to continue (a checkpoint of other settings or of other
+    images than those whose :func:`~colorlab.run_state.data_fingerprint` is ``data``, or
+    another run's files): ``colorlab reproduce`` checks every run before it starts any, so that
+    a refused call does no work, and is not counted among the reproduction's calls.
+
+    >>> import tempfile
+    >>> from colorlab.reproduce import PROFILES
+    >>> with tempfile.TemporaryDirectory() as work:
+    ...     job = RunJob("fruits", "l2", 0, PROFILES["ci"], work, "cpu", (), ())
+    ...     job.run_dir.mkdir(parents=True)
+    ...     _ = (job.run_dir / "model.pt").write_bytes(b"someone's model")
+    ...     check_run_folder(job, "0123", torch.device("cpu"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    colorlab.checkpoint.CheckpointError: run folder ... holds model.pt but no checkpoint.pt of this run, ...; use a new or empty --run-dir (its work folder is reproduce's --work-dir: ...)
+    """
+    config, ck_path = _config(job, dev), job.run_dir / "checkpoint.pt"
+    try:
+        if ck_path.exists():
+            check_resumable(load_checkpoint(ck_path, "cpu", mmap=True), config,
+                            context().world_size, ck_path, data)
+        else:
+            refuse_foreign_files(job.run_dir, config)
+    except CheckpointError as err:
+        raise CheckpointError(f"{err} {WORK_DIR_HINT}") from err
+
+
 def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, list[dict], dict]:
     prof, config = job.profile, _config(job, dev)
     t0 = time.perf_counter()
@@ -114,8 +149,7 @@ def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, list[
     try:
         history = trainer.fit(resume=True)
     except CheckpointError as err:  # a run of other settings or data in the work folder
-        raise CheckpointError(f"{err} (its work folder is reproduce's --work-dir: choose "
-                              f"another, or delete that run folder)") from err
+        raise CheckpointError(f"{err} {WORK_DIR_HINT}") from err
     train_seconds = sum(h["seconds"] for h in history)
     return trainer, history, {
         "config": config.to_dict(), "data": trainer.data, "epochs": len(history),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
@@ -118,19 +119,38 @@ def _pool_results(fn, jobs: list, workers: int, ctx, threads: int, shared) -> It
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(threads, shared)) as pool:
         pending = {pool.submit(fn, job): job for job in jobs}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                job = pending.pop(future)
-                if future.cancelled():
-                    continue
-                if future.exception() is not None:
-                    if error is None:
-                        error = future.exception()
-                        for other in pending:  # those not started yet
-                            other.cancel()
-                    continue
-                yield job, future.result()
-            pending = {f: j for f, j in pending.items() if not f.cancelled()}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = pending.pop(future)
+                    if future.cancelled():
+                        continue
+                    if future.exception() is not None:
+                        if error is None:
+                            error = future.exception()
+                            for other in pending:  # those not started yet
+                                other.cancel()
+                        continue
+                    yield job, future.result()
+                pending = {f: j for f, j in pending.items() if not f.cancelled()}
+        except (KeyboardInterrupt, GeneratorExit):  # stopped, or the caller stopped reading
+            _interrupt_workers(pool)
+            raise
     if error is not None:
         raise error
+
+
+def _interrupt_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel the jobs not started and interrupt (``SIGINT``) the running ones, so that leaving
+    the pool does not wait for them: each stops as an interrupted run does (its last checkpoint
+    is kept). Ctrl-C in a terminal reaches the workers by itself; ``SIGTERM`` and an error in
+    the caller do not."""
+    running = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in running:
+        if process.is_alive():
+            try:
+                os.kill(process.pid, signal.SIGINT)
+            except ProcessLookupError:  # it ended meanwhile
+                continue

@@ -739,7 +739,9 @@ def test_a_run_folder_is_never_resumed_on_other_images(tmp_path, capsys):
 
 def test_reproduce_never_reuses_a_finished_run_of_another_profile(tmp_path, capsys):
     """A work folder's finished run is reused only with its own configuration: asked for more
-    epochs, reproduce does not label the old run's numbers with the new profile."""
+    epochs, reproduce does not label the old run's numbers with the new profile. The refusal
+    comes before any work, so the refused call is no call of a reproduction (it used to start
+    one, whose provenance then counted it)."""
     common = ["reproduce", "--profile", "ci", "--work-dir", str(tmp_path / "work"), "--seeds",
               "1", "--datasets", "fruits", "--classifier", "none", "--quiet"]
     assert main([*common, "--epochs", "1", "--out", str(tmp_path / "a")]) == 0
@@ -747,7 +749,7 @@ def test_reproduce_never_reuses_a_finished_run_of_another_profile(tmp_path, caps
     assert main([*common, "--epochs", "2", "--out", str(tmp_path / "b")]) == 2
     line = one_error_line(capsys)
     assert "belongs to a run with another config (differs in" in line and "--work-dir" in line
-    assert not (tmp_path / "b" / "provenance.json").exists()
+    assert not (tmp_path / "b").exists() and not (tmp_path / ".b.partial").exists()
 
 
 def test_reproduce_into_the_current_folder_is_refused_by_name(tmp_path, capsys, monkeypatch):
