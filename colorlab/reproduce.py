@@ -26,8 +26,10 @@ Profiles:
 
 Resumable at two levels. Within a dataset, a run whose ``done.json`` exists is not trained again
 and an interrupted run resumes from its last checkpoint (``--work-dir``, default
-``runs/<profile>``). Across calls, a dataset that an earlier call finished with the same code,
-profile, classifier and data is kept (:class:`colorlab.results_folder.ResultsFolder`), so a call cut
+``runs/<profile>``). Every run folder is checked before any work starts: one that holds another
+configuration's or other images' run stops the call at once, and a call stopped there is no call
+of the reproduction. Across calls, a dataset that an earlier call finished with the same code,
+profile, classifier and data (file names and pixels) is kept (:class:`colorlab.results_folder.ResultsFolder`), so a call cut
 off after CelebA trains only the fruits next time, even on a fresh machine without the checkpoints.
 ``results/`` is replaced only when every dataset is done: it is never left half-written.
 
@@ -258,12 +260,15 @@ def _reproduce_steps(folder: ResultsFolder, prof: ReproduceProfile, key: dict, d
                                          "call": call})
             folder.tick("bench")
         log(format_train_bench(folder.kept("bench")["bench_train"]))
-    records, todo = {}, {}
+    records, todo, pixels = {}, {}, {}
     for ds_name in datasets:
         data = profile_dataset(ds_name, prof)
         log(data.summary())
         manifest = data.manifest(seed=0)
-        records[ds_name] = ctx.broadcast(folder.kept(ds_name, manifest["hash"]))  # rank 0's
+        # an earlier call's finished data set is kept only for the same names and pixels
+        pixels[ds_name] = data_fingerprint(data)
+        records[ds_name] = ctx.broadcast(folder.kept(ds_name, manifest["hash"],
+                                                     pixels[ds_name]))  # rank 0's
         if records[ds_name] is not None:
             log(f"{ds_name}: kept, finished by an earlier call ({records[ds_name]['date']})")
             continue
@@ -312,9 +317,10 @@ def _reproduce_steps(folder: ResultsFolder, prof: ReproduceProfile, key: dict, d
                 shutil.rmtree(staged, ignore_errors=True)
                 raise
             log(f"{job.dataset}: figures and tables in {time.perf_counter() - t0:.0f} s")
-            folder.commit(job.dataset, staged, {**record, "call": call, "workers": workers,
-                                                "mps": mps})
-            records[job.dataset] = folder.kept(job.dataset, record["manifest_hash"])
+            folder.commit(job.dataset, staged, {**record, "data": pixels[job.dataset],
+                                                "call": call, "workers": workers, "mps": mps})
+            records[job.dataset] = folder.kept(job.dataset, record["manifest_hash"],
+                                               pixels[job.dataset])
             folder.tick(job.dataset)
     items = list(datasets) + (["bench"] if bench else [])
     folder.tick()

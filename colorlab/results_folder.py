@@ -199,11 +199,16 @@ class ResultsFolder:
     def _matching(self, records: dict[str, dict]) -> dict[str, dict]:
         return {item: r for item, r in records.items() if r.get("key") == self.key}
 
-    def kept(self, item: str, manifest_hash: str | None = None) -> dict | None:
-        """The record of ``item`` if an earlier call finished it with this key (and data)."""
+    def kept(self, item: str, manifest_hash: str | None = None,
+             data: str | None = None) -> dict | None:
+        """The record of ``item`` if an earlier call finished it with this key and data: the
+        same ``manifest_hash`` (file names and split) and the same ``data``, the
+        :func:`~colorlab.run_state.data_fingerprint` of its pixels (records from before the
+        fingerprint are not checked)."""
         for records in (self.staged, self.final):
             record = records.get(item)
-            if record is not None and record.get("manifest_hash") == manifest_hash:
+            if record is not None and record.get("manifest_hash") == manifest_hash and \
+                    record.get("data", data) == data:
                 return record
         return None
 

@@ -883,3 +883,31 @@ def test_evaluate_refuses_checkpoints_of_different_sizes(model_file, tmp_path, c
                  str(tmp_path / "r24" / "model.pt"), "--classifier", "none", "--size", "16"]) == 2
     assert "different sizes (16x16, 24x24); evaluate each size in its own call" in \
         one_error_line(capsys)
+
+
+def test_a_finished_data_set_is_kept_only_for_the_same_pixels(tmp_path, monkeypatch):
+    """A reproduction keeps a data set an earlier call finished only if its images are the same:
+    the same names (the manifest) and the same pixels (it used to check the names only)."""
+    from colorlab import reproduce as rep
+    from colorlab.run_state import data_fingerprint
+
+    kwargs = dict(profile="ci", epochs=1, seeds=1, datasets=("fruits",), classifier=None,
+                  progress=False)
+    out, logs = tmp_path / "out", []
+    rep.reproduce(out, work_dir=tmp_path / "w1", log=lambda *a: None, **kwargs)
+    rep.reproduce(out, work_dir=tmp_path / "w1", log=logs.append, **kwargs)
+    assert any(line.startswith("fruits: kept") for line in logs)  # the same images: kept
+    original = rep.profile_dataset
+
+    def inverted(dataset, profile):  # the same file names, other pixels
+        data = original(dataset, profile)
+        data.images = 255 - data.images
+        return data
+
+    monkeypatch.setattr(rep, "profile_dataset", inverted)
+    logs.clear()
+    rep.reproduce(out, work_dir=tmp_path / "w2", log=logs.append, **kwargs)
+    assert not any("kept" in line for line in logs)
+    assert any(line.startswith("fruits/l2: trained 1 epochs") for line in logs)
+    record = json.loads((out / "fruits" / "dataset.json").read_text())
+    assert record["data"] == data_fingerprint(inverted("fruits", rep.PROFILES["ci"]))
