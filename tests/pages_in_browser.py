@@ -11,7 +11,8 @@ A page fails on:
   their own container);
 * a MathJax error, a console error, an uncaught exception or a failed request (every host but
   127.0.0.1 is unresolvable, so a page that needs a CDN fails here);
-* an image without alt text, or whose alt text is a file path;
+* an image without alt text, or whose alt text is a file path; at 400 px, a figure shown at less
+  than 3/4 of its size that is not a link to its full-size image (``_static/colorlab-figures.js``);
 * an output that contains a warning, a stderr stream or an absolute path.
 
 Chromium comes from Debian's packages (``apt-get install chromium``; installed here when missing
@@ -71,7 +72,9 @@ MEASURE = r"""
   }
   const images = [...article.querySelectorAll('img')].map(img => ({
       src: img.getAttribute('src'), alt: img.getAttribute('alt'),
-      width: img.getBoundingClientRect().width, natural: img.naturalWidth}));
+      width: img.getBoundingClientRect().width, natural: img.naturalWidth,
+      // the link a shrunk figure gets (_static/colorlab-figures.js) leads to the image itself
+      fullSize: !!(img.closest('a') && img.closest('a').href === img.currentSrc)}));
   const outputs = [...article.querySelectorAll('div.cell_output, div.output')].map(o => ({
       stderr: o.matches('.stderr') || !!o.querySelector('.stderr, .output.stderr'),
       text: o.innerText,
@@ -228,6 +231,9 @@ def page_problems(page: dict, width: int) -> list[str]:
         problems.append("MathJax rendered no equation")
     problems += [f"MathJax error: {e}" for e in page["mathErrors"]]
     for img in page["images"]:
+        if width < 1280 and img["width"] < 0.75 * img["natural"] and not img["fullSize"]:
+            problems.append(f"a figure shown at {img['width'] / img['natural']:.0%} of its size "
+                            f"does not link to its full size: {img['src']}")
         alt = (img["alt"] or "").strip()
         if not alt:
             problems.append(f"image without alt text: {img['src']}")
@@ -280,7 +286,8 @@ def test_page_problems_catches_what_it_should():
                      "absolute path"):
         assert expected in text, expected
     good = dict(bad, pageWidth=400, mathRendered=2, mathErrors=[], wide=[], cut=[],
-                images=[{"src": "a.png", "alt": "The 313 ab bins at L = 50."}],
+                images=[{"src": "a.png", "alt": "The 313 ab bins at L = 50.", "width": 368,
+                         "natural": 368, "fullSize": False}],
                 outputs=[{"stderr": False, "text": "images/s 5,127 at batch 64 (1/4 size)"},
                          # library source shown by a chapter: its `warnings` is not a warning
                          {"stderr": False, "text": "with warnings.catch_warnings():",
@@ -291,6 +298,11 @@ def test_page_problems_catches_what_it_should():
                              "text": "X = M"}])
     assert [p for p in page_problems(phone, 400) if "cut off" in p] == [
         "cut off: div#equation-eq-xyz.math shows 368 of 420 px: 'X = M'"]
+    shrunk = {"src": "f.png", "alt": "Four panels.", "width": 368, "natural": 1200}
+    assert page_problems(dict(good, images=[dict(shrunk, fullSize=False)]), 400) == [
+        "a figure shown at 31% of its size does not link to its full size: f.png"]
+    assert page_problems(dict(good, images=[dict(shrunk, fullSize=True)]), 400) == []
+    assert page_problems(dict(good, images=[dict(shrunk, fullSize=False)]), 1280) == []
     assert _problems_in_events([{"method": "Runtime.consoleAPICalled",
                                  "params": {"type": "error", "args": [{"value": "boom"}]}}])
 

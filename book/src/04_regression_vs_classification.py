@@ -118,8 +118,10 @@ plt.show()
 #
 # with $\sigma = 5$. (The paper says five neighbours; the authors' training code used ten.)
 # `colorlab.soft_encode` keeps $Z$ sparse, as pairs `(idx, w)` of shape `(B, k, H, W)`: a dense
-# `(B, 313, H, W)` float32 target would take 1,252 bytes per pixel instead of 60 (five int64
-# indices and five float32 weights), about 21 times more, and is never built in training.
+# `(B, 313, H, W)` float32 target (`colorlab.encode.to_dense`) would take
+# {glue:text}`dense-bytes:,d` bytes per pixel instead of {glue:text}`sparse-bytes` (five int64
+# indices and five float32 weights), about {glue:text}`dense-ratio:.0f` times more, and is never
+# built in training (the cell below measures both).
 # The library's code: the $k$ nearest bins and their squared distances come from the gamut's
 # exact nearest-bin search (Chapter {doc}`03_ab_gamut`), and the weights of {eq}`eq-soft` are a
 # softmax of $-d^2 / 2\sigma^2$, taken relative to the nearest bin so that no weight underflows.
@@ -131,16 +133,23 @@ from colorlab.pages import show_source
 show_source(soft_encode, _gaussian_weights)
 
 # %% [markdown]
-# A target colour and its five weights:
+# A target colour and its five weights, and the bytes per pixel of the sparse target and of the
+# dense one:
 
 # %%
-from colorlab.encode import soft_encode
+from colorlab.encode import soft_encode, to_dense
 
 point = torch.tensor([23.0, -14.0]).view(1, 2, 1, 1)
 idx, w = soft_encode(point, k=5, sigma=5.0)
 for i, weight in zip(idx.flatten().tolist(), w.flatten().tolist()):
     print(f"bin {i:3d} at ab = {bins[i].tolist()}: weight {weight:.3f}")
 assert abs(float(w.sum()) - 1) < 1e-6
+sparse_bytes = (idx.element_size() + w.element_size()) * idx.shape[1]  # one pixel's (idx, w)
+dense = to_dense(idx, w)
+dense_bytes = dense.element_size() * dense.shape[1]  # one pixel's 313 floats
+glue("sparse-bytes", sparse_bytes)
+glue("dense-bytes", dense_bytes)
+glue("dense-ratio", dense_bytes / sparse_bytes)
 
 # %% [markdown]
 # ## The classification loss
