@@ -271,6 +271,12 @@ def test_the_book_was_found():
     assert any(p.startswith("book/05") for p in PAGES), PAGES
 
 
+def test_the_note_for_colab_readers_is_left_out_of_the_pages():
+    """Each chapter's second cell speaks to a reader in Colab (scripts/pairs.py); its
+    ``remove-cell`` tag keeps it off the book's pages."""
+    assert not [p for p in PAGES if "Reading this in Colab?" in (HTML / p).read_text()]
+
+
 def test_page_problems_catches_what_it_should():
     """The checks themselves, on a synthetic measurement (no browser)."""
     bad = {"column": 688, "pageWidth": 500, "viewport": 400, "mathNodes": 2, "mathRendered": 0,

@@ -69,6 +69,35 @@ def test_every_chapter_starts_with_the_install_cell():
         assert f"git+{url}" in source and "find_spec(\"colorlab\") is None" in source, path.name
 
 
+def test_every_chapter_tells_a_colab_reader_where_its_page_is():
+    """Colab opens a chapter's notebook and leaves its MyST markup raw: the second cell (left out
+    of the book's pages) links to the chapter's published page and says how to read the roles."""
+    base = pairs.book_url()
+    for path in CHAPTERS:
+        second = json.loads(path.read_text())["cells"][1]
+        source = "".join(second["source"])
+        assert second["cell_type"] == "markdown" and "remove-cell" in second["metadata"]["tags"]
+        assert f"({base}book/{path.stem}.html)" in source and "{glue:text}" in source, path.name
+
+
+def test_the_book_is_published_where_the_repository_publishes_its_pages():
+    """``html.baseurl`` is the GitHub Pages address of ``repository.url`` (the workflow deploys
+    the book there), so the Colab notes link to real pages."""
+    org, repo = pairs.repository_url().removeprefix("https://github.com/").split("/")
+    assert pairs.book_url() == f"https://{org}.github.io/{repo}/"
+
+
+def test_a_missing_colab_note_is_caught(tmp_path, monkeypatch):
+    monkeypatch.setattr(pairs, "SRC", tmp_path / "src")
+    monkeypatch.setattr(pairs, "OUT", tmp_path)
+    (tmp_path / "src").mkdir()
+    source = (REPO / "book" / "src" / "02_lab_colour.py").read_text()
+    cells = source.split("# %% [markdown]")
+    without = cells[0] + "# %% [markdown]" + "# %% [markdown]".join(cells[2:])
+    (tmp_path / "src" / "02_lab_colour.py").write_text(without)
+    assert pairs.main([]) == 0 and pairs.main(["--check"]) == 1
+
+
 def test_repository_url_is_one_setting():
     url = pairs.repository_url()
     config = yaml.safe_load((REPO / "_config.yml").read_text())
