@@ -114,9 +114,14 @@ def test_terminated_workers_stop_with_their_parent(tmp_path):
         _wait_for(lambda: len(list(pids.iterdir())) == 2, seconds=120)
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)  # not the jobs' 300 s
-    finally:
+        assert stdout.strip() == "Terminated", stderr
+        for worker in pids.iterdir():
+            with pytest.raises(ProcessLookupError):
+                os.kill(int(worker.name), 0)
+    finally:  # on a failure, no worker is left behind either
         proc.kill()
-    assert stdout.strip() == "Terminated", stderr
-    for worker in pids.iterdir():
-        with pytest.raises(ProcessLookupError):
-            os.kill(int(worker.name), 0)
+        for worker in pids.iterdir():
+            try:
+                os.kill(int(worker.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
