@@ -54,9 +54,10 @@ def colab_note(stem: str, base: str) -> str:
     """The Markdown of a chapter's second cell, which the book's pages leave out
     (``remove-cell``) and Colab shows: where the chapter's page is, and how to read the MyST
     markup that Colab leaves raw."""
-    text = (f"**Reading this in Colab?** This notebook is a chapter of the colorlab book, and "
-            f"[its page]({base}book/{stem}.html) shows it with its figures, cross-references "
-            f"and numbers in place. Colab does not render the book's MyST markup: here a "
+    text = (f"**Reading this in Colab or Jupyter?** This notebook is a chapter of the colorlab "
+            f"book, and [its page]({base}book/{stem}.html) shows it with its figures, "
+            f"cross-references and numbers in place. Colab and Jupyter do not render the book's "
+            f"MyST markup: here a "
             f"cross-reference shows as a role in braces (`{{numref}}`, `{{eq}}`, `{{doc}}`), a "
             f"number that the page fills in from the computation as `{{glue:text}}` with the "
             f"number's name, and a figure as `{{glue:figure}}` with its name. Run the cells: "

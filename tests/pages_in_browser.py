@@ -274,7 +274,7 @@ def test_the_book_was_found():
 def test_the_note_for_colab_readers_is_left_out_of_the_pages():
     """Each chapter's second cell speaks to a reader in Colab (scripts/pairs.py); its
     ``remove-cell`` tag keeps it off the book's pages."""
-    assert not [p for p in PAGES if "Reading this in Colab?" in (HTML / p).read_text()]
+    assert not [p for p in PAGES if "Reading this in Colab or Jupyter?" in (HTML / p).read_text()]
 
 
 def test_page_problems_catches_what_it_should():

@@ -17,12 +17,12 @@ if importlib.util.find_spec("colorlab") is None:
 
 
 # %% [markdown] tags=["remove-cell"]
-# > **Reading this in Colab?** This notebook is a chapter of the colorlab book, and [its
-# > page](https://colorlab-book.github.io/colorlab/book/04_regression_vs_classification.html)
-# > shows it with its figures, cross-references and numbers in place. Colab does not render the
-# > book's MyST markup: here a cross-reference shows as a role in braces (`{numref}`, `{eq}`,
-# > `{doc}`), a number that the page fills in from the computation as `{glue:text}` with the
-# > number's name, and a figure as `{glue:figure}` with its name. Run the cells: the cell that
+# > **Reading this in Colab or Jupyter?** This notebook is a chapter of the colorlab book, and
+# > [its page](https://colorlab-book.github.io/colorlab/book/04_regression_vs_classification.html)
+# > shows it with its figures, cross-references and numbers in place. Colab and Jupyter do not
+# > render the book's MyST markup: here a cross-reference shows as a role in braces (`{numref}`,
+# > `{eq}`, `{doc}`), a number that the page fills in from the computation as `{glue:text}` with
+# > the number's name, and a figure as `{glue:figure}` with its name. Run the cells: the cell that
 # > computes a number prints it as `name: value`, and the cell that draws a figure shows it.
 
 # %% [markdown]
