@@ -249,7 +249,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
         raise CheckpointError(f"{path} is empty (0 bytes): not a colorlab checkpoint; "
                               f"pass a run's model.pt or checkpoint.pt")
     try:
-        ck = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        try:
+            ck = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        except RuntimeError:  # mapped: a file of the legacy format, or a file system without
+            if not mmap:      # mmap; read as a whole, as the trainer does
+                raise
+            ck = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         lines = [line for line in str(err).splitlines() if line.strip()]
         reason = lines[0].split(". ")[0][:160] if lines else "no details"

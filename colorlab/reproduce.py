@@ -247,19 +247,10 @@ def _reproduce_into(folder: ResultsFolder, prof: ReproduceProfile, key: dict, da
 def _reproduce_steps(folder: ResultsFolder, prof: ReproduceProfile, key: dict, datasets: tuple,
                      dev, work: Path, classifier: str | None, progress: bool, bench: bool,
                      log, ctx, workers: int | None, call: str) -> dict:
-    """What :func:`_reproduce_into` does, step by step: the benchmark, the data, the baselines,
-    the runs, each data set's folder, the tables and the provenance."""
+    """What :func:`_reproduce_into` does, step by step: the data, the check of every run
+    folder, the benchmark, the baselines, the runs, each data set's folder, the tables and the
+    provenance."""
     clf, started = None, time.perf_counter()
-    if bench:
-        if folder.kept("bench") is None:
-            result = bench_train(size=prof.bench_size, width=prof.bench_width, device=dev,
-                                 precision=prof.precision)
-            folder.commit_bench(result, {"device": device_name(dev), "torch": torch.__version__,
-                                         "git_commit": git_commit(), "date": utc_now(),
-                                         "wall_seconds": time.perf_counter() - started,
-                                         "call": call})
-            folder.tick("bench")
-        log(format_train_bench(folder.kept("bench")["bench_train"]))
     records, todo, pixels = {}, {}, {}
     for ds_name in datasets:
         data = profile_dataset(ds_name, prof)
@@ -284,6 +275,18 @@ def _reproduce_steps(folder: ResultsFolder, prof: ReproduceProfile, key: dict, d
         fingerprints = {name: data_fingerprint(ds.splits["train"]) for name, ds in todo.items()}
         for job in jobs:
             check_run_folder(job, fingerprints[job.dataset], dev)
+    if bench:  # after the checks: a refused call measures nothing either
+        if folder.kept("bench") is None:
+            t0 = time.perf_counter()
+            result = bench_train(size=prof.bench_size, width=prof.bench_width, device=dev,
+                                 precision=prof.precision)
+            folder.commit_bench(result, {"device": device_name(dev), "torch": torch.__version__,
+                                         "git_commit": git_commit(), "date": utc_now(),
+                                         "wall_seconds": time.perf_counter() - t0,
+                                         "call": call})
+            folder.tick("bench")
+        log(format_train_bench(folder.kept("bench")["bench_train"]))
+    if todo:
         if classifier:
             clf = load_classifier(classifier, dev)
         for ds_name, ds in todo.items():

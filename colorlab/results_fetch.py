@@ -115,11 +115,14 @@ def _remove_abandoned_fetches(folder: Path) -> None:
     """Delete the temporary folders in ``folder`` of fetches whose process has ended on this
     machine without removing them (``kill -9``, a power cut); a live process's fetch, or
     another machine's on a shared disk, is left alone."""
-    mine = _fetch_prefix(0)[:-2]  # ".fetch-<host>-"
+    mine = _fetch_prefix(0)[:-3]  # ".fetch-<host>"
     for stale in folder.glob(".fetch-*"):
-        pid = stale.name[len(mine):].split("-")[0]
-        if not stale.name.startswith(mine) or not pid.isdigit():
+        # ".fetch-<host>-<pid>-<suffix>": read from the right (a host name may hold "-"; the
+        # suffix of mkdtemp has none)
+        parts = stale.name.rsplit("-", 2)  # [".fetch-<host>", "<pid>", "<suffix>"]
+        if len(parts) != 3 or parts[0] != mine or not parts[1].isdigit():
             continue
+        pid = parts[1]
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
@@ -172,8 +175,8 @@ def fetch_results(dest: str | Path | None = None, url: str | None = None, ref: s
         (tmp / "results" / FETCHED).write_text(json.dumps({
             "repository": url, "ref": ref, "commit": commit,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}))
-        if dest.exists():
-            shutil.rmtree(dest)
+        if dest.exists():  # an earlier fetch (or an empty folder): moved aside in one rename,
+            os.replace(dest, tmp / "replaced")  # so that dest is never half deleted
         os.replace(tmp / "results", dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

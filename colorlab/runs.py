@@ -109,6 +109,27 @@ WORK_DIR_HINT = "(its work folder is reproduce's --work-dir: choose another, or 
                 "run folder)"
 
 
+def _finished(job: RunJob, data: str, dev: torch.device) -> dict | None:
+    """The run's ``evaluation.json`` if it is finished and evaluated as this job asks: only this
+    configuration's evaluation on the images whose fingerprint is ``data``, with this
+    classifier. A run of another profile (other epochs, say) or data goes on to the trainer,
+    whose checkpoint check says what differs; another classifier only evaluates the trained run
+    again."""
+    done = job.run_dir / "evaluation.json"
+    if not (done.is_file() and (job.run_dir / "done.json").is_file()):
+        return None
+    try:
+        result = json.loads(done.read_text())
+        record = result["record"]
+    except (OSError, ValueError, KeyError, TypeError):  # damaged: evaluated again
+        return None
+    if isinstance(record, dict) and result.get("format") == EVALUATION_FORMAT and \
+            result.get("classifier", "unrecorded") == job.classifier and \
+            record.get("config") == _config(job, dev).to_dict() and record.get("data") == data:
+        return result
+    return None
+
+
 def check_run_folder(job: RunJob, data: str, dev: torch.device) -> None:
     """Raise :class:`~colorlab.checkpoint.CheckpointError` if the run folder of ``job`` holds
     work the trainer would refuse to continue (a checkpoint of other settings or of other
@@ -128,6 +149,8 @@ def check_run_folder(job: RunJob, data: str, dev: torch.device) -> None:
     colorlab.checkpoint.CheckpointError: run folder ... holds model.pt but no checkpoint.pt of this run, ...; use a new or empty --run-dir (its work folder is reproduce's --work-dir: ...)
     """
     config, ck_path = _config(job, dev), job.run_dir / "checkpoint.pt"
+    if _finished(job, data, dev) is not None:  # reused as it is: the trainer is not asked
+        return
     try:
         if ck_path.exists():
             check_resumable(load_checkpoint(ck_path, "cpu", mmap=True), config,
@@ -200,21 +223,13 @@ def train_and_evaluate(job: RunJob) -> dict:
     run folder's ``evaluation.json``, which a later call returns as it is)."""
     from .reproduce import profile_dataset
 
-    done = job.run_dir / "evaluation.json"
     dev = torch.device(job.device)
     data = profile_dataset(job.dataset, job.profile)
     splits = data.splits(seed=0)  # the same split for every seed: per-image scores pair up
-    if done.is_file() and (job.run_dir / "done.json").is_file():
-        result = json.loads(done.read_text())
-        # only this configuration's evaluation on these images with this classifier: a run of
-        # another profile (other epochs, say) or data goes on to the trainer, whose checkpoint
-        # check says what differs; another classifier only evaluates the trained run again
-        if result.get("format") == EVALUATION_FORMAT and \
-                result.get("classifier", "unrecorded") == job.classifier and \
-                result["record"].get("config") == _config(job, dev).to_dict() and \
-                result["record"].get("data") == data_fingerprint(splits["train"]):
-            result["record"]["resumed_complete"] = True
-            return result
+    result = _finished(job, data_fingerprint(splits["train"]), dev)
+    if result is not None:
+        result["record"]["resumed_complete"] = True
+        return result
     trainer, history, record = _train(job, splits, dev)
     t0 = time.perf_counter()
     best_model, best_epoch = _best_point(job, trainer, history, dev)
@@ -239,6 +254,6 @@ def train_and_evaluate(job: RunJob) -> dict:
     result = {"format": EVALUATION_FORMAT, "name": run_name(job.dataset, job.loss, job.seed),
               "classifier": job.classifier, "record": record, "evaluation": evaluation}
     if context().main:
-        atomic_write_text(json.dumps(result), done)
+        atomic_write_text(json.dumps(result), job.run_dir / "evaluation.json")
     context().barrier()  # under torchrun: rank 0's files exist when any rank goes on
     return result

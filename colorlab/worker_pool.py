@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
@@ -55,13 +56,31 @@ def default_workers(device: torch.device, jobs: int, cap: int = 9) -> int:
 
 
 _BARRIER = None  # in a worker started with barrier=True: the barrier shared by the workers
+_STOP = None  # in a worker: set by the pool when no further job may start
 
 
-def _init_worker(threads: int, barrier) -> None:
-    global _BARRIER
+class JobCancelled(RuntimeError):
+    """The pool stopped (interrupted, or another job failed) before this job started."""
+
+
+def _init_worker(threads: int, barrier, stop) -> None:
+    global _BARRIER, _STOP
     torch.set_num_threads(threads)
     enable_stack_dumps()
-    _BARRIER = barrier
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # an idle worker has nothing to interrupt
+    _BARRIER, _STOP = barrier, stop
+
+
+def _run_job(fn: Callable[[Job], Any], job: Job) -> Any:
+    """``fn(job)`` in a worker: refused once the pool has stopped, interruptible (``SIGINT``,
+    Ctrl-C) while it runs."""
+    if _STOP is not None and _STOP.is_set():
+        raise JobCancelled("the pool stopped before this job started")
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return fn(job)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def wait_for_others() -> None:
@@ -80,7 +99,9 @@ def run_jobs(fn: Callable[[Job], Any], jobs: Iterable[Job], workers: int = 1,
     (``spawn``) process with ``CPU cores // workers`` torch threads, so ``fn`` and the jobs must
     be picklable (a module-level function, plain data). An exception in a job is raised here
     after the jobs already running have finished (their results are yielded first), and no new
-    job is started. With ``barrier=True`` (``workers`` jobs at most) :func:`wait_for_others`
+    job is started. Interrupted (Ctrl-C, ``SIGTERM`` under the CLI: :mod:`colorlab._termination`),
+    or when the caller stops reading, it starts no further job and interrupts the running ones
+    instead of waiting for them. With ``barrier=True`` (``workers`` jobs at most) :func:`wait_for_others`
     makes the workers wait for each other. Meanwhile this process uses ``CPU cores - workers``
     torch threads (at least one); ``SIGUSR1`` makes a worker print its stack
     (:func:`colorlab._stacks.enable_stack_dumps`).
@@ -115,10 +136,10 @@ def run_jobs(fn: Callable[[Job], Any], jobs: Iterable[Job], workers: int = 1,
 
 def _pool_results(fn, jobs: list, workers: int, ctx, threads: int, shared) -> Iterator[tuple]:
     """The body of :func:`run_jobs` with worker processes."""
-    error = None
+    error, stop = None, ctx.Event()
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(threads, shared)) as pool:
-        pending = {pool.submit(fn, job): job for job in jobs}
+                             initargs=(threads, shared, stop)) as pool:
+        pending = {pool.submit(_run_job, fn, job): job for job in jobs}
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -129,23 +150,25 @@ def _pool_results(fn, jobs: list, workers: int, ctx, threads: int, shared) -> It
                     if future.exception() is not None:
                         if error is None:
                             error = future.exception()
-                            for other in pending:  # those not started yet
+                            stop.set()  # the jobs already queued in a worker do not start
+                            for other in pending:  # nor those still here
                                 other.cancel()
                         continue
                     yield job, future.result()
                 pending = {f: j for f, j in pending.items() if not f.cancelled()}
         except (KeyboardInterrupt, GeneratorExit):  # stopped, or the caller stopped reading
-            _interrupt_workers(pool)
+            _interrupt_workers(pool, stop)
             raise
     if error is not None:
         raise error
 
 
-def _interrupt_workers(pool: ProcessPoolExecutor) -> None:
-    """Cancel the jobs not started and interrupt (``SIGINT``) the running ones, so that leaving
-    the pool does not wait for them: each stops as an interrupted run does (its last checkpoint
-    is kept). Ctrl-C in a terminal reaches the workers by itself; ``SIGTERM`` and an error in
-    the caller do not."""
+def _interrupt_workers(pool: ProcessPoolExecutor, stop, grace: float = 10.0) -> None:
+    """Start no further job and interrupt (``SIGINT``) the running ones, so that leaving the
+    pool does not wait for them: each stops as an interrupted run does (its last checkpoint is
+    kept). A worker still alive ``grace`` seconds later is terminated. Ctrl-C in a terminal
+    reaches the workers by itself; ``SIGTERM`` and an error in the caller do not."""
+    stop.set()
     running = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
     pool.shutdown(wait=False, cancel_futures=True)
     for process in running:
@@ -154,3 +177,8 @@ def _interrupt_workers(pool: ProcessPoolExecutor) -> None:
                 os.kill(process.pid, signal.SIGINT)
             except ProcessLookupError:  # it ended meanwhile
                 continue
+    deadline = time.monotonic() + grace
+    for process in running:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.terminate()

@@ -911,3 +911,50 @@ def test_a_finished_data_set_is_kept_only_for_the_same_pixels(tmp_path, monkeypa
     assert any(line.startswith("fruits/l2: trained 1 epochs") for line in logs)
     record = json.loads((out / "fruits" / "dataset.json").read_text())
     assert record["data"] == data_fingerprint(inverted("fruits", rep.PROFILES["ci"]))
+
+
+def test_reproduce_checks_the_run_folders_before_the_benchmark(tmp_path, monkeypatch):
+    """A call refused for a run folder measures nothing first (its benchmark would have counted
+    it as a call of the reproduction) and leaves no trace in the results folder."""
+    from colorlab import reproduce as rep
+    from colorlab.checkpoint import CheckpointError
+
+    run = tmp_path / "w" / "fruits" / "l2" / "seed0"
+    run.mkdir(parents=True)
+    (run / "model.pt").write_bytes(b"someone's model")
+
+    def measured(**kwargs):
+        raise AssertionError("the benchmark ran before the check")
+
+    monkeypatch.setattr(rep, "bench_train", measured)
+    with pytest.raises(CheckpointError, match="holds model.pt but no checkpoint.pt"):
+        rep.reproduce(tmp_path / "out", profile="ci", epochs=1, seeds=1, datasets=("fruits",),
+                      classifier=None, bench=True, work_dir=tmp_path / "w", progress=False,
+                      log=lambda *a: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
+
+
+def test_a_finished_run_without_its_checkpoint_is_reused(tmp_path):
+    """A finished, evaluated run whose checkpoint.pt was deleted (to save disk: it holds Adam's
+    moments) is reused as it is; the check of the run folders does not refuse it."""
+    from colorlab.reproduce import reproduce
+
+    kwargs = dict(profile="ci", epochs=1, seeds=1, datasets=("fruits",), classifier=None,
+                  progress=False, log=lambda *a: None)
+    reproduce(tmp_path / "a", work_dir=tmp_path / "w", **kwargs)
+    for ck in (tmp_path / "w").glob("fruits/*/seed0/checkpoint.pt"):
+        ck.unlink()
+    again = reproduce(tmp_path / "b", work_dir=tmp_path / "w", **kwargs)
+    assert again["runs"] and all(r["resumed_complete"] for r in again["runs"].values())
+
+
+def test_a_checkpoint_that_cannot_be_mapped_is_read_as_a_whole(tmp_path):
+    """``load_checkpoint(mmap=True)`` (the run-folder check of reproduce) reads what the trainer
+    reads: a checkpoint in torch's legacy (non-zip) format cannot be memory-mapped."""
+    from colorlab.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_KEYS, load_checkpoint
+
+    ck = {key: {} for key in CHECKPOINT_KEYS}
+    ck.update(format=CHECKPOINT_FORMAT, config={"loss": "l2"}, model={"w": torch.ones(2)})
+    torch.save(ck, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    loaded = load_checkpoint(tmp_path / "legacy.pt", mmap=True)
+    assert loaded["config"] == {"loss": "l2"} and torch.equal(loaded["model"]["w"], torch.ones(2))

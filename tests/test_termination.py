@@ -76,11 +76,13 @@ def test_the_next_fetch_removes_what_a_killed_fetch_left(tmp_path):
     # a live fetch of this machine, and one of another machine on a shared disk, are left alone
     live = out.parent / f".fetch-{socket.gethostname()}-{os.getpid()}-abc"
     other = out.parent / f".fetch-elsewhere-{proc.pid}-abc"
-    live.mkdir()
-    other.mkdir()
+    # machine "<this host>-<dead pid>", whose live process has this machine's PID
+    similar = out.parent / f".fetch-{socket.gethostname()}-{proc.pid}-{os.getpid()}-abc"
+    for folder in (live, other, similar):
+        folder.mkdir()
     fetch_results(out, url=(tmp_path / "repo").as_uri(), ref="main")
     assert sorted(p.name for p in out.parent.iterdir()) == sorted([live.name, other.name,
-                                                                   "results"])
+                                                                   similar.name, "results"])
     assert (out / "provenance.json").is_file()
 
 
@@ -90,38 +92,74 @@ from pathlib import Path
 from colorlab._termination import terminated_as_exception
 from colorlab.worker_pool import run_jobs
 
-def nap(folder):
-    (Path(folder) / str(os.getpid())).touch()
-    time.sleep(300)
+def nap(job):
+    folder, index, seconds = job
+    (Path(folder) / f"{os.getpid()}-{index}").touch()
+    time.sleep(seconds)
 
 if __name__ == "__main__":
+    seconds = [float(s) for s in sys.argv[2:]]
     with terminated_as_exception():
         try:
-            list(run_jobs(nap, [sys.argv[1]] * 2, workers=2))
+            list(run_jobs(nap, [(sys.argv[1], i, s) for i, s in enumerate(seconds)], workers=2))
         except KeyboardInterrupt as err:
             print(type(err).__name__)
 """
 
 
-def test_terminated_workers_stop_with_their_parent(tmp_path):
-    """A parent stopped by SIGTERM interrupts its workers instead of waiting out their jobs."""
-    script, pids = tmp_path / "workers.py", tmp_path / "pids"
+@pytest.mark.parametrize("seconds", [(300, 300, 300, 300), (0, 300)],
+                         ids=["jobs-queued", "a-worker-idle"])
+def test_terminated_workers_stop_with_their_parent(tmp_path, seconds):
+    """A parent stopped by SIGTERM interrupts its running workers instead of waiting out their
+    jobs, starts none of the jobs still queued, and an idle worker stops quietly."""
+    script, started = tmp_path / "workers.py", tmp_path / "started"
     script.write_text(WORKERS)
-    pids.mkdir()
-    proc = subprocess.Popen([sys.executable, str(script), str(pids)], stdout=subprocess.PIPE,
+    started.mkdir()
+    proc = subprocess.Popen([sys.executable, str(script), str(started),
+                             *map(str, seconds)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    pids = lambda: {int(p.name.split("-")[0]) for p in started.iterdir()}  # noqa: E731
     try:
-        _wait_for(lambda: len(list(pids.iterdir())) == 2, seconds=120)
+        _wait_for(lambda: len(list(started.iterdir())) == 2, seconds=120)
+        time.sleep(1)  # the idle worker is back waiting for work
+        t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)  # not the jobs' 300 s
-        assert stdout.strip() == "Terminated", stderr
-        for worker in pids.iterdir():
+        assert time.monotonic() - t0 < 30
+        assert stdout.strip() == "Terminated" and "Traceback" not in stderr, stderr
+        assert len(list(started.iterdir())) == 2  # no queued job started
+        for pid in pids():
             with pytest.raises(ProcessLookupError):
-                os.kill(int(worker.name), 0)
+                os.kill(pid, 0)
     finally:  # on a failure, no worker is left behind either
         proc.kill()
-        for worker in pids.iterdir():
+        for pid in pids():
             try:
-                os.kill(int(worker.name), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_a_refresh_stopped_midway_leaves_a_whole_results_folder(tmp_path, monkeypatch):
+    """``--refresh`` replaces the earlier fetch in one rename: stopped while a folder is being
+    deleted, the results folder is the old fetch or the new one, never a part of either (it
+    used to delete the old one file by file in place, keeping its ``.fetched.json``)."""
+    import colorlab.results_fetch as rf
+    from test_results_fetch import make_repo
+
+    make_repo(tmp_path / "repo")
+    out, url = tmp_path / "here" / "results", (tmp_path / "repo").as_uri()
+    fetch_results(out, url=url, ref="main")
+    whole = sorted(p.relative_to(out) for p in out.rglob("*"))
+    real_rmtree = shutil.rmtree
+
+    def stopped_midway(path, *args, **kwargs):  # deletes three files, then SIGTERM arrives
+        for f in [p for p in Path(path).rglob("*") if p.is_file()][:3]:
+            f.unlink()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rf.shutil, "rmtree", stopped_midway)
+    with pytest.raises(KeyboardInterrupt):
+        fetch_results(out, url=url, ref="main", refresh=True)
+    monkeypatch.setattr(rf.shutil, "rmtree", real_rmtree)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == whole
