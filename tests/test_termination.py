@@ -124,8 +124,8 @@ def test_terminated_workers_stop_with_their_parent(tmp_path, seconds):
         time.sleep(1)  # the idle worker is back waiting for work
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=60)  # not the jobs' 300 s
-        assert time.monotonic() - t0 < 30
+        stdout, stderr = proc.communicate(timeout=120)  # not the jobs' 300 s
+        assert time.monotonic() - t0 < 90  # (a busy CI machine is slow to end processes)
         assert stdout.strip() == "Terminated" and "Traceback" not in stderr, stderr
         assert len(list(started.iterdir())) == 2  # no queued job started
         for pid in pids():
