@@ -120,14 +120,14 @@ def _remove_abandoned_fetches(folder: Path) -> None:
         # ".fetch-<host>-<pid>-<suffix>": read from the right (a host name may hold "-"; the
         # suffix of mkdtemp has none)
         parts = stale.name.rsplit("-", 2)  # [".fetch-<host>", "<pid>", "<suffix>"]
-        if len(parts) != 3 or parts[0] != mine or not parts[1].isdigit():
+        if len(parts) != 3 or parts[0] != mine or not (parts[1].isascii() and
+                                                       parts[1].isdigit()):
             continue
-        pid = parts[1]
         try:
-            os.kill(int(pid), 0)
+            os.kill(int(parts[1]), 0)
         except ProcessLookupError:
             shutil.rmtree(stale, ignore_errors=True)
-        except OSError:  # PermissionError: another user's live process
+        except (OSError, OverflowError):  # another user's live process; no process number
             continue
 
 
@@ -179,5 +179,7 @@ def fetch_results(dest: str | Path | None = None, url: str | None = None, ref: s
             os.replace(dest, tmp / "replaced")  # so that dest is never half deleted
         os.replace(tmp / "results", dest)
     finally:
+        if not dest.exists() and (tmp / "replaced").exists():  # stopped between the renames
+            os.replace(tmp / "replaced", dest)
         shutil.rmtree(tmp, ignore_errors=True)
     return dest

@@ -58,7 +58,7 @@ def check_resumable(ck: dict, config: TrainConfig, world_size: int, path: str | 
                     data: str | None = None) -> None:
     """Raise :class:`~colorlab.checkpoint.CheckpointError` unless the checkpoint ``ck`` (read
     from ``path``) continues this run: resumable (not final weights only), of ``config``, of
-    ``world_size`` processes, and trained on the training set whose :func:`data_fingerprint` is
+    ``world_size`` processes, at an epoch of the run that its history covers, and trained on the training set whose :func:`data_fingerprint` is
     ``data`` (checkpoints from before the fingerprint are not checked). What
     :meth:`RunState.restore` checks before it loads anything, and what ``colorlab reproduce``
     checks of every run folder before it starts.
@@ -76,6 +76,8 @@ def check_resumable(ck: dict, config: TrainConfig, world_size: int, path: str | 
         raise CheckpointError(f"{path} is not a resumable checkpoint: it lacks "
                               f"{', '.join(missing)}{final}; use another run folder or "
                               f"delete it")
+    if not isinstance(ck.get("config"), dict):
+        raise _damaged(path, TypeError("its config is not a mapping"))
     if data is not None and ck.get("data", data) != data:
         raise CheckpointError(f"{path} was trained on other images than this run's "
                               f"training set; use another run folder, or the data set it "
@@ -90,6 +92,20 @@ def check_resumable(ck: dict, config: TrainConfig, world_size: int, path: str | 
                               f"this run has {world_size}: resume it with torchrun "
                               f"--nproc_per_node {ck.get('world_size', 1)} (each rank's "
                               f"data shard and random state are in the checkpoint)")
+    try:
+        epoch, epochs_of_history = int(ck["epoch"]), len(ck["history"])
+        if not 0 < epoch <= config.epochs or epochs_of_history != epoch:
+            raise ValueError(f"it is at epoch {epoch} with {epochs_of_history} epochs of "
+                             f"history, in a run of {config.epochs}")
+    except (TypeError, ValueError) as err:
+        raise _damaged(path, err) from err
+
+
+def _damaged(path: str | Path, err: Exception) -> CheckpointError:
+    """The one-line error for a checkpoint whose fields do not load, naming the file."""
+    return CheckpointError(f"{path} is damaged and cannot be resumed "
+                           f"({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+                           f"use another run folder or delete it")
 
 
 @dataclass
@@ -174,12 +190,6 @@ class RunState:
                             raise ValueError(f"the optimizer's {name} has shape "
                                              f"{tuple(v.shape)} for a parameter of shape "
                                              f"{tuple(p.shape)}")
-            epoch, history = int(ck["epoch"]), list(ck["history"])
-            if not 0 < epoch <= config.epochs or len(history) != epoch:
-                raise ValueError(f"it is at epoch {epoch} with {len(history)} epochs of history, "
-                                 f"in a run of {config.epochs}")
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
-            raise CheckpointError(f"{path} is damaged and cannot be resumed "
-                                  f"({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
-                                  f"use another run folder or delete it") from err
-        return epoch, history
+            raise _damaged(path, err) from err
+        return int(ck["epoch"]), list(ck["history"])  # (checked by check_resumable)

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointError, atomic_save, atomic_write_text, load_checkpoint
+from .folder_lock import FolderLock
 from .config import load_model
 from .distributed import context, sharded_predict_ab
 from .evaluate import evaluate_predictions, load_classifier
@@ -109,33 +110,51 @@ WORK_DIR_HINT = "(its work folder is reproduce's --work-dir: choose another, or 
                 "run folder)"
 
 
-def _finished(job: RunJob, data: str, dev: torch.device) -> dict | None:
-    """The run's ``evaluation.json`` if it is finished and evaluated as this job asks: only this
-    configuration's evaluation on the images whose fingerprint is ``data``, with this
-    classifier. A run of another profile (other epochs, say) or data goes on to the trainer,
-    whose checkpoint check says what differs; another classifier only evaluates the trained run
-    again."""
+def _evaluation(job: RunJob) -> dict | None:
+    """The run folder's ``evaluation.json`` if it is there, whole, of a run that finished."""
     done = job.run_dir / "evaluation.json"
     if not (done.is_file() and (job.run_dir / "done.json").is_file()):
         return None
     try:
         result = json.loads(done.read_text())
-        record = result["record"]
+        if isinstance(result, dict) and isinstance(result["record"], dict):
+            return result
     except (OSError, ValueError, KeyError, TypeError):  # damaged: evaluated again
-        return None
-    if isinstance(record, dict) and result.get("format") == EVALUATION_FORMAT and \
-            result.get("classifier", "unrecorded") == job.classifier and \
-            record.get("config") == _config(job, dev).to_dict() and record.get("data") == data:
+        pass
+    return None
+
+
+def _finished(job: RunJob, data: str, dev: torch.device) -> dict | None:
+    """The run's ``evaluation.json`` if it is finished and evaluated as this job asks: only this
+    configuration's evaluation on the images whose fingerprint is ``data``, with this
+    classifier. A run of another profile (other epochs, say) or data goes on to the trainer,
+    whose checkpoint check says what differs; another classifier only evaluates the trained run
+    again (:func:`_trained`)."""
+    result = _evaluation(job)
+    if result is not None and _trained(job, data, dev, result) and \
+            result.get("format") == EVALUATION_FORMAT and \
+            result.get("classifier", "unrecorded") == job.classifier:
         return result
     return None
+
+
+def _trained(job: RunJob, data: str, dev: torch.device, result: dict | None) -> bool:
+    """Whether ``result``, the run folder's :func:`_evaluation`, is of a run that finished
+    training in this configuration on the images whose fingerprint is ``data``: then its
+    ``model.pt`` and ``best.pt`` are evaluated again, even when its ``checkpoint.pt`` (the
+    largest file, needed only to go on training) was deleted."""
+    return result is not None and result["record"].get("config") == _config(job, dev).to_dict() \
+        and result["record"].get("data") == data
 
 
 def check_run_folder(job: RunJob, data: str, dev: torch.device) -> None:
     """Raise :class:`~colorlab.checkpoint.CheckpointError` if the run folder of ``job`` holds
     work the trainer would refuse to continue (a checkpoint of other settings or of other
     images than those whose :func:`~colorlab.run_state.data_fingerprint` is ``data``, or
-    another run's files): ``colorlab reproduce`` checks every run before it starts any, so that
-    a refused call does no work, and is not counted among the reproduction's calls.
+    another run's files), :class:`~colorlab.folder_lock.FolderLocked` if another command trains
+    it now, and :class:`NotADirectoryError` if a file stands where it goes: ``colorlab
+    reproduce`` checks every run before it starts any, so that a refused call does no work, and
+    is not counted among the reproduction's calls.
 
     >>> import tempfile
     >>> from colorlab.reproduce import PROFILES
@@ -149,6 +168,17 @@ def check_run_folder(job: RunJob, data: str, dev: torch.device) -> None:
     colorlab.checkpoint.CheckpointError: run folder ... holds model.pt but no checkpoint.pt of this run, ...; use a new or empty --run-dir (its work folder is reproduce's --work-dir: ...)
     """
     config, ck_path = _config(job, dev), job.run_dir / "checkpoint.pt"
+    blocker = next((p for p in [job.run_dir, *job.run_dir.parents]
+                    if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise NotADirectoryError(f"run folder {job.run_dir} cannot be made: {blocker} is a "
+                                 f"file, not a folder {WORK_DIR_HINT}")
+    if not job.run_dir.is_dir():
+        return
+    with FolderLock(job.run_dir, "run folder", job.run_dir / ".lock"):
+        pass  # another command training this run now stops this one before it starts any
+    if _trained(job, data, dev, _evaluation(job)) and not ck_path.exists():
+        return  # evaluated as it is (again, for another classifier): the trainer is not asked
     if _finished(job, data, dev) is not None:  # reused as it is: the trainer is not asked
         return
     try:
@@ -192,12 +222,29 @@ def _train(job: RunJob, splits: dict, dev: torch.device) -> tuple[Trainer, list[
         "precision": trainer.precision, "final_train_loss": history[-1]["train_loss"]}
 
 
-def _best_point(job: RunJob, trainer: Trainer, history: list[dict], dev) -> tuple:
+def _reload(job: RunJob, previous: dict, dev: torch.device) -> tuple:
+    """A run that finished training (``previous``, its ``evaluation.json``, says so: see
+    :func:`_trained`) whose ``checkpoint.pt`` was deleted: its final model (``model.pt``), its
+    history, and the record of its training, as :func:`_train` returns them."""
+    t0 = time.perf_counter()
+    model, config = load_model(job.run_dir / "model.pt", dev)
+    history = load_checkpoint(job.run_dir / "model.pt")["history"]
+    if config.to_dict() != _config(job, dev).to_dict() or len(history) != config.epochs:
+        raise CheckpointError(f"{job.run_dir / 'model.pt'} is not the final model its "
+                              f"evaluation.json describes; delete the run folder to train it "
+                              f"again {WORK_DIR_HINT}")
+    record = {**previous["record"], "resumed_complete": True,
+              "wall_seconds_this_call": time.perf_counter() - t0,
+              "validation_seconds_this_call": 0.0, "checkpoint_seconds_this_call": 0.0}
+    return model, history, record
+
+
+def _best_point(job: RunJob, final_model, history: list[dict], dev) -> tuple:
     """The model of the lowest validation loss and its epoch (the final one without ``best.pt``):
     the earliest epoch of the lowest ``val_loss`` in the history, as the trainer chose it."""
     best = job.run_dir / "best.pt"
     if not best.is_file():
-        return trainer.model, len(history)
+        return final_model, len(history)
     model, _ = load_model(best, dev)
     epoch = min((h for h in history if h.get("val_loss") is not None),
                 key=lambda h: h["val_loss"])["epoch"]
@@ -226,17 +273,23 @@ def train_and_evaluate(job: RunJob) -> dict:
     dev = torch.device(job.device)
     data = profile_dataset(job.dataset, job.profile)
     splits = data.splits(seed=0)  # the same split for every seed: per-image scores pair up
-    result = _finished(job, data_fingerprint(splits["train"]), dev)
+    data_fp = data_fingerprint(splits["train"])
+    result = _finished(job, data_fp, dev)
     if result is not None:
         result["record"]["resumed_complete"] = True
         return result
-    trainer, history, record = _train(job, splits, dev)
+    previous = _evaluation(job)
+    if _trained(job, data_fp, dev, previous) and not (job.run_dir / "checkpoint.pt").exists():
+        final_model, history, record = _reload(job, previous, dev)  # evaluated again
+    else:
+        trainer, history, record = _train(job, splits, dev)
+        final_model = trainer.model
     t0 = time.perf_counter()
-    best_model, best_epoch = _best_point(job, trainer, history, dev)
+    best_model, best_epoch = _best_point(job, final_model, history, dev)
     test = splits["test"]
     predictions = {point: sharded_predict_ab(model, test.images, device=dev,
                                              precision=job.profile.precision)
-                   for point, model in (("final", trainer.model), ("best", best_model))}
+                   for point, model in (("final", final_model), ("best", best_model))}
     metrics = evaluate_predictions(test, predictions, torch.tensor(job.prior, dtype=torch.float64),
                                    _classifier(job.classifier, dev), device=dev)
     epochs = {"final": len(history), "best": best_epoch}
@@ -249,7 +302,7 @@ def train_and_evaluate(job: RunJob) -> dict:
     if job.seed == 0 and context().main:  # figures and top-level metrics: seed 0's final model
         atomic_save(predictions["final"].half(), job.run_dir / "test_ab.pt")
         if job.loss in EXAMPLE_FILES:  # the classification models' logits, for chapter 5
-            save_examples(trainer.model, test, job.run_dir / EXAMPLE_FILES[job.loss], dev)
+            save_examples(final_model, test, job.run_dir / EXAMPLE_FILES[job.loss], dev)
     record["evaluate_seconds"] = time.perf_counter() - t0  # both points, and their files
     result = {"format": EVALUATION_FORMAT, "name": run_name(job.dataset, job.loss, job.seed),
               "classifier": job.classifier, "record": record, "evaluation": evaluation}

@@ -13,6 +13,7 @@ picklable function over jobs, in this process (``workers=1``) or in ``workers`` 
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -63,11 +64,35 @@ class JobCancelled(RuntimeError):
     """The pool stopped (interrupted, or another job failed) before this job started."""
 
 
+_HELD = (signal.SIGINT, signal.SIGTERM)  # held while the workers start (_signals_held)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """``SIGINT`` and ``SIGTERM`` held (blocked, not lost) in this thread while it starts the
+    workers. They inherit the mask, so a Ctrl-C or the pool's own interrupt during their start-up
+    (seconds: they import torch) waits until :func:`_init_worker` ignores it, instead of printing
+    a traceback from the middle of an import; here, a held signal arrives when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # when it starts the tracker, it unblocks both signals
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _init_worker(threads: int, barrier, stop) -> None:
     global _BARRIER, _STOP
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # an idle worker has nothing to interrupt
+    if hasattr(signal, "pthread_sigmask"):  # what arrived while it started is dropped now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     torch.set_num_threads(threads)
     enable_stack_dumps()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # an idle worker has nothing to interrupt
     _BARRIER, _STOP = barrier, stop
 
 
@@ -139,8 +164,11 @@ def _pool_results(fn, jobs: list, workers: int, ctx, threads: int, shared) -> It
     error, stop = None, ctx.Event()
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(threads, shared, stop)) as pool:
-        pending = {pool.submit(_run_job, fn, job): job for job in jobs}
-        try:
+        pending: dict = {}
+        try:  # (the first submit starts the workers; a stop meanwhile waits for none of them)
+            with _signals_held():
+                for job in jobs:
+                    pending[pool.submit(_run_job, fn, job)] = job
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -166,8 +194,9 @@ def _pool_results(fn, jobs: list, workers: int, ctx, threads: int, shared) -> It
 def _interrupt_workers(pool: ProcessPoolExecutor, stop, grace: float = 10.0) -> None:
     """Start no further job and interrupt (``SIGINT``) the running ones, so that leaving the
     pool does not wait for them: each stops as an interrupted run does (its last checkpoint is
-    kept). A worker still alive ``grace`` seconds later is terminated. Ctrl-C in a terminal
-    reaches the workers by itself; ``SIGTERM`` and an error in the caller do not."""
+    kept). A worker still alive ``grace`` seconds later is terminated, and killed if that does
+    not end it either. Ctrl-C in a terminal reaches the workers by itself; ``SIGTERM`` and an
+    error in the caller do not."""
     stop.set()
     running = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
     pool.shutdown(wait=False, cancel_futures=True)
@@ -182,3 +211,6 @@ def _interrupt_workers(pool: ProcessPoolExecutor, stop, grace: float = 10.0) -> 
         process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.terminate()
+            process.join(5.0)
+        if process.is_alive():  # still starting (SIGTERM held) or stuck
+            process.kill()

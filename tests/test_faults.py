@@ -9,11 +9,13 @@ and checks the bit-exact resume.)
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -875,6 +877,30 @@ def test_a_finished_run_is_evaluated_again_for_another_classifier(tmp_path):
     assert train_and_evaluate(dataclasses.replace(job, classifier="efficientnet_lite0")) == again
 
 
+def test_a_finished_run_without_its_checkpoint_is_evaluated_again_for_another_classifier(tmp_path):
+    """Without its checkpoint.pt (deleted to save disk), a finished run is still evaluated
+    again for another classifier, from its model.pt and best.pt, with the same result as with
+    it (it used to be refused: training would have overwritten its files)."""
+    from colorlab.reproduce import PROFILES
+    from colorlab.runs import RunJob, check_run_folder, train_and_evaluate
+
+    profile = dataclasses.replace(PROFILES["ci"], epochs=2, seeds=1)
+    job = RunJob("fruits", "ce", 0, profile, str(tmp_path / "kept"), "cpu",
+                 prior=(1 / 313,) * 313, weights=(1.0,) * 313, classifier=None)
+    first = train_and_evaluate(job)
+    shutil.copytree(tmp_path / "kept", tmp_path / "deleted")
+    (tmp_path / "deleted" / "fruits" / "ce" / "seed0" / "checkpoint.pt").unlink()
+    other = dataclasses.replace(job, classifier="efficientnet_lite0")
+    with_it = train_and_evaluate(other)
+    without = dataclasses.replace(other, work=str(tmp_path / "deleted"))
+    check_run_folder(without, first["record"]["data"], torch.device("cpu"))  # not refused
+    again = train_and_evaluate(without)
+    assert again["evaluation"] == with_it["evaluation"]
+    assert "classifier_accuracy" in again["evaluation"]["final"]
+    assert again["record"]["resumed_complete"] and again["record"]["epochs"] == 2
+    assert not (without.run_dir / "checkpoint.pt").exists()  # nothing was trained
+
+
 def test_evaluate_refuses_checkpoints_of_different_sizes(model_file, tmp_path, capsys):
     assert main(["train", *TINY[:-4], "--size", "24", "--device", "cpu",
                  "--run-dir", str(tmp_path / "r24")]) == 0
@@ -913,25 +939,55 @@ def test_a_finished_data_set_is_kept_only_for_the_same_pixels(tmp_path, monkeypa
     assert record["data"] == data_fingerprint(inverted("fruits", rep.PROFILES["ci"]))
 
 
-def test_reproduce_checks_the_run_folders_before_the_benchmark(tmp_path, monkeypatch):
-    """A call refused for a run folder measures nothing first (its benchmark would have counted
-    it as a call of the reproduction) and leaves no trace in the results folder."""
-    from colorlab import reproduce as rep
-    from colorlab.checkpoint import CheckpointError
+def _damaged_history(run: Path) -> None:
+    """A checkpoint that loads but lost its history (what the trainer refuses to resume)."""
+    ck = torch.load(run / "checkpoint.pt", weights_only=False)
+    ck["history"] = []
+    torch.save(ck, run / "checkpoint.pt")
+    (run / "evaluation.json").unlink()
 
-    run = tmp_path / "w" / "fruits" / "l2" / "seed0"
-    run.mkdir(parents=True)
-    (run / "model.pt").write_bytes(b"someone's model")
+
+@pytest.mark.parametrize("defect, error, message", [
+    ("foreign", "CheckpointError", "holds model.pt but no checkpoint.pt"),
+    ("a file", "NotADirectoryError", "seed0 is a file, not a folder"),
+    ("damaged", "CheckpointError", "is damaged and cannot be resumed .*epoch 1 with 0 epochs"),
+    ("in use", "FolderLocked", "is in use by process"),
+])
+def test_reproduce_checks_the_run_folders_before_the_benchmark(tmp_path, monkeypatch, defect,
+                                                                error, message):
+    """A call refused for a run folder measures nothing first (its benchmark would have counted
+    it as a call of the reproduction) and leaves no trace in the results folder: another run's
+    files, a file where the folder goes, a checkpoint the trainer would refuse as damaged, and a
+    run that another command trains now (each used to be found only when its turn came)."""
+    from colorlab import reproduce as rep
+    from colorlab.folder_lock import FolderLock
+
+    kwargs = dict(profile="ci", epochs=1, seeds=1, datasets=("fruits",), classifier=None,
+                  work_dir=tmp_path / "w", progress=False, log=lambda *a: None)
+    run = tmp_path / "w" / "fruits" / "rebal" / "seed0"  # the last run of the call
+    if defect == "damaged":
+        rep.reproduce(tmp_path / "first", **kwargs)
+        _damaged_history(run)
+    else:
+        run.parent.mkdir(parents=True)
+        if defect == "a file":
+            run.write_text("x")
+        else:
+            run.mkdir()
+        if defect == "foreign":
+            (run / "model.pt").write_bytes(b"someone's model")
+    before = sorted(p.name for p in tmp_path.iterdir())
 
     def measured(**kwargs):
         raise AssertionError("the benchmark ran before the check")
 
     monkeypatch.setattr(rep, "bench_train", measured)
-    with pytest.raises(CheckpointError, match="holds model.pt but no checkpoint.pt"):
-        rep.reproduce(tmp_path / "out", profile="ci", epochs=1, seeds=1, datasets=("fruits",),
-                      classifier=None, bench=True, work_dir=tmp_path / "w", progress=False,
-                      log=lambda *a: None)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
+    with FolderLock(run, "run folder", run / ".lock") if defect == "in use" else \
+            contextlib.nullcontext():
+        with pytest.raises(Exception, match=message) as raised:
+            rep.reproduce(tmp_path / "out", bench=True, **kwargs)
+    assert type(raised.value).__name__ == error
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no out/, no .out.partial
 
 
 def test_a_finished_run_without_its_checkpoint_is_reused(tmp_path):

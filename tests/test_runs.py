@@ -3,6 +3,7 @@ themselves are tested in test_reproduce.py and test_seeds.py)."""
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -14,6 +15,20 @@ def _square_or_fail(x):
     if x < 0:
         raise ValueError(f"negative job {x}")
     return x * x
+
+
+def _square_or_fail_once_the_other_started(job):
+    """Job 2 marks that it started; job -1 waits for that, then fails: job 2 is running when
+    the error arrives (a job still waiting for its turn is not started after an error)."""
+    x, folder = job
+    started = os.path.join(folder, "started")
+    if x >= 0:
+        open(started, "w").close()
+        time.sleep(1)
+    else:
+        while not os.path.exists(started):
+            time.sleep(0.05)
+    return _square_or_fail(x)
 
 
 def _pid_after_barrier(_):
@@ -30,11 +45,12 @@ def test_workers_return_every_result_once():
     assert results == {x: x * x for x in range(5)}
 
 
-def test_an_error_in_a_worker_is_raised_here_after_the_running_jobs():
+def test_an_error_in_a_worker_is_raised_here_after_the_running_jobs(tmp_path):
     seen = []
     with pytest.raises(ValueError, match="negative job -1"):
-        for job, result in run_jobs(_square_or_fail, [2, -1], workers=2):
-            seen.append((job, result))
+        for job, result in run_jobs(_square_or_fail_once_the_other_started,
+                                    [(2, str(tmp_path)), (-1, str(tmp_path))], workers=2):
+            seen.append((job[0], result))
     assert seen == [(2, 4)]
 
 

@@ -78,12 +78,30 @@ def test_the_next_fetch_removes_what_a_killed_fetch_left(tmp_path):
     other = out.parent / f".fetch-elsewhere-{proc.pid}-abc"
     # machine "<this host>-<dead pid>", whose live process has this machine's PID
     similar = out.parent / f".fetch-{socket.gethostname()}-{proc.pid}-{os.getpid()}-abc"
-    for folder in (live, other, similar):
+    # names no fetch writes (a process number too large, a digit that is not ASCII): left alone
+    odd = [out.parent / f".fetch-{socket.gethostname()}-{n}-abc" for n in ("9" * 20, "\u00b2")]
+    for folder in (live, other, similar, *odd):
         folder.mkdir()
     fetch_results(out, url=(tmp_path / "repo").as_uri(), ref="main")
-    assert sorted(p.name for p in out.parent.iterdir()) == sorted([live.name, other.name,
-                                                                   similar.name, "results"])
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(
+        [live.name, other.name, similar.name, *(p.name for p in odd), "results"])
     assert (out / "provenance.json").is_file()
+
+
+def _assert_ended(pids) -> None:
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def _kill(proc: subprocess.Popen, pids) -> None:
+    """The test's script and the workers it started, whatever happened."""
+    proc.kill()
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 WORKERS = """
@@ -91,6 +109,20 @@ import os, sys, time
 from pathlib import Path
 from colorlab._termination import terminated_as_exception
 from colorlab.worker_pool import run_jobs
+
+if os.environ.get("STOP_AT_SUBMIT"):  # the parent is stopped while it submits that job
+    import concurrent.futures
+
+    submit, submitted = concurrent.futures.ProcessPoolExecutor.submit, []
+
+    def stopped_submit(pool, *args):
+        submitted.append(args)
+        if len(submitted) == int(os.environ["STOP_AT_SUBMIT"]):
+            raise KeyboardInterrupt
+        return submit(pool, *args)
+
+    concurrent.futures.ProcessPoolExecutor.submit = stopped_submit
+
 
 def nap(job):
     folder, index, seconds = job
@@ -128,16 +160,67 @@ def test_terminated_workers_stop_with_their_parent(tmp_path, seconds):
         assert time.monotonic() - t0 < 90  # (a busy CI machine is slow to end processes)
         assert stdout.strip() == "Terminated" and "Traceback" not in stderr, stderr
         assert len(list(started.iterdir())) == 2  # no queued job started
-        for pid in pids():
-            with pytest.raises(ProcessLookupError):
-                os.kill(pid, 0)
+        _assert_ended(pids())
     finally:  # on a failure, no worker is left behind either
+        _kill(proc, pids())
+
+
+SLOW_START = """
+import os, sys, time
+if "--multiprocessing-fork" in sys.argv:  # a pool's worker: its start-up takes seconds
+    open(os.path.join(os.environ["STARTING"], str(os.getpid())), "w").close()
+    time.sleep(4)
+"""
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_workers_stopped_while_they_start_print_nothing(tmp_path, stop):
+    """Ctrl-C (to the whole process group) or ``SIGTERM`` (to the parent, which interrupts its
+    workers) while the workers are still starting: they print no traceback from the middle of
+    their start-up, start no job, and end with the parent (the signals are held until a worker
+    ignores them)."""
+    script, started, starting = tmp_path / "workers.py", tmp_path / "started", tmp_path / "starting"
+    script.write_text(WORKERS)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(SLOW_START)
+    started.mkdir()
+    starting.mkdir()
+    env = {**os.environ, "STARTING": str(starting),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), *sys.path])}
+    proc = subprocess.Popen([sys.executable, str(script), str(started), "300", "300", "300"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    workers = lambda: [int(p.name) for p in starting.iterdir()]  # noqa: E731
+    try:
+        _wait_for(lambda: len(workers()) == 2, seconds=120)
+        if stop == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+        assert "Traceback" not in stderr and "Fatal" not in stderr, stderr
+        assert stdout.strip() == ("KeyboardInterrupt" if stop == "ctrl-c" else "Terminated")
+        assert list(started.iterdir()) == []  # no job started
+        _assert_ended(workers())
+    finally:
+        _kill(proc, workers())
+
+
+def test_a_pool_stopped_while_it_submits_waits_for_no_job(tmp_path):
+    """Stopped between two submissions, the pool interrupts its workers as it does later: it
+    used to leave through the executor's ``shutdown(wait=True)`` and run every submitted job."""
+    script, started = tmp_path / "workers.py", tmp_path / "started"
+    script.write_text(WORKERS)
+    started.mkdir()
+    proc = subprocess.Popen([sys.executable, str(script), str(started), "300", "300", "300",
+                             "300"], env={**os.environ, "STOP_AT_SUBMIT": "3"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=120)  # not the jobs' 300 s
+    finally:
         proc.kill()
-        for pid in pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    assert stdout.strip() == "KeyboardInterrupt" and "Traceback" not in stderr, stderr
+    assert list(started.iterdir()) == []
 
 
 def test_a_refresh_stopped_midway_leaves_a_whole_results_folder(tmp_path, monkeypatch):
@@ -163,3 +246,29 @@ def test_a_refresh_stopped_midway_leaves_a_whole_results_folder(tmp_path, monkey
         fetch_results(out, url=url, ref="main", refresh=True)
     monkeypatch.setattr(rf.shutil, "rmtree", real_rmtree)
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == whole
+
+
+def test_a_refresh_stopped_between_its_two_renames_keeps_the_old_fetch(tmp_path, monkeypatch):
+    """The old fetch is moved aside, then the new one into place: stopped between the two, the
+    old one is moved back (the temporary folder that held it used to be deleted with it)."""
+    import colorlab.results_fetch as rf
+    from test_results_fetch import make_repo
+
+    make_repo(tmp_path / "repo")
+    out, url = tmp_path / "here" / "results", (tmp_path / "repo").as_uri()
+    fetch_results(out, url=url, ref="main")
+    whole = sorted(p.relative_to(out) for p in out.rglob("*"))
+    real_replace, calls = os.replace, []
+
+    def stopped_before_the_second(src, dst):
+        calls.append(src)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(rf.os, "replace", stopped_before_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        fetch_results(out, url=url, ref="main", refresh=True)
+    monkeypatch.undo()
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == whole
+    assert [p.name for p in out.parent.iterdir()] == ["results"]
