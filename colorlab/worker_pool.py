@@ -17,6 +17,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -69,21 +70,34 @@ _HELD = (signal.SIGINT, signal.SIGTERM)  # held while the workers start (_signal
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """``SIGINT`` and ``SIGTERM`` held (blocked, not lost) in this thread while it starts the
-    workers. They inherit the mask, so a Ctrl-C or the pool's own interrupt during their start-up
-    (seconds: they import torch) waits until :func:`_init_worker` ignores it, instead of printing
-    a traceback from the middle of an import; here, a held signal arrives when the block ends."""
+    """``SIGINT`` and ``SIGTERM`` held while this thread starts the workers (seconds: they import
+    torch), then delivered here.
+
+    The workers inherit the blocked mask, so a Ctrl-C or the pool's own interrupt during their
+    start-up waits until :func:`_init_worker` ignores it, instead of printing a traceback from the
+    middle of an import. Here, a signal that arrives meanwhile (on another thread, which does not
+    block it) is only recorded, and raised when every worker has been given what it needs to
+    start: raised midway, it left a started worker without its instructions (``EOFError``)."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
         return
     from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()  # when it starts the tracker, it unblocks both signals
+    arrived: list[int] = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # only it may set handlers
+        previous = {s: signal.signal(s, lambda signum, frame: arrived.append(signum))
+                    for s in _HELD}
     old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # what was pending is recorded now
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if arrived:
+            signal.raise_signal(arrived[0])  # to the handler it would have met
 
 
 def _init_worker(threads: int, barrier, stop) -> None:

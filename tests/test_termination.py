@@ -124,6 +124,26 @@ if os.environ.get("STOP_AT_SUBMIT"):  # the parent is stopped while it submits t
     concurrent.futures.ProcessPoolExecutor.submit = stopped_submit
 
 
+if os.environ.get("STOP_AT_LAUNCH"):  # Ctrl-C just after the first worker's process started
+    import multiprocessing.util
+    import signal
+    import threading
+
+    spawn = multiprocessing.util.spawnv_passfds
+
+    def interrupted_spawn(path, args, passfds):
+        pid = spawn(path, args, passfds)
+        if "spawn_main" in repr(args) and not os.environ.get("STOPPED"):
+            os.environ["STOPPED"] = "1"
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # (where it would raise, before the worker has its instructions)
+        return pid
+
+    multiprocessing.util.spawnv_passfds = interrupted_spawn
+    # a thread that does not block signals (torch's, in colorlab): the signal may reach it
+    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+
+
 def nap(job):
     folder, index, seconds = job
     (Path(folder) / f"{os.getpid()}-{index}").touch()
@@ -206,14 +226,18 @@ def test_workers_stopped_while_they_start_print_nothing(tmp_path, stop):
         _kill(proc, workers())
 
 
-def test_a_pool_stopped_while_it_submits_waits_for_no_job(tmp_path):
-    """Stopped between two submissions, the pool interrupts its workers as it does later: it
-    used to leave through the executor's ``shutdown(wait=True)`` and run every submitted job."""
+@pytest.mark.parametrize("stop", ["STOP_AT_SUBMIT", "STOP_AT_LAUNCH"])
+def test_a_pool_stopped_while_it_starts_waits_for_no_job(tmp_path, stop):
+    """Ctrl-C between two submissions (``STOP_AT_SUBMIT``: it used to leave through the
+    executor's ``shutdown(wait=True)`` and run every submitted job), or just after a worker's
+    process started (``STOP_AT_LAUNCH``: raised there, it left the worker without its
+    instructions, an ``EOFError`` traceback): the pool interrupts its workers as it does later,
+    and no job starts."""
     script, started = tmp_path / "workers.py", tmp_path / "started"
     script.write_text(WORKERS)
     started.mkdir()
     proc = subprocess.Popen([sys.executable, str(script), str(started), "300", "300", "300",
-                             "300"], env={**os.environ, "STOP_AT_SUBMIT": "3"},
+                             "300"], env={**os.environ, stop: "3"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = proc.communicate(timeout=120)  # not the jobs' 300 s
