@@ -147,6 +147,13 @@ def _trained(job: RunJob, data: str, dev: torch.device, result: dict | None) -> 
         and result["record"].get("data") == data
 
 
+def _reloadable(job: RunJob, data: str, dev: torch.device, result: dict | None) -> bool:
+    """Whether the run is evaluated again from its ``model.pt`` (:func:`_reload`): trained as
+    this job asks (:func:`_trained`), its ``checkpoint.pt`` deleted, its ``model.pt`` there."""
+    return _trained(job, data, dev, result) and (job.run_dir / "model.pt").is_file() and \
+        not (job.run_dir / "checkpoint.pt").exists()
+
+
 def check_run_folder(job: RunJob, data: str, dev: torch.device) -> None:
     """Raise :class:`~colorlab.checkpoint.CheckpointError` if the run folder of ``job`` holds
     work the trainer would refuse to continue (a checkpoint of other settings or of other
@@ -177,10 +184,8 @@ def check_run_folder(job: RunJob, data: str, dev: torch.device) -> None:
         return
     with FolderLock(job.run_dir, "run folder", job.run_dir / ".lock"):
         pass  # another command training this run now stops this one before it starts any
-    if _trained(job, data, dev, _evaluation(job)) and not ck_path.exists():
-        return  # evaluated as it is (again, for another classifier): the trainer is not asked
-    if _finished(job, data, dev) is not None:  # reused as it is: the trainer is not asked
-        return
+    if _finished(job, data, dev) is not None or _reloadable(job, data, dev, _evaluation(job)):
+        return  # reused as it is, or evaluated again from model.pt: the trainer is not asked
     try:
         if ck_path.exists():
             check_resumable(load_checkpoint(ck_path, "cpu", mmap=True), config,
@@ -279,7 +284,7 @@ def train_and_evaluate(job: RunJob) -> dict:
         result["record"]["resumed_complete"] = True
         return result
     previous = _evaluation(job)
-    if _trained(job, data_fp, dev, previous) and not (job.run_dir / "checkpoint.pt").exists():
+    if _reloadable(job, data_fp, dev, previous):
         final_model, history, record = _reload(job, previous, dev)  # evaluated again
     else:
         trainer, history, record = _train(job, splits, dev)

@@ -41,7 +41,7 @@ import colorlab.paired_differences
 import colorlab.prior
 import colorlab.train
 from colorlab import checkpoint as ckmod
-from colorlab.checkpoint import atomic_save, atomic_write_many
+from colorlab.checkpoint import CheckpointError, atomic_save, atomic_write_many
 from colorlab.folder_lock import FolderLock, FolderLocked
 from colorlab.cli import main
 from colorlab.reproduce import PROFILES
@@ -899,6 +899,10 @@ def test_a_finished_run_without_its_checkpoint_is_evaluated_again_for_another_cl
     assert "classifier_accuracy" in again["evaluation"]["final"]
     assert again["record"]["resumed_complete"] and again["record"]["epochs"] == 2
     assert not (without.run_dir / "checkpoint.pt").exists()  # nothing was trained
+    (without.run_dir / "model.pt").unlink()  # then nothing can be evaluated again: refused first
+    with pytest.raises(CheckpointError, match="no checkpoint.pt of this run"):
+        check_run_folder(dataclasses.replace(without, classifier=None), first["record"]["data"],
+                         torch.device("cpu"))
 
 
 def test_evaluate_refuses_checkpoints_of_different_sizes(model_file, tmp_path, capsys):
@@ -960,7 +964,6 @@ def test_reproduce_checks_the_run_folders_before_the_benchmark(tmp_path, monkeyp
     files, a file where the folder goes, a checkpoint the trainer would refuse as damaged, and a
     run that another command trains now (each used to be found only when its turn came)."""
     from colorlab import reproduce as rep
-    from colorlab.folder_lock import FolderLock
 
     kwargs = dict(profile="ci", epochs=1, seeds=1, datasets=("fruits",), classifier=None,
                   work_dir=tmp_path / "w", progress=False, log=lambda *a: None)
