@@ -26,8 +26,8 @@ import torch
 from ._validation import check_path
 
 __all__ = ["atomic_save", "atomic_write_text", "atomic_write_bytes", "atomic_write_many",
-           "load_checkpoint", "CheckpointError", "make_folder", "check_output_file",
-           "CHECKPOINT_FORMAT", "CHECKPOINT_KEYS"]
+           "load_checkpoint", "CheckpointError", "make_folder", "file_in_the_way",
+           "check_output_file", "CHECKPOINT_FORMAT", "CHECKPOINT_KEYS"]
 
 CHECKPOINT_FORMAT = 1
 #: keys every colorlab checkpoint (``checkpoint.pt`` and ``model.pt``) holds
@@ -54,11 +54,24 @@ def make_folder(folder: str | Path) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()),
-                       folder)
+        blocker = file_in_the_way(folder) or folder
         raise NotADirectoryError(f"cannot create the folder {folder}: {blocker} is a file, not "
                                  f"a folder") from None
     return folder
+
+
+def file_in_the_way(folder: str | Path) -> Path | None:
+    """``folder`` or the first of its parents that exists but is not a folder, if any: what
+    stops ``mkdir -p folder``.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     (pathlib.Path(d) / "f").touch()
+    ...     print(file_in_the_way(pathlib.Path(d) / "f" / "sub").name, file_in_the_way(d))
+    f None
+    """
+    folder = Path(folder)
+    return next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
 
 
 def check_output_file(path: str | Path, overwrite: bool = False, option: str = "--out") -> Path:

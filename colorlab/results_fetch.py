@@ -106,16 +106,21 @@ def _refuse_foreign(dest: Path) -> None:
                              f"folder (--out DIR)")
 
 
+def _fetch_owner() -> str:
+    """How the names of this machine's fetch folders begin: ``.fetch-<host>``."""
+    return f".fetch-{socket.gethostname()}"
+
+
 def _fetch_prefix(pid: int) -> str:
     """The name of a fetch's temporary folder begins with the machine and process that own it."""
-    return f".fetch-{socket.gethostname()}-{pid}-"
+    return f"{_fetch_owner()}-{pid}-"
 
 
 def _remove_abandoned_fetches(folder: Path) -> None:
     """Delete the temporary folders in ``folder`` of fetches whose process has ended on this
     machine without removing them (``kill -9``, a power cut); a live process's fetch, or
     another machine's on a shared disk, is left alone."""
-    mine = _fetch_prefix(0)[:-3]  # ".fetch-<host>"
+    mine = _fetch_owner()
     for stale in folder.glob(".fetch-*"):
         # ".fetch-<host>-<pid>-<suffix>": read from the right (a host name may hold "-"; the
         # suffix of mkdtemp has none)

@@ -58,8 +58,9 @@ def check_resumable(ck: dict, config: TrainConfig, world_size: int, path: str | 
                     data: str | None = None) -> None:
     """Raise :class:`~colorlab.checkpoint.CheckpointError` unless the checkpoint ``ck`` (read
     from ``path``) continues this run: resumable (not final weights only), of ``config``, of
-    ``world_size`` processes, at an epoch of the run that its history covers, and trained on the training set whose :func:`data_fingerprint` is
-    ``data`` (checkpoints from before the fingerprint are not checked). What
+    ``world_size`` processes, at an epoch of the run that its history covers, and trained on
+    the training set whose :func:`data_fingerprint` is ``data`` (checkpoints from before the
+    fingerprint are not checked). What
     :meth:`RunState.restore` checks before it loads anything, and what ``colorlab reproduce``
     checks of every run folder before it starts.
 

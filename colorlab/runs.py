@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, atomic_save, atomic_write_text, load_checkpoint
+from .checkpoint import (CheckpointError, atomic_save, atomic_write_text, file_in_the_way,
+                         load_checkpoint)
 from .folder_lock import FolderLock
 from .config import load_model
 from .distributed import context, sharded_predict_ab
@@ -41,8 +42,8 @@ from .transforms import to_lab
 # the worker processes lived here before colorlab.worker_pool: still importable from colorlab.runs
 from .worker_pool import default_workers, mps_active, run_jobs, wait_for_others
 
-__all__ = ["RunJob", "train_and_evaluate", "check_run_folder", "run_name", "POINTS", "SEED_MEASURES", "run_jobs",
-           "default_workers", "mps_active", "wait_for_others"]
+__all__ = ["RunJob", "train_and_evaluate", "check_run_folder", "run_name", "POINTS",
+           "SEED_MEASURES", "run_jobs", "default_workers", "mps_active", "wait_for_others"]
 
 
 #: the two evaluation points of every run
@@ -175,8 +176,7 @@ def check_run_folder(job: RunJob, data: str, dev: torch.device) -> None:
     colorlab.checkpoint.CheckpointError: run folder ... holds model.pt but no checkpoint.pt of this run, ...; use a new or empty --run-dir (its work folder is reproduce's --work-dir: ...)
     """
     config, ck_path = _config(job, dev), job.run_dir / "checkpoint.pt"
-    blocker = next((p for p in [job.run_dir, *job.run_dir.parents]
-                    if p.exists() and not p.is_dir()), None)
+    blocker = file_in_the_way(job.run_dir)
     if blocker is not None:
         raise NotADirectoryError(f"run folder {job.run_dir} cannot be made: {blocker} is a "
                                  f"file, not a folder {WORK_DIR_HINT}")
